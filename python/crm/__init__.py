@@ -1,0 +1,46 @@
+"""crm: customer intelligence from a transaction log, computed by a Rust core.
+
+>>> import crm
+>>> log = crm.datasets.synthetic(1_000, seed=0)        # a pandas DataFrame of transactions
+>>> table = crm.rfm(log)                                 # one row per customer
+>>> sorted(table.columns)[:4]
+['customer_id', 'f_score', 'first_purchase', 'frequency']
+"""
+
+from __future__ import annotations
+
+import warnings as _warnings
+
+from . import _core, datasets
+from ._rfm import rfm, segment
+from .errors import (
+    ColumnNotFoundError,
+    ColumnTypeError,
+    CrmError,
+    InvalidArgumentError,
+    InvalidDataError,
+)
+
+__version__: str = _core.__version__
+
+__all__ = [
+    "rfm",
+    "segment",
+    "datasets",
+    "num_threads",
+    "CrmError",
+    "ColumnNotFoundError",
+    "ColumnTypeError",
+    "InvalidDataError",
+    "InvalidArgumentError",
+    "__version__",
+]
+
+
+def num_threads() -> int:
+    """Threads ``crm`` computes with: ``CRM_NUM_THREADS`` if set when first used, else all cores."""
+    return _core.num_threads()
+
+
+if _core.DEBUG_BUILD:
+    _warnings.warn("crm was built in debug mode and will be slow; reinstall with `pip install .`", stacklevel=2)

@@ -1,0 +1,16 @@
+//! The Rust core of `crm`: ingest → summarize → derive → emit.
+//!
+//! Every module except `py` is plain Rust that knows nothing of Python; `py` is the thin
+//! binding layer (built only with the `python` feature, which maturin turns on).
+
+pub mod emit;
+pub mod error;
+pub mod ingest;
+pub mod pool;
+pub mod rfm;
+pub mod scores;
+pub mod segments;
+pub mod summary;
+
+#[cfg(feature = "python")]
+mod py;

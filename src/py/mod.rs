@@ -1,0 +1,23 @@
+//! The binding layer: argument conversion, GIL release, error mapping. No domain logic.
+
+mod arrow;
+mod errors;
+mod rfm;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("DEBUG_BUILD", cfg!(debug_assertions))?;
+    m.add_function(wrap_pyfunction!(rfm::rfm, m)?)?;
+    m.add_function(wrap_pyfunction!(rfm::segment, m)?)?;
+    m.add_function(wrap_pyfunction!(num_threads, m)?)?;
+    Ok(())
+}
+
+/// Threads of the private pool (`CRM_NUM_THREADS`, default: all cores).
+#[pyfunction]
+fn num_threads() -> usize {
+    crate::pool::num_threads()
+}

@@ -1,0 +1,188 @@
+//! `crm._core.rfm` and `crm._core.segment`.
+
+use arrow_array::{cast::AsArray, types::*, Array, ArrayRef};
+use arrow_schema::DataType;
+use pyo3::prelude::*;
+use pyo3::types::{PyCapsule, PyString};
+
+use super::arrow::{read_stream, to_capsule};
+use super::errors::{detach, to_pyerr};
+use crate::emit;
+use crate::error::CrmError;
+use crate::ingest::{ingest, OnInvalid, Spec};
+use crate::rfm::{Monetary, RfmOptions, Scheme};
+use crate::segments::{Labels, Rule};
+use crate::summary::summarize;
+
+fn bad_argument(py: Python<'_>, msg: String) -> PyErr {
+    to_pyerr(py, CrmError::InvalidArgument(msg))
+}
+
+fn parse_labels(py: Python<'_>, labels: &str) -> PyResult<Labels> {
+    match labels {
+        "en" => Ok(Labels::En),
+        "zh" => Ok(Labels::Zh),
+        other => Err(bad_argument(py, format!("labels must be 'en' or 'zh', got '{other}'"))),
+    }
+}
+
+type RuleTuple = (String, (u8, u8), (u8, u8), (u8, u8));
+
+fn parse_scheme(py: Python<'_>, scheme: &Bound<'_, PyAny>) -> PyResult<Scheme> {
+    if let Ok(name) = scheme.cast::<PyString>() {
+        return match name.to_str()? {
+            "rfm11" => Ok(Scheme::Rfm11),
+            "value8" => Ok(Scheme::Value8),
+            other => Err(bad_argument(
+                py,
+                format!("segments must be 'rfm11', 'value8', None or a list of rules, got '{other}'"),
+            )),
+        };
+    }
+    let rules: Vec<RuleTuple> = scheme.extract().map_err(|_| {
+        bad_argument(
+            py,
+            "custom segments are an ordered list of (name, (r_lo, r_hi), (f_lo, f_hi), (m_lo, m_hi))".to_string(),
+        )
+    })?;
+    Ok(Scheme::Custom(rules.into_iter().map(|(name, r, f, m)| Rule { name, r, f, m }).collect()))
+}
+
+/// The RFM table of a transaction log, as an Arrow stream capsule, and the number of rows
+/// dropped by `on_invalid="drop"`.
+#[pyfunction]
+#[pyo3(signature = (data, *, customer, date, amount, order=None, as_of=None, bins=5, monetary="sum", segments=None, labels="en", on_invalid="raise"))]
+#[allow(clippy::too_many_arguments)]
+pub fn rfm<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+    customer: String,
+    date: String,
+    amount: String,
+    order: Option<String>,
+    as_of: Option<i32>,
+    bins: u32,
+    monetary: &str,
+    segments: Option<&Bound<'py, PyAny>>,
+    labels: &str,
+    on_invalid: &str,
+) -> PyResult<(Bound<'py, PyCapsule>, usize)> {
+    let monetary = match monetary {
+        "sum" => Monetary::Sum,
+        "mean" => Monetary::Mean,
+        other => return Err(bad_argument(py, format!("monetary must be 'sum' or 'mean', got '{other}'"))),
+    };
+    let policy = match on_invalid {
+        "raise" => OnInvalid::Raise,
+        "drop" => OnInvalid::Drop,
+        other => return Err(bad_argument(py, format!("on_invalid must be 'raise' or 'drop', got '{other}'"))),
+    };
+    let labels = parse_labels(py, labels)?;
+    let scheme = segments.map(|s| parse_scheme(py, s)).transpose()?;
+    let spec = Spec { customer, date, amount, order };
+    let (schema, batches) = read_stream(py, data)?;
+    let options = RfmOptions { as_of, bins, monetary };
+    let (batch, dropped) = detach(py, || {
+        let tx = ingest(&schema, &batches, &spec, policy)?;
+        let summary = summarize(&tx);
+        let codes = match tx.customers.rows {
+            crate::ingest::RowCodes::Coded { .. } => (0..summary.states.len() as u32).collect(),
+            crate::ingest::RowCodes::Dense { .. } => summary.present_codes(),
+        };
+        let keys = tx.customers.keys(&codes)?;
+        let table = crate::rfm::rfm(&summary, codes, &options)?;
+        let segment = match &scheme {
+            None => None,
+            Some(scheme) => {
+                let scores = (&table.r_score[..], &table.f_score[..], &table.m_score[..]);
+                let raw = (&table.recency[..], &table.frequency[..], &table.monetary[..]);
+                let (index, names) = crate::rfm::segment(scheme, labels, bins, scores, raw)?;
+                Some(emit::categorical(index, &names)?)
+            }
+        };
+        Ok((emit::rfm_batch(&spec.customer, keys, &table, segment)?, tx.dropped))
+    })?;
+    Ok((to_capsule(py, batch)?, dropped))
+}
+
+/// Segment labels for an existing RFM table (columns r_score, f_score, m_score for rule
+/// schemes; recency, frequency, monetary for value8), as a one-column stream capsule.
+#[pyfunction]
+#[pyo3(signature = (data, *, scheme, labels="en"))]
+pub fn segment<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+    scheme: &Bound<'py, PyAny>,
+    labels: &str,
+) -> PyResult<Bound<'py, PyCapsule>> {
+    let labels = parse_labels(py, labels)?;
+    let scheme = parse_scheme(py, scheme)?;
+    let (schema, batches) = read_stream(py, data)?;
+    let batch = detach(py, || {
+        let column = |name: &str| -> Result<Vec<Option<f64>>, CrmError> {
+            let i = schema.index_of(name).map_err(|_| CrmError::ColumnNotFound {
+                column: name.to_string(),
+                present: schema.fields().iter().map(|f| format!("'{}'", f.name())).collect::<Vec<_>>().join(", "),
+            })?;
+            let mut out = Vec::new();
+            for b in &batches {
+                out.extend(numbers(b.column(i), name)?);
+            }
+            Ok(out)
+        };
+        let (index, names) = if let Scheme::Value8 = scheme {
+            let recency: Vec<Option<i32>> = column("recency")?.iter().map(|r| r.map(|r| r as i32)).collect();
+            let frequency: Vec<u32> = column("frequency")?.iter().map(|f| f.unwrap_or(0.0) as u32).collect();
+            let monetary = column("monetary")?;
+            let no_scores: &[u8] = &[];
+            crate::rfm::segment(&scheme, labels, 5, (no_scores, no_scores, no_scores), (&recency, &frequency, &monetary))?
+        } else {
+            let scores = |name: &str| -> Result<Vec<u8>, CrmError> {
+                column(name)?
+                    .into_iter()
+                    .enumerate()
+                    .map(|(row, s)| match s {
+                        Some(s) if (1.0..=255.0).contains(&s) && s.fract() == 0.0 => Ok(s as u8),
+                        _ => Err(CrmError::InvalidData(format!(
+                            "column '{name}': row {row} is not a score (an integer from 1)"
+                        ))),
+                    })
+                    .collect()
+            };
+            let (r, f, m) = (scores("r_score")?, scores("f_score")?, scores("m_score")?);
+            let bins = r.iter().chain(&f).chain(&m).copied().max().unwrap_or(5).max(5) as u32;
+            crate::rfm::segment(&scheme, labels, bins, (&r, &f, &m), (&[], &[], &[]))?
+        };
+        emit::batch(vec![("segment", emit::categorical(index, &names)?)])
+    })?;
+    to_capsule(py, batch)
+}
+
+/// Any numeric column as optional floats (nulls and NaN → None).
+fn numbers(array: &ArrayRef, name: &str) -> Result<Vec<Option<f64>>, CrmError> {
+    macro_rules! read {
+        ($t:ty) => {{
+            let a = array.as_primitive::<$t>();
+            (0..a.len()).map(|i| a.is_valid(i).then(|| a.value(i) as f64).filter(|v| !v.is_nan())).collect()
+        }};
+    }
+    Ok(match array.data_type() {
+        DataType::Float64 => read!(Float64Type),
+        DataType::Float32 => read!(Float32Type),
+        DataType::Int64 => read!(Int64Type),
+        DataType::Int32 => read!(Int32Type),
+        DataType::Int16 => read!(Int16Type),
+        DataType::Int8 => read!(Int8Type),
+        DataType::UInt64 => read!(UInt64Type),
+        DataType::UInt32 => read!(UInt32Type),
+        DataType::UInt16 => read!(UInt16Type),
+        DataType::UInt8 => read!(UInt8Type),
+        other => {
+            return Err(CrmError::ColumnType {
+                column: name.to_string(),
+                dtype: other.to_string(),
+                expected: "a numeric column".to_string(),
+            })
+        }
+    })
+}
