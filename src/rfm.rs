@@ -7,7 +7,7 @@ use crate::error::{CrmError, Result};
 use crate::pool;
 use crate::scores::{f64_key, quantile_scores};
 use crate::segments::{self, Labels, Rule};
-use crate::summary::Summary;
+use crate::summary::{CustomerState, Summary};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Monetary {
@@ -63,21 +63,24 @@ pub fn rfm(summary: &Summary, codes: Vec<u32>, options: &RfmOptions) -> Result<R
     }
     let as_of_day = as_of.unwrap_or(0);
     pool::install(|| {
-        let states: Vec<_> = codes.par_iter().map(|&c| summary.states[c as usize]).collect();
+        let states = &summary.states;
         let frequency: Vec<u32> = match &summary.distinct_orders {
             Some(d) => codes.par_iter().map(|&c| d[c as usize]).collect(),
-            None => states.par_iter().map(|s| s.purchases).collect(),
+            None => codes.par_iter().map(|&c| states[c as usize].purchases).collect(),
         };
-        let bought = |s: &crate::summary::CustomerState, day: i32| s.has_purchase().then_some(day);
-        let first_purchase = states.par_iter().map(|s| bought(s, s.first_purchase)).collect();
-        let last_purchase: Vec<Option<i32>> = states.par_iter().map(|s| bought(s, s.last_purchase)).collect();
+        let bought = |c: u32, day: fn(&CustomerState) -> i32| {
+            let s = &states[c as usize];
+            s.has_purchase().then(|| day(s))
+        };
+        let first_purchase = codes.par_iter().map(|&c| bought(c, |s| s.first_purchase)).collect();
+        let last_purchase: Vec<Option<i32>> = codes.par_iter().map(|&c| bought(c, |s| s.last_purchase)).collect();
         let recency: Vec<Option<i32>> = last_purchase.par_iter().map(|d| d.map(|d| as_of_day - d)).collect();
-        let monetary: Vec<Option<f64>> = states
+        let monetary: Vec<Option<f64>> = codes
             .par_iter()
             .zip(&frequency)
-            .map(|(s, &f)| match options.monetary {
-                Monetary::Sum => Some(s.net()),
-                Monetary::Mean => (f > 0).then(|| s.net() / f as f64),
+            .map(|(&c, &f)| match options.monetary {
+                Monetary::Sum => Some(states[c as usize].net()),
+                Monetary::Mean => (f > 0).then(|| states[c as usize].net() / f as f64),
             })
             .collect();
 

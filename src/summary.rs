@@ -1,13 +1,14 @@
 //! Summarize: the one fused pass over the rows, building the per-customer state.
 //!
-//! Work is split by *customer* range: every worker scans all rows and keeps those of its own
-//! customers. Each customer's rows are therefore added in row order by a single worker, so
-//! the result is identical for any number of threads, and no per-thread copies of the state
-//! need merging. Sums are compensated so that the row order does not change them either.
+//! Rows are radix-partitioned by customer code (in fixed-size pieces, in input order) so that
+//! each partition's states stay in cache while its rows are folded in. Each customer's rows
+//! are therefore added in input order by a single worker, whatever the number of threads,
+//! and no per-thread copies of the state need merging. Sums are compensated, so that the
+//! row order does not change them either.
 
 use rayon::prelude::*;
 
-use crate::ingest::{Amounts, RowCodes, Transactions};
+use crate::ingest::{Amounts, Transactions};
 use crate::pool;
 
 /// A compensated (Neumaier) running sum: exact to the last bit for realistic data, so
@@ -139,92 +140,143 @@ impl AsF64 for i64 {
     }
 }
 
+/// Rows are radix-partitioned by customer code into runs whose states fit in cache, a
+/// bounded batch of rows at a time, then each partition is folded into its states.
+const PIECE_ROWS: usize = 1 << 18;
+const PIECES_PER_BATCH: usize = 8;
+/// log2 of the customers per partition: 8K states of 56 bytes stay in L2 with room to spare.
+const PARTITION_BITS: u32 = 13;
+
+/// One row as the fold reads it, gathered next to the rows of neighbouring customers.
+#[derive(Clone, Copy, Default)]
+struct Row {
+    code: u32,
+    day: i32,
+    amount: f64,
+}
+
+/// Contiguous rows of one input chunk, never crossing chunks.
+#[derive(Clone, Copy)]
+struct Piece {
+    chunk: usize,
+    start: usize,
+    end: usize,
+}
+
+/// A raw pointer shared by the scatter workers, which write disjoint index ranges.
+#[derive(Clone, Copy)]
+struct SharedMut<T>(*mut T);
+unsafe impl<T: Send> Send for SharedMut<T> {}
+unsafe impl<T: Send> Sync for SharedMut<T> {}
+
 pub fn summarize(tx: &Transactions) -> Summary {
     pool::install(|| {
         let n = tx.customers.n_codes;
-        let parts = pool::num_threads().min(n / 4096 + 1).max(1);
-        let width = n.div_ceil(parts).max(1);
+        let shift = PARTITION_BITS.min(usize::BITS - n.leading_zeros());
+        let n_parts = (n >> shift) + 1;
         let mut states = vec![CustomerState::EMPTY; n];
-        let mut distinct = tx.orders.as_ref().map(|_| vec![0u32; n]);
-        match distinct.as_mut() {
-            None => states
-                .par_chunks_mut(width)
-                .enumerate()
-                .for_each(|(p, s)| accumulate(tx, (p * width) as u32, s, None)),
-            Some(d) => states
-                .par_chunks_mut(width)
-                .zip(d.par_chunks_mut(width))
-                .enumerate()
-                .for_each(|(p, (s, d))| accumulate(tx, (p * width) as u32, s, Some(d))),
-        }
-        let max_day = tx
-            .days
-            .par_iter()
-            .filter_map(|d| d.iter().copied().max())
-            .max();
-        Summary { states, distinct_orders: distinct, max_day }
-    })
-}
-
-/// One worker's share: the customers with codes `lo .. lo + states.len()`.
-fn accumulate(tx: &Transactions, lo: u32, states: &mut [CustomerState], distinct: Option<&mut [u32]>) {
-    let mut pairs: Vec<(u32, i64)> = Vec::new();
-    let collect = distinct.is_some();
-    for chunk in 0..tx.days.len() {
-        let days = &tx.days[chunk][..];
-        let orders = tx.orders.as_ref().filter(|_| collect).map(|o| &o[chunk][..]);
-        let pairs = &mut pairs;
-        match (&tx.customers.rows, &tx.amounts[chunk]) {
-            (RowCodes::Dense { chunks, min }, Amounts::F64(a)) => {
-                let keys = &chunks[chunk][..];
-                scan(states, lo, |i| keys[i].wrapping_sub(*min) as u32, days, &a[..], orders, pairs)
-            }
-            (RowCodes::Dense { chunks, min }, Amounts::I64(a)) => {
-                let keys = &chunks[chunk][..];
-                scan(states, lo, |i| keys[i].wrapping_sub(*min) as u32, days, &a[..], orders, pairs)
-            }
-            (RowCodes::Coded { chunks }, Amounts::F64(a)) => {
-                let codes = &chunks[chunk][..];
-                scan(states, lo, |i| codes[i], days, &a[..], orders, pairs)
-            }
-            (RowCodes::Coded { chunks }, Amounts::I64(a)) => {
-                let codes = &chunks[chunk][..];
-                scan(states, lo, |i| codes[i], days, &a[..], orders, pairs)
-            }
-        }
-    }
-    if let Some(distinct) = distinct {
-        pairs.sort_unstable();
-        pairs.dedup();
-        for (local, _) in pairs {
-            distinct[local as usize] += 1;
-        }
-    }
-}
-
-#[inline(always)]
-fn scan<A: AsF64>(
-    states: &mut [CustomerState],
-    lo: u32,
-    code: impl Fn(usize) -> u32,
-    days: &[i32],
-    amounts: &[A],
-    orders: Option<&[i64]>,
-    pairs: &mut Vec<(u32, i64)>,
-) {
-    let width = states.len() as u32;
-    for i in 0..days.len() {
-        let local = code(i).wrapping_sub(lo);
-        if local < width {
-            let amount = amounts[i].as_f64();
-            states[local as usize].add(days[i], amount);
-            if let Some(orders) = orders {
-                if amount > 0.0 {
-                    pairs.push((local, orders[i]));
+        let mut pairs: Option<Vec<Vec<(u32, i64)>>> = tx.orders.as_ref().map(|_| vec![Vec::new(); n_parts]);
+        let mut rows: Vec<Row> = Vec::new();
+        let mut orders: Vec<i64> = Vec::new();
+        let pieces: Vec<Piece> = (0..tx.days.len())
+            .flat_map(|chunk| {
+                let len = tx.chunk_len(chunk);
+                (0..len).step_by(PIECE_ROWS).map(move |start| Piece { chunk, start, end: (start + PIECE_ROWS).min(len) })
+            })
+            .collect();
+        for batch in pieces.chunks(PIECES_PER_BATCH) {
+            let counts: Vec<Vec<usize>> = batch
+                .par_iter()
+                .map(|p| {
+                    let mut h = vec![0usize; n_parts];
+                    for i in p.start..p.end {
+                        h[(tx.customers.rows.code(p.chunk, i) >> shift) as usize] += 1;
+                    }
+                    h
+                })
+                .collect();
+            // Partition-major offsets: partition q holds piece 0's rows, then piece 1's, ...
+            // so every partition sees its rows in input order.
+            let mut offsets = vec![vec![0usize; n_parts]; batch.len()];
+            let mut bounds = vec![0usize; n_parts + 1];
+            let mut total = 0;
+            for q in 0..n_parts {
+                bounds[q] = total;
+                for (k, c) in counts.iter().enumerate() {
+                    offsets[k][q] = total;
+                    total += c[q];
                 }
             }
+            bounds[n_parts] = total;
+            rows.resize(total, Row::default());
+            let with_orders = tx.orders.is_some();
+            if with_orders {
+                orders.resize(total, 0);
+            }
+            let rows_out = SharedMut(rows.as_mut_ptr());
+            let orders_out = SharedMut(orders.as_mut_ptr());
+            batch.par_iter().zip(offsets.par_iter_mut()).for_each(|(p, next)| {
+                let (rows_out, orders_out) = (rows_out, orders_out);
+                let days = &tx.days[p.chunk];
+                let order_ids = tx.orders.as_ref().map(|o| &o[p.chunk]);
+                let amount = |i: usize| match &tx.amounts[p.chunk] {
+                    Amounts::F64(a) => a[i].as_f64(),
+                    Amounts::I64(a) => a[i].as_f64(),
+                };
+                for i in p.start..p.end {
+                    let code = tx.customers.rows.code(p.chunk, i);
+                    let slot = &mut next[(code >> shift) as usize];
+                    // SAFETY: `slot` walks this piece's own range of its partition, computed
+                    // from the counts above, so no two workers write the same index, and every
+                    // index is below `total`, the buffers' length.
+                    unsafe {
+                        rows_out.0.add(*slot).write(Row { code, day: days[i], amount: amount(i) });
+                        if let Some(ids) = order_ids {
+                            orders_out.0.add(*slot).write(ids[i]);
+                        }
+                    }
+                    *slot += 1;
+                }
+            });
+            let fold = |q: usize, states: &mut [CustomerState], pairs: Option<&mut Vec<(u32, i64)>>| {
+                let base = (q << shift) as u32;
+                let range = bounds[q]..bounds[q + 1];
+                for row in &rows[range.clone()] {
+                    states[(row.code - base) as usize].add(row.day, row.amount);
+                }
+                if let Some(pairs) = pairs {
+                    for (row, &id) in rows[range.clone()].iter().zip(&orders[range]) {
+                        if row.amount > 0.0 {
+                            pairs.push((row.code - base, id));
+                        }
+                    }
+                }
+            };
+            let width = 1usize << shift;
+            match pairs.as_mut() {
+                None => states.par_chunks_mut(width).enumerate().for_each(|(q, s)| fold(q, s, None)),
+                Some(pairs) => states
+                    .par_chunks_mut(width)
+                    .zip(pairs.par_iter_mut())
+                    .enumerate()
+                    .for_each(|(q, (s, p))| fold(q, s, Some(p))),
+            }
         }
-    }
+        let distinct_orders = pairs.map(|mut pairs| {
+            let mut distinct = vec![0u32; n];
+            let width = 1usize << shift;
+            distinct.par_chunks_mut(width).zip(pairs.par_iter_mut()).for_each(|(d, p)| {
+                p.sort_unstable();
+                p.dedup();
+                for &(local, _) in p.iter() {
+                    d[local as usize] += 1;
+                }
+            });
+            distinct
+        });
+        let max_day = tx.days.par_iter().filter_map(|d| d.iter().copied().max()).max();
+        Summary { states, distinct_orders, max_day }
+    })
 }
 
 /// Merge two summaries keyed by sorted customer keys (e.g. from two partitions of a log).
