@@ -305,3 +305,78 @@ pub fn merge_keyed<K: Ord + Clone>(
     }
     (keys, states)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::{ingest, OnInvalid, Spec};
+    use arrow_array::{cast::AsArray, types::Int64Type, ArrayRef, Date32Array, Float64Array, Int64Array, RecordBatch};
+    use rand::{Rng, SeedableRng};
+    use std::sync::Arc;
+
+    fn log(rows: &[(i64, i32, f64)]) -> RecordBatch {
+        let col = |a: ArrayRef| a;
+        RecordBatch::try_from_iter([
+            ("c", col(Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))))),
+            ("d", col(Arc::new(Date32Array::from_iter_values(rows.iter().map(|r| r.1))))),
+            ("a", col(Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.2))))),
+        ])
+        .unwrap()
+    }
+
+    fn keyed(rows: &[(i64, i32, f64)]) -> (Vec<i64>, Vec<CustomerState>) {
+        let batch = log(rows);
+        let spec = Spec { customer: "c".into(), date: "d".into(), amount: "a".into(), order: None };
+        let tx = ingest(&batch.schema(), &[batch], &spec, OnInvalid::Raise).unwrap();
+        let summary = summarize(&tx);
+        let codes = summary.present_codes();
+        let keys = tx.customers.keys(&codes).unwrap();
+        let keys = keys.as_primitive::<Int64Type>().values().to_vec();
+        (keys, codes.iter().map(|&c| summary.states[c as usize]).collect())
+    }
+
+    fn close(a: &CustomerState, b: &CustomerState) -> bool {
+        let same_counts = (a.rows, a.purchases, a.refunds, a.first_purchase, a.last_purchase)
+            == (b.rows, b.purchases, b.refunds, b.first_purchase, b.last_purchase);
+        same_counts && (a.net() - b.net()).abs() <= 1e-9 * a.gross.value().max(1.0)
+    }
+
+    #[test]
+    fn summarizing_a_random_split_and_merging_equals_the_whole() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        for _ in 0..20 {
+            let n = rng.random_range(1..5_000);
+            let rows: Vec<(i64, i32, f64)> = (0..n)
+                .map(|_| {
+                    let amount = (rng.random_range(-50.0..500.0f64) * 100.0).round() / 100.0;
+                    (rng.random_range(0..300), rng.random_range(18_000..19_000), amount)
+                })
+                .collect();
+            let (left, right): (Vec<_>, Vec<_>) = rows.iter().partition(|_| rng.random_bool(0.5));
+            let whole = keyed(&rows);
+            let (l, r) = (keyed(&left), keyed(&right));
+            let merged = merge_keyed((&l.0, &l.1), (&r.0, &r.1));
+            assert_eq!(whole.0, merged.0);
+            assert!(whole.1.iter().zip(&merged.1).all(|(a, b)| close(a, b)));
+        }
+    }
+
+    #[test]
+    fn many_customers_span_several_partitions() {
+        let rows: Vec<(i64, i32, f64)> = (0..100_000).map(|i| (i % 40_000, 18_000 + (i % 7) as i32, 1.0)).collect();
+        let (keys, states) = keyed(&rows);
+        assert_eq!(keys.len(), 40_000);
+        assert!(states.iter().enumerate().all(|(k, s)| s.rows == if k < 20_000 { 3 } else { 2 }));
+    }
+
+    #[test]
+    fn compensated_sum_is_order_independent() {
+        let xs = [1e16, 1.0, -1e16, 0.1, 0.2, 0.3];
+        let mut a = Sum::default();
+        xs.iter().for_each(|&x| a.add(x));
+        let mut b = Sum::default();
+        xs.iter().rev().for_each(|&x| b.add(x));
+        assert_eq!(a.value(), b.value());
+        assert_eq!(a.value(), 1.6);
+    }
+}
