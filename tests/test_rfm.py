@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import numpy as np
 import pandas as pd
 import polars as pl
@@ -147,7 +149,7 @@ def test_integer_and_decimal_amounts():
     df = pd.DataFrame({"customer_id": [1, 1, 2], "order_date": pd.to_datetime(["2024-01-01"] * 3), "amount": [5, -2, 3]})
     out = crm.rfm(df)
     assert out["monetary"].tolist() == [3.0, 3.0]
-    table = pa.Table.from_pandas(df).set_column(2, "amount", pa.array([5, -2, 3], pa.int32()).cast(pa.decimal128(10, 2)))
+    table = pa.Table.from_pandas(df).set_column(2, "amount", pa.array([Decimal("5.00"), Decimal("-2.00"), Decimal("3.00")], pa.decimal128(10, 2)))
     assert crm.rfm(table).column("monetary").to_pylist() == [3.0, 3.0]
 
 
