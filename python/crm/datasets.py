@@ -19,8 +19,8 @@ Every customer
 * is acquired at a random time in ``[start, end]`` (more customers early in
   the window than late) and makes their first purchase then;
 * buys at a Poisson rate drawn from a gamma distribution (mean about 8
-  orders a year, heavily skewed: the median customer buys about 4 times a
-  year, about 2 % buy weekly or more often);
+  orders a year, heavily skewed: the median customer buys about 3 times a
+  year, about 1.3 % buy weekly or more often);
 * after every purchase becomes inactive for good with a probability ``p``
   drawn per customer from Beta(0.8, 3.2) (mean 0.2). Many customers therefore
   buy once, and a few buy dozens of times;
@@ -672,10 +672,12 @@ def synthetic(
         Ambiguous times take the earlier instant. Non-existent times move
         forward by the DST gap.
     sort : ``True`` orders rows by ``order_date`` like an append-only log
-        (``order_id`` then increases with time, and the lines of an order are
-        adjacent). ``False`` skips the sort. Rows are then grouped by customer
-        (customer 1 first, each customer's purchases in time order), and all
-        refund rows come at the end.
+        (``order_id`` then increases with time). ``False`` skips the sort,
+        which is faster. The rows are exactly the same as with ``True``;
+        only their order and the ``order_id`` numbering differ. Purchase
+        rows are then grouped by customer (customer 1 first, each customer's
+        orders by day), and all refund rows come at the end. Either way,
+        the lines of an order are adjacent.
 
     Returns
     -------
@@ -709,18 +711,18 @@ def synthetic_rows(
 ):
     """A synthetic log with ``n_rows`` rows (see :func:`synthetic`).
 
-    ``n_customers`` defaults to ``round(n_rows / 10)``. The customers' purchase
-    rates are scaled so that the expected number of rows is ``n_rows``.
+    ``n_customers`` defaults to ``round(n_rows / 10)``. It can be set freely:
+    the customers' purchase rates are scaled by one common factor so that
+    the expected number of rows is ``n_rows``. The model is otherwise that
+    of :func:`synthetic`. The other arguments mean the same as there.
     Lines are then added to or removed from randomly chosen orders (never
     below one line, never more than four, never a line that was refunded) so
-    that the result has exactly ``n_rows`` rows. Exactness can fail only
-    when ``n_rows`` is barely above ``n_customers``: every customer buys at
-    least once and an order keeps at least one line. Then the result is as
-    close as possible.
+    that the result has exactly ``n_rows`` rows. When ``n_rows`` is barely
+    above ``n_customers`` (so every customer buys about once), refunds are
+    dropped too, as needed.
 
     Every customer appears at least once, so ``n_rows`` must be at least
-    ``n_customers``. Some customers may appear only through a purchase, with
-    no refunds.
+    ``n_customers`` (otherwise ValueError).
 
     Example
     -------

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Install what the tests need, build the extension (release), run every test: cargo and pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python -m pip install --quiet --upgrade pip
+python -m pip install --quiet -e '.[test]'
+cargo test --quiet
+python -m pytest -q
