@@ -6,11 +6,13 @@
 pub mod emit;
 pub mod error;
 pub mod ingest;
+pub mod partition;
 pub mod pool;
 pub mod rfm;
 pub mod scores;
 pub mod segments;
 pub mod summary;
+pub mod trace;
 
 #[cfg(feature = "python")]
 mod py;

@@ -66,15 +66,27 @@ pub fn rfm(summary: &Summary, codes: Vec<u32>, options: &RfmOptions) -> Result<R
         let states = &summary.states;
         let frequency: Vec<u32> = match &summary.distinct_orders {
             Some(d) => codes.par_iter().map(|&c| d[c as usize]).collect(),
-            None => codes.par_iter().map(|&c| states[c as usize].purchases).collect(),
+            None => codes
+                .par_iter()
+                .map(|&c| states[c as usize].purchases)
+                .collect(),
         };
         let bought = |c: u32, day: fn(&CustomerState) -> i32| {
             let s = &states[c as usize];
             s.has_purchase().then(|| day(s))
         };
-        let first_purchase = codes.par_iter().map(|&c| bought(c, |s| s.first_purchase)).collect();
-        let last_purchase: Vec<Option<i32>> = codes.par_iter().map(|&c| bought(c, |s| s.last_purchase)).collect();
-        let recency: Vec<Option<i32>> = last_purchase.par_iter().map(|d| d.map(|d| as_of_day - d)).collect();
+        let first_purchase = codes
+            .par_iter()
+            .map(|&c| bought(c, |s| s.first_purchase))
+            .collect();
+        let last_purchase: Vec<Option<i32>> = codes
+            .par_iter()
+            .map(|&c| bought(c, |s| s.last_purchase))
+            .collect();
+        let recency: Vec<Option<i32>> = last_purchase
+            .par_iter()
+            .map(|d| d.map(|d| as_of_day - d))
+            .collect();
         let monetary: Vec<Option<f64>> = codes
             .par_iter()
             .zip(&frequency)
@@ -85,13 +97,21 @@ pub fn rfm(summary: &Summary, codes: Vec<u32>, options: &RfmOptions) -> Result<R
             .collect();
 
         // Keys rank ascending; 0 (missing) ranks lowest. Smaller recency is better.
-        let r_keys: Vec<u64> = recency.par_iter().map(|r| r.map_or(0, |r| (i32::MAX - r) as u64 + 1)).collect();
+        let r_keys: Vec<u64> = recency
+            .par_iter()
+            .map(|r| r.map_or(0, |r| (i32::MAX - r) as u64 + 1))
+            .collect();
         let f_keys: Vec<u64> = frequency.par_iter().map(|&f| f as u64).collect();
         let m_keys: Vec<u64> = monetary.par_iter().map(|&m| f64_key(m)).collect();
         let bins = options.bins;
         let (r_score, (f_score, m_score)) = rayon::join(
             || quantile_scores(&r_keys, bins),
-            || rayon::join(|| quantile_scores(&f_keys, bins), || quantile_scores(&m_keys, bins)),
+            || {
+                rayon::join(
+                    || quantile_scores(&f_keys, bins),
+                    || quantile_scores(&m_keys, bins),
+                )
+            },
         );
         Ok(Rfm {
             codes,
@@ -137,7 +157,10 @@ pub fn segment(
             let idx = segments::apply_rules(&rules, scores.0, scores.1, scores.2);
             Ok((idx, rules.into_iter().map(|r| r.name).collect()))
         }
-        Scheme::Value8 => Ok((segments::value8(raw.0, raw.1, raw.2), segments::value8_labels(labels))),
+        Scheme::Value8 => Ok((
+            segments::value8(raw.0, raw.1, raw.2),
+            segments::value8_labels(labels),
+        )),
         Scheme::Custom(rules) => {
             let idx = segments::apply_rules(rules, scores.0, scores.1, scores.2);
             let mut names: Vec<String> = rules.iter().map(|r| r.name.clone()).collect();
@@ -164,13 +187,24 @@ mod tests {
             states[c].add(d, a);
         }
         let max_day = rows.iter().map(|r| r.1).max();
-        Summary { states, distinct_orders: None, max_day }
+        Summary {
+            states,
+            distinct_orders: None,
+            max_day,
+        }
     }
 
     #[test]
     fn refunds_reduce_monetary_and_are_not_purchases() {
-        let s = summary(&[(0, 10, 50.0), (0, 12, -20.0), (1, 11, 5.0), (2, 12, -3.0)], 3);
-        let opts = RfmOptions { as_of: None, bins: 5, monetary: Monetary::Sum };
+        let s = summary(
+            &[(0, 10, 50.0), (0, 12, -20.0), (1, 11, 5.0), (2, 12, -3.0)],
+            3,
+        );
+        let opts = RfmOptions {
+            as_of: None,
+            bins: 5,
+            monetary: Monetary::Sum,
+        };
         let r = rfm(&s, vec![0, 1, 2], &opts).unwrap();
         assert_eq!(r.frequency, vec![1, 1, 0]);
         assert_eq!(r.monetary, vec![Some(30.0), Some(5.0), Some(-3.0)]);
@@ -182,8 +216,15 @@ mod tests {
     #[test]
     fn as_of_before_last_purchase_is_an_error() {
         let s = summary(&[(0, 10, 50.0)], 1);
-        let opts = RfmOptions { as_of: Some(9), bins: 5, monetary: Monetary::Sum };
-        assert!(matches!(rfm(&s, vec![0], &opts), Err(CrmError::InvalidArgument(_))));
+        let opts = RfmOptions {
+            as_of: Some(9),
+            bins: 5,
+            monetary: Monetary::Sum,
+        };
+        assert!(matches!(
+            rfm(&s, vec![0], &opts),
+            Err(CrmError::InvalidArgument(_))
+        ));
         assert_eq!(format_day(0), "1970-01-01");
     }
 }

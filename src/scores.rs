@@ -23,7 +23,10 @@ pub fn quantile_scores(keys: &[u64], bins: u32) -> Vec<u8> {
     }
     let (min, max) = keys
         .par_chunks(1 << 16)
-        .map(|c| c.iter().fold((u64::MAX, 0u64), |(lo, hi), &k| (lo.min(k), hi.max(k))))
+        .map(|c| {
+            c.iter()
+                .fold((u64::MAX, 0u64), |(lo, hi), &k| (lo.min(k), hi.max(k)))
+        })
         .reduce(|| (u64::MAX, 0), |a, b| (a.0.min(b.0), a.1.max(b.1)));
     let range = max - min;
     let shift = (64 - range.leading_zeros()).saturating_sub(BUCKET_BITS);
@@ -60,7 +63,11 @@ pub fn quantile_scores(keys: &[u64], bins: u32) -> Vec<u8> {
                 score(lo, hi, n, bins)
             } else {
                 let (first, last) = (score(lo, lo + 1, n, bins), score(hi - 1, hi, n, bins));
-                if first == last { first } else { 0 }
+                if first == last {
+                    first
+                } else {
+                    0
+                }
             };
         }
         acc = hi;
@@ -98,7 +105,11 @@ pub fn f64_key(x: Option<f64>) -> u64 {
         None => 0,
         Some(x) => {
             let bits = (x + 0.0).to_bits(); // + 0.0 turns -0.0 into 0.0
-            if bits >> 63 == 1 { !bits } else { bits | (1 << 63) }
+            if bits >> 63 == 1 {
+                !bits
+            } else {
+                bits | (1 << 63)
+            }
         }
     }
 }
@@ -128,7 +139,11 @@ mod tests {
             let spread: u64 = [3, 50, 1 << 20, u64::MAX / 4][trial % 4];
             let keys: Vec<u64> = (0..n).map(|_| rng.random_range(0..spread)).collect();
             for bins in [1, 2, 3, 5, 10] {
-                assert_eq!(quantile_scores(&keys, bins), reference(&keys, bins), "n={n} spread={spread}");
+                assert_eq!(
+                    quantile_scores(&keys, bins),
+                    reference(&keys, bins),
+                    "n={n} spread={spread}"
+                );
             }
         }
     }

@@ -14,7 +14,9 @@ pub struct Rule {
 
 impl Rule {
     fn matches(&self, r: u8, f: u8, m: u8) -> bool {
-        (self.r.0..=self.r.1).contains(&r) && (self.f.0..=self.f.1).contains(&f) && (self.m.0..=self.m.1).contains(&m)
+        (self.r.0..=self.r.1).contains(&r)
+            && (self.f.0..=self.f.1).contains(&f)
+            && (self.m.0..=self.m.1).contains(&m)
     }
 }
 
@@ -47,7 +49,12 @@ const RFM11: [Row; 11] = [
 pub fn rfm11_rules(labels: Labels) -> Vec<Rule> {
     RFM11
         .iter()
-        .map(|&(en, zh, r, f, m)| Rule { name: pick(labels, en, zh).to_string(), r, f, m })
+        .map(|&(en, zh, r, f, m)| Rule {
+            name: pick(labels, en, zh).to_string(),
+            r,
+            f,
+            m,
+        })
         .collect()
 }
 
@@ -62,7 +69,12 @@ fn pick(labels: Labels, en: &'static str, zh: &'static str) -> &'static str {
 pub fn apply_rules(rules: &[Rule], r: &[u8], f: &[u8], m: &[u8]) -> Vec<u16> {
     (r, f, m)
         .into_par_iter()
-        .map(|(&r, &f, &m)| rules.iter().position(|rule| rule.matches(r, f, m)).unwrap_or(rules.len()) as u16)
+        .map(|(&r, &f, &m)| {
+            rules
+                .iter()
+                .position(|rule| rule.matches(r, f, m))
+                .unwrap_or(rules.len()) as u16
+        })
         .collect()
 }
 
@@ -96,7 +108,9 @@ pub fn value8(recency: &[Option<i32>], frequency: &[u32], monetary: &[Option<f64
             let r_high = r.is_some_and(|r| r as f64 <= mean_recency);
             let f_high = f as f64 >= mean_frequency;
             let m_high = m.is_some_and(|m| m >= mean_monetary);
-            (if m_high { 0 } else { 4 }) + (if r_high { 0 } else { 2 }) + (if f_high { 0 } else { 1 })
+            (if m_high { 0 } else { 4 })
+                + (if r_high { 0 } else { 2 })
+                + (if f_high { 0 } else { 1 })
         })
         .collect()
 }
@@ -109,7 +123,11 @@ fn mean(values: impl Iterator<Item = f64>) -> f64 {
         sum.add(v);
         n += 1;
     }
-    if n == 0 { f64::NAN } else { sum.value() / n as f64 }
+    if n == 0 {
+        f64::NAN
+    } else {
+        sum.value() / n as f64
+    }
 }
 
 #[cfg(test)]
@@ -165,7 +183,12 @@ mod tests {
 
     #[test]
     fn unmatched_custom_rules_are_other() {
-        let rules = vec![Rule { name: "Top".into(), r: (5, 5), f: (1, 5), m: (1, 5) }];
+        let rules = vec![Rule {
+            name: "Top".into(),
+            r: (5, 5),
+            f: (1, 5),
+            m: (1, 5),
+        }];
         assert_eq!(apply_rules(&rules, &[5, 4], &[1, 1], &[1, 1]), vec![0, 1]);
     }
 }

@@ -120,7 +120,9 @@ pub struct Summary {
 impl Summary {
     /// Codes of the customers that have at least one row (dense integer ids leave holes).
     pub fn present_codes(&self) -> Vec<u32> {
-        (0..self.states.len() as u32).filter(|&c| self.states[c as usize].rows > 0).collect()
+        (0..self.states.len() as u32)
+            .filter(|&c| self.states[c as usize].rows > 0)
+            .collect()
     }
 }
 
@@ -170,18 +172,24 @@ unsafe impl<T: Send> Send for SharedMut<T> {}
 unsafe impl<T: Send> Sync for SharedMut<T> {}
 
 pub fn summarize(tx: &Transactions) -> Summary {
+    let _p = crate::trace::phase("summarize");
     pool::install(|| {
         let n = tx.customers.n_codes;
         let shift = PARTITION_BITS.min(usize::BITS - n.leading_zeros());
         let n_parts = (n >> shift) + 1;
         let mut states = vec![CustomerState::EMPTY; n];
-        let mut pairs: Option<Vec<Vec<(u32, i64)>>> = tx.orders.as_ref().map(|_| vec![Vec::new(); n_parts]);
+        let mut pairs: Option<Vec<Vec<(u32, i64)>>> =
+            tx.orders.as_ref().map(|_| vec![Vec::new(); n_parts]);
         let mut rows: Vec<Row> = Vec::new();
         let mut orders: Vec<i64> = Vec::new();
         let pieces: Vec<Piece> = (0..tx.days.len())
             .flat_map(|chunk| {
                 let len = tx.chunk_len(chunk);
-                (0..len).step_by(PIECE_ROWS).map(move |start| Piece { chunk, start, end: (start + PIECE_ROWS).min(len) })
+                (0..len).step_by(PIECE_ROWS).map(move |start| Piece {
+                    chunk,
+                    start,
+                    end: (start + PIECE_ROWS).min(len),
+                })
             })
             .collect();
         for batch in pieces.chunks(PIECES_PER_BATCH) {
@@ -215,46 +223,57 @@ pub fn summarize(tx: &Transactions) -> Summary {
             }
             let rows_out = SharedMut(rows.as_mut_ptr());
             let orders_out = SharedMut(orders.as_mut_ptr());
-            batch.par_iter().zip(offsets.par_iter_mut()).for_each(|(p, next)| {
-                let (rows_out, orders_out) = (rows_out, orders_out);
-                let days = &tx.days[p.chunk];
-                let order_ids = tx.orders.as_ref().map(|o| &o[p.chunk]);
-                let amount = |i: usize| match &tx.amounts[p.chunk] {
-                    Amounts::F64(a) => a[i].as_f64(),
-                    Amounts::I64(a) => a[i].as_f64(),
+            batch
+                .par_iter()
+                .zip(offsets.par_iter_mut())
+                .for_each(|(p, next)| {
+                    let (rows_out, orders_out) = (rows_out, orders_out);
+                    let days = &tx.days[p.chunk];
+                    let order_ids = tx.orders.as_ref().map(|o| &o[p.chunk]);
+                    let amount = |i: usize| match &tx.amounts[p.chunk] {
+                        Amounts::F64(a) => a[i].as_f64(),
+                        Amounts::I64(a) => a[i].as_f64(),
+                    };
+                    for i in p.start..p.end {
+                        let code = tx.customers.rows.code(p.chunk, i);
+                        let slot = &mut next[(code >> shift) as usize];
+                        // SAFETY: `slot` walks this piece's own range of its partition, computed
+                        // from the counts above, so no two workers write the same index, and every
+                        // index is below `total`, the buffers' length.
+                        unsafe {
+                            rows_out.0.add(*slot).write(Row {
+                                code,
+                                day: days[i],
+                                amount: amount(i),
+                            });
+                            if let Some(ids) = order_ids {
+                                orders_out.0.add(*slot).write(ids[i]);
+                            }
+                        }
+                        *slot += 1;
+                    }
+                });
+            let fold =
+                |q: usize, states: &mut [CustomerState], pairs: Option<&mut Vec<(u32, i64)>>| {
+                    let base = (q << shift) as u32;
+                    let range = bounds[q]..bounds[q + 1];
+                    for row in &rows[range.clone()] {
+                        states[(row.code - base) as usize].add(row.day, row.amount);
+                    }
+                    if let Some(pairs) = pairs {
+                        for (row, &id) in rows[range.clone()].iter().zip(&orders[range]) {
+                            if row.amount > 0.0 {
+                                pairs.push((row.code - base, id));
+                            }
+                        }
+                    }
                 };
-                for i in p.start..p.end {
-                    let code = tx.customers.rows.code(p.chunk, i);
-                    let slot = &mut next[(code >> shift) as usize];
-                    // SAFETY: `slot` walks this piece's own range of its partition, computed
-                    // from the counts above, so no two workers write the same index, and every
-                    // index is below `total`, the buffers' length.
-                    unsafe {
-                        rows_out.0.add(*slot).write(Row { code, day: days[i], amount: amount(i) });
-                        if let Some(ids) = order_ids {
-                            orders_out.0.add(*slot).write(ids[i]);
-                        }
-                    }
-                    *slot += 1;
-                }
-            });
-            let fold = |q: usize, states: &mut [CustomerState], pairs: Option<&mut Vec<(u32, i64)>>| {
-                let base = (q << shift) as u32;
-                let range = bounds[q]..bounds[q + 1];
-                for row in &rows[range.clone()] {
-                    states[(row.code - base) as usize].add(row.day, row.amount);
-                }
-                if let Some(pairs) = pairs {
-                    for (row, &id) in rows[range.clone()].iter().zip(&orders[range]) {
-                        if row.amount > 0.0 {
-                            pairs.push((row.code - base, id));
-                        }
-                    }
-                }
-            };
             let width = 1usize << shift;
             match pairs.as_mut() {
-                None => states.par_chunks_mut(width).enumerate().for_each(|(q, s)| fold(q, s, None)),
+                None => states
+                    .par_chunks_mut(width)
+                    .enumerate()
+                    .for_each(|(q, s)| fold(q, s, None)),
                 Some(pairs) => states
                     .par_chunks_mut(width)
                     .zip(pairs.par_iter_mut())
@@ -265,17 +284,28 @@ pub fn summarize(tx: &Transactions) -> Summary {
         let distinct_orders = pairs.map(|mut pairs| {
             let mut distinct = vec![0u32; n];
             let width = 1usize << shift;
-            distinct.par_chunks_mut(width).zip(pairs.par_iter_mut()).for_each(|(d, p)| {
-                p.sort_unstable();
-                p.dedup();
-                for &(local, _) in p.iter() {
-                    d[local as usize] += 1;
-                }
-            });
+            distinct
+                .par_chunks_mut(width)
+                .zip(pairs.par_iter_mut())
+                .for_each(|(d, p)| {
+                    p.sort_unstable();
+                    p.dedup();
+                    for &(local, _) in p.iter() {
+                        d[local as usize] += 1;
+                    }
+                });
             distinct
         });
-        let max_day = tx.days.par_iter().filter_map(|d| d.iter().copied().max()).max();
-        Summary { states, distinct_orders, max_day }
+        let max_day = tx
+            .days
+            .par_iter()
+            .filter_map(|d| d.iter().copied().max())
+            .max();
+        Summary {
+            states,
+            distinct_orders,
+            max_day,
+        }
     })
 }
 
@@ -291,7 +321,11 @@ pub fn merge_keyed<K: Ord + Clone>(
         let take_a = j == b.0.len() || (i < a.0.len() && a.0[i] <= b.0[j]);
         let take_b = i == a.0.len() || (j < b.0.len() && b.0[j] <= a.0[i]);
         let mut s = CustomerState::EMPTY;
-        let key = if take_a { a.0[i].clone() } else { b.0[j].clone() };
+        let key = if take_a {
+            a.0[i].clone()
+        } else {
+            b.0[j].clone()
+        };
         if take_a {
             s.merge(&a.1[i]);
             i += 1;
@@ -310,34 +344,71 @@ pub fn merge_keyed<K: Ord + Clone>(
 mod tests {
     use super::*;
     use crate::ingest::{ingest, OnInvalid, Spec};
-    use arrow_array::{cast::AsArray, types::Int64Type, ArrayRef, Date32Array, Float64Array, Int64Array, RecordBatch};
+    use arrow_array::{
+        cast::AsArray, types::Int64Type, ArrayRef, Date32Array, Float64Array, Int64Array,
+        RecordBatch,
+    };
     use rand::{Rng, SeedableRng};
     use std::sync::Arc;
 
     fn log(rows: &[(i64, i32, f64)]) -> RecordBatch {
         let col = |a: ArrayRef| a;
         RecordBatch::try_from_iter([
-            ("c", col(Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))))),
-            ("d", col(Arc::new(Date32Array::from_iter_values(rows.iter().map(|r| r.1))))),
-            ("a", col(Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.2))))),
+            (
+                "c",
+                col(Arc::new(Int64Array::from_iter_values(
+                    rows.iter().map(|r| r.0),
+                ))),
+            ),
+            (
+                "d",
+                col(Arc::new(Date32Array::from_iter_values(
+                    rows.iter().map(|r| r.1),
+                ))),
+            ),
+            (
+                "a",
+                col(Arc::new(Float64Array::from_iter_values(
+                    rows.iter().map(|r| r.2),
+                ))),
+            ),
         ])
         .unwrap()
     }
 
     fn keyed(rows: &[(i64, i32, f64)]) -> (Vec<i64>, Vec<CustomerState>) {
         let batch = log(rows);
-        let spec = Spec { customer: "c".into(), date: "d".into(), amount: "a".into(), order: None };
+        let spec = Spec {
+            customer: "c".into(),
+            date: "d".into(),
+            amount: "a".into(),
+            order: None,
+        };
         let tx = ingest(&batch.schema(), &[batch], &spec, OnInvalid::Raise).unwrap();
         let summary = summarize(&tx);
         let codes = summary.present_codes();
         let keys = tx.customers.keys(&codes).unwrap();
         let keys = keys.as_primitive::<Int64Type>().values().to_vec();
-        (keys, codes.iter().map(|&c| summary.states[c as usize]).collect())
+        (
+            keys,
+            codes.iter().map(|&c| summary.states[c as usize]).collect(),
+        )
     }
 
     fn close(a: &CustomerState, b: &CustomerState) -> bool {
-        let same_counts = (a.rows, a.purchases, a.refunds, a.first_purchase, a.last_purchase)
-            == (b.rows, b.purchases, b.refunds, b.first_purchase, b.last_purchase);
+        let same_counts = (
+            a.rows,
+            a.purchases,
+            a.refunds,
+            a.first_purchase,
+            a.last_purchase,
+        ) == (
+            b.rows,
+            b.purchases,
+            b.refunds,
+            b.first_purchase,
+            b.last_purchase,
+        );
         same_counts && (a.net() - b.net()).abs() <= 1e-9 * a.gross.value().max(1.0)
     }
 
@@ -349,7 +420,11 @@ mod tests {
             let rows: Vec<(i64, i32, f64)> = (0..n)
                 .map(|_| {
                     let amount = (rng.random_range(-50.0..500.0f64) * 100.0).round() / 100.0;
-                    (rng.random_range(0..300), rng.random_range(18_000..19_000), amount)
+                    (
+                        rng.random_range(0..300),
+                        rng.random_range(18_000..19_000),
+                        amount,
+                    )
                 })
                 .collect();
             let (left, right): (Vec<_>, Vec<_>) = rows.iter().partition(|_| rng.random_bool(0.5));
@@ -363,10 +438,15 @@ mod tests {
 
     #[test]
     fn many_customers_span_several_partitions() {
-        let rows: Vec<(i64, i32, f64)> = (0..100_000).map(|i| (i % 40_000, 18_000 + (i % 7) as i32, 1.0)).collect();
+        let rows: Vec<(i64, i32, f64)> = (0..100_000)
+            .map(|i| (i % 40_000, 18_000 + (i % 7) as i32, 1.0))
+            .collect();
         let (keys, states) = keyed(&rows);
         assert_eq!(keys.len(), 40_000);
-        assert!(states.iter().enumerate().all(|(k, s)| s.rows == if k < 20_000 { 3 } else { 2 }));
+        assert!(states
+            .iter()
+            .enumerate()
+            .all(|(k, s)| s.rows == if k < 20_000 { 3 } else { 2 }));
     }
 
     #[test]

@@ -72,8 +72,11 @@ def rfm(
     ...     "amount": [20.0, 35.5, 12.0, 80.0],
     ... })
     >>> out = crm.rfm(log, as_of="2024-03-31")
-    >>> out[["customer_id", "recency", "frequency", "monetary", "rfm_code"]].to_string(index=False)
-    ' customer_id  recency  frequency  monetary rfm_code\\n           1       30          2      55.5      454\\n           2       50          1      12.0      121\\n           3       29          1      80.0      525'
+    >>> out[["customer_id", "recency", "frequency", "monetary", "rfm_code", "segment"]]
+       customer_id  recency  frequency  monetary rfm_code             segment
+    0            1       30          2      55.5      353     Loyal Customers
+    1            2       50          1      12.0      121                Lost
+    2            3       29          1      80.0      525  Potential Loyalist
     """
     columns = [customer, date, amount] + ([order] if order is not None else [])
     kind = kind_of(data)

@@ -20,9 +20,13 @@ const SECONDS_PER_DAY: i64 = 86_400;
 pub fn day_numbers(array: &ArrayRef, column: &str, row_offset: usize) -> Result<ScalarBuffer<i32>> {
     match array.data_type() {
         DataType::Date32 => Ok(array.as_primitive::<Date32Type>().values().clone()),
-        DataType::Date64 => {
-            convert(array.as_primitive::<Date64Type>().values(), 1000, None, column, row_offset)
-        }
+        DataType::Date64 => convert(
+            array.as_primitive::<Date64Type>().values(),
+            1000,
+            None,
+            column,
+            row_offset,
+        ),
         DataType::Timestamp(unit, tz) => {
             let per_second = match unit {
                 TimeUnit::Second => 1,
@@ -30,10 +34,14 @@ pub fn day_numbers(array: &ArrayRef, column: &str, row_offset: usize) -> Result<
                 TimeUnit::Microsecond => 1_000_000,
                 TimeUnit::Nanosecond => 1_000_000_000,
             };
-            let zone = tz.as_deref().map(|name| parse_zone(name, column)).transpose()?;
+            let zone = tz
+                .as_deref()
+                .map(|name| parse_zone(name, column))
+                .transpose()?;
             // Every timestamp unit shares the i64 layout: view the buffer without copying.
             let data = array.to_data();
-            let raw = ScalarBuffer::<i64>::new(data.buffers()[0].clone(), data.offset(), data.len());
+            let raw =
+                ScalarBuffer::<i64>::new(data.buffers()[0].clone(), data.offset(), data.len());
             convert(&raw, per_second, zone.as_ref(), column, row_offset)
         }
         other => Err(CrmError::ColumnType {
@@ -56,11 +64,14 @@ fn parse_zone(name: &str, column: &str) -> Result<Zone> {
     if let Ok(tz) = name.parse::<chrono_tz::Tz>() {
         return Ok(Zone::Named(tz));
     }
-    parse_fixed_offset(name).map(Zone::Fixed).ok_or_else(|| CrmError::ColumnType {
-        column: column.to_string(),
-        dtype: format!("timestamp with time zone '{name}'"),
-        expected: "a time zone name (e.g. 'Asia/Shanghai') or a fixed offset ('+08:00')".to_string(),
-    })
+    parse_fixed_offset(name)
+        .map(Zone::Fixed)
+        .ok_or_else(|| CrmError::ColumnType {
+            column: column.to_string(),
+            dtype: format!("timestamp with time zone '{name}'"),
+            expected: "a time zone name (e.g. 'Asia/Shanghai') or a fixed offset ('+08:00')"
+                .to_string(),
+        })
 }
 
 fn parse_fixed_offset(s: &str) -> Option<FixedOffset> {
@@ -184,7 +195,10 @@ mod tests {
     fn date32_is_zero_copy() {
         let a: ArrayRef = Arc::new(Date32Array::from(vec![5, 6]));
         let days = day_numbers(&a, "d", 0).unwrap();
-        assert_eq!(days.as_ptr(), a.as_primitive::<Date32Type>().values().as_ptr());
+        assert_eq!(
+            days.as_ptr(),
+            a.as_primitive::<Date32Type>().values().as_ptr()
+        );
     }
 
     #[test]

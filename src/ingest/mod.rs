@@ -56,8 +56,17 @@ impl Transactions {
     }
 }
 
-pub fn ingest(schema: &SchemaRef, batches: &[RecordBatch], spec: &Spec, policy: OnInvalid) -> Result<Transactions> {
-    let mut names = vec![spec.customer.as_str(), spec.date.as_str(), spec.amount.as_str()];
+pub fn ingest(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    spec: &Spec,
+    policy: OnInvalid,
+) -> Result<Transactions> {
+    let mut names = vec![
+        spec.customer.as_str(),
+        spec.date.as_str(),
+        spec.amount.as_str(),
+    ];
     if let Some(order) = &spec.order {
         names.push(order);
     }
@@ -66,13 +75,24 @@ pub fn ingest(schema: &SchemaRef, batches: &[RecordBatch], spec: &Spec, policy: 
         .map(|name| {
             schema.index_of(name).map_err(|_| CrmError::ColumnNotFound {
                 column: name.to_string(),
-                present: schema.fields().iter().map(|f| format!("'{}'", f.name())).collect::<Vec<_>>().join(", "),
+                present: schema
+                    .fields()
+                    .iter()
+                    .map(|f| format!("'{}'", f.name()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
             })
         })
         .collect::<Result<Vec<_>>>()?;
     let mut columns: Vec<Vec<ArrayRef>> = indices
         .iter()
-        .map(|&i| batches.iter().filter(|b| b.num_rows() > 0).map(|b| b.column(i).clone()).collect())
+        .map(|&i| {
+            batches
+                .iter()
+                .filter(|b| b.num_rows() > 0)
+                .map(|b| b.column(i).clone())
+                .collect()
+        })
         .collect();
     check_amount_type(schema.field(indices[2]).data_type(), &spec.amount)?;
     let dropped = drop_or_reject_invalid(&mut columns, &names, policy)?;
@@ -83,18 +103,30 @@ pub fn ingest(schema: &SchemaRef, batches: &[RecordBatch], spec: &Spec, policy: 
         offsets.push(offset);
         offset += c.len();
     }
+    let phase = crate::trace::phase("ingest dates");
     let days = columns[1]
         .iter()
         .zip(&offsets)
         .map(|(c, &o)| days::day_numbers(c, &spec.date, o))
         .collect::<Result<Vec<_>>>()?;
     let amounts = columns[2].iter().map(amounts).collect();
-    let customers = keys::index_customers(&columns[0], &spec.customer)?;
+    drop(phase);
+    let customers = {
+        let _p = crate::trace::phase("ingest customer keys");
+        keys::index_customers(&columns[0], &spec.customer)?
+    };
     let orders = match spec.order.as_deref() {
         None => None,
         Some(name) => Some(order_ids(&columns[3], name)?),
     };
-    Ok(Transactions { customers, days, amounts, orders, customer_column: spec.customer.clone(), dropped })
+    Ok(Transactions {
+        customers,
+        days,
+        amounts,
+        orders,
+        customer_column: spec.customer.clone(),
+        dropped,
+    })
 }
 
 fn check_amount_type(dtype: &DataType, column: &str) -> Result<()> {
@@ -111,16 +143,30 @@ fn check_amount_type(dtype: &DataType, column: &str) -> Result<()> {
 fn amounts(array: &ArrayRef) -> Amounts {
     macro_rules! widen {
         ($t:ty) => {
-            Amounts::F64(array.as_primitive::<$t>().values().iter().map(|&v| v as f64).collect::<Vec<_>>().into())
+            Amounts::F64(
+                array
+                    .as_primitive::<$t>()
+                    .values()
+                    .iter()
+                    .map(|&v| v as f64)
+                    .collect::<Vec<_>>()
+                    .into(),
+            )
         };
     }
     match array.data_type() {
         DataType::Float64 => Amounts::F64(array.as_primitive::<Float64Type>().values().clone()),
         DataType::Int64 => Amounts::I64(array.as_primitive::<Int64Type>().values().clone()),
         DataType::Float32 => widen!(Float32Type),
-        DataType::Float16 => {
-            Amounts::F64(array.as_primitive::<Float16Type>().values().iter().map(|v| v.to_f64()).collect::<Vec<_>>().into())
-        }
+        DataType::Float16 => Amounts::F64(
+            array
+                .as_primitive::<Float16Type>()
+                .values()
+                .iter()
+                .map(|v| v.to_f64())
+                .collect::<Vec<_>>()
+                .into(),
+        ),
         DataType::Int32 => widen!(Int32Type),
         DataType::Int16 => widen!(Int16Type),
         DataType::Int8 => widen!(Int8Type),
@@ -131,7 +177,13 @@ fn amounts(array: &ArrayRef) -> Amounts {
         DataType::Decimal128(_, scale) => {
             let div = 10f64.powi(*scale as i32);
             let values = array.as_primitive::<Decimal128Type>().values();
-            Amounts::F64(values.iter().map(|&v| v as f64 / div).collect::<Vec<_>>().into())
+            Amounts::F64(
+                values
+                    .iter()
+                    .map(|&v| v as f64 / div)
+                    .collect::<Vec<_>>()
+                    .into(),
+            )
         }
         _ => unreachable!("amount type checked by check_amount_type"),
     }
@@ -143,18 +195,27 @@ fn order_ids(chunks: &[ArrayRef], column: &str) -> Result<Vec<ScalarBuffer<i64>>
         return chunks.iter().map(|c| keys::int_values(c, column)).collect();
     }
     let (codes, _) = keys::encode(chunks, column)?;
-    Ok(codes.into_iter().map(|c| c.into_iter().map(i64::from).collect::<Vec<_>>().into()).collect())
+    Ok(codes
+        .into_iter()
+        .map(|c| c.into_iter().map(i64::from).collect::<Vec<_>>().into())
+        .collect())
 }
 
 /// Rows with a null in any used column, or a NaN/infinite amount, are an error, or are
 /// dropped (returning how many) under `OnInvalid::Drop`.
-fn drop_or_reject_invalid(columns: &mut [Vec<ArrayRef>], names: &[&str], policy: OnInvalid) -> Result<usize> {
+fn drop_or_reject_invalid(
+    columns: &mut [Vec<ArrayRef>],
+    names: &[&str],
+    policy: OnInvalid,
+) -> Result<usize> {
     let mut problems = Vec::new();
     for (chunks, name) in columns.iter().zip(names) {
         let nulls: usize = chunks.iter().map(|c| c.null_count()).sum();
         if nulls > 0 {
             let first = first_row(chunks, |c, i| c.is_null(i));
-            problems.push(format!("column '{name}' has {nulls} null value(s) (first at row {first})"));
+            problems.push(format!(
+                "column '{name}' has {nulls} null value(s) (first at row {first})"
+            ));
         }
     }
     let amount = &columns[2];
@@ -166,7 +227,10 @@ fn drop_or_reject_invalid(columns: &mut [Vec<ArrayRef>], names: &[&str], policy:
     let bad_amounts: usize = amount.iter().map(count_non_finite).sum();
     if bad_amounts > 0 {
         let first = first_row(amount, |c, i| c.is_valid(i) && non_finite(c, i));
-        problems.push(format!("column '{}' has {bad_amounts} NaN or infinite value(s) (first at row {first})", names[2]));
+        problems.push(format!(
+            "column '{}' has {bad_amounts} NaN or infinite value(s) (first at row {first})",
+            names[2]
+        ));
     }
     if problems.is_empty() {
         return Ok(0);
@@ -182,7 +246,12 @@ fn drop_or_reject_invalid(columns: &mut [Vec<ArrayRef>], names: &[&str], policy:
     for chunk in 0..n_chunks {
         let len = columns[0][chunk].len();
         let keep: BooleanArray = (0..len)
-            .map(|i| Some(columns.iter().all(|col| col[chunk].is_valid(i)) && !non_finite(&columns[2][chunk], i)))
+            .map(|i| {
+                Some(
+                    columns.iter().all(|col| col[chunk].is_valid(i))
+                        && !non_finite(&columns[2][chunk], i),
+                )
+            })
             .collect();
         dropped += len - keep.true_count();
         for col in columns.iter_mut() {
@@ -196,15 +265,34 @@ fn drop_or_reject_invalid(columns: &mut [Vec<ArrayRef>], names: &[&str], policy:
 }
 
 fn count_non_finite(c: &ArrayRef) -> usize {
-    fn count<T: Copy + Sync>(values: &[T], nulls: Option<&arrow_buffer::NullBuffer>, bad: impl Fn(T) -> bool + Sync) -> usize {
+    fn count<T: Copy + Sync>(
+        values: &[T],
+        nulls: Option<&arrow_buffer::NullBuffer>,
+        bad: impl Fn(T) -> bool + Sync,
+    ) -> usize {
         match nulls {
-            None => values.par_chunks(1 << 16).map(|s| s.iter().filter(|&&v| bad(v)).count()).sum(),
-            Some(n) => values.iter().enumerate().filter(|&(i, &v)| n.is_valid(i) && bad(v)).count(),
+            None => values
+                .par_chunks(1 << 16)
+                .map(|s| s.iter().filter(|&&v| bad(v)).count())
+                .sum(),
+            Some(n) => values
+                .iter()
+                .enumerate()
+                .filter(|&(i, &v)| n.is_valid(i) && bad(v))
+                .count(),
         }
     }
     match c.data_type() {
-        DataType::Float64 => count(c.as_primitive::<Float64Type>().values(), c.nulls(), |v: f64| !v.is_finite()),
-        DataType::Float32 => count(c.as_primitive::<Float32Type>().values(), c.nulls(), |v: f32| !v.is_finite()),
+        DataType::Float64 => count(
+            c.as_primitive::<Float64Type>().values(),
+            c.nulls(),
+            |v: f64| !v.is_finite(),
+        ),
+        DataType::Float32 => count(
+            c.as_primitive::<Float32Type>().values(),
+            c.nulls(),
+            |v: f32| !v.is_finite(),
+        ),
         _ => 0,
     }
 }

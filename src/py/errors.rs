@@ -16,14 +16,21 @@ pub fn to_pyerr(py: Python<'_>, err: CrmError) -> PyErr {
         CrmError::InvalidArgument(_) => "InvalidArgumentError",
         CrmError::Arrow(_) => "CrmError",
     };
-    match py.import("crm.errors").and_then(|m| m.getattr(class)).and_then(|c| Ok(c.cast_into::<PyType>()?)) {
+    match py
+        .import("crm.errors")
+        .and_then(|m| m.getattr(class))
+        .and_then(|c| Ok(c.cast_into::<PyType>()?))
+    {
         Ok(class) => PyErr::from_type(class, err.to_string()),
         Err(import_error) => import_error,
     }
 }
 
 /// Run `f` with the GIL released; a panic becomes a `CrmError` naming it as a bug.
-pub fn detach<T: Send>(py: Python<'_>, f: impl FnOnce() -> Result<T, CrmError> + Send) -> PyResult<T> {
+pub fn detach<T: Send>(
+    py: Python<'_>,
+    f: impl FnOnce() -> Result<T, CrmError> + Send,
+) -> PyResult<T> {
     let outcome = py.detach(|| catch_unwind(AssertUnwindSafe(f)));
     match outcome {
         Ok(Ok(value)) => Ok(value),
@@ -34,7 +41,10 @@ pub fn detach<T: Send>(py: Python<'_>, f: impl FnOnce() -> Result<T, CrmError> +
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
-            Err(to_pyerr(py, CrmError::Arrow(format!("internal error (please report): {what}"))))
+            Err(to_pyerr(
+                py,
+                CrmError::Arrow(format!("internal error (please report): {what}")),
+            ))
         }
     }
 }

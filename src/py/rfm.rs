@@ -13,6 +13,7 @@ use crate::ingest::{ingest, OnInvalid, Spec};
 use crate::rfm::{Monetary, RfmOptions, Scheme};
 use crate::segments::{Labels, Rule};
 use crate::summary::summarize;
+use crate::trace;
 
 fn bad_argument(py: Python<'_>, msg: String) -> PyErr {
     to_pyerr(py, CrmError::InvalidArgument(msg))
@@ -22,7 +23,10 @@ fn parse_labels(py: Python<'_>, labels: &str) -> PyResult<Labels> {
     match labels {
         "en" => Ok(Labels::En),
         "zh" => Ok(Labels::Zh),
-        other => Err(bad_argument(py, format!("labels must be 'en' or 'zh', got '{other}'"))),
+        other => Err(bad_argument(
+            py,
+            format!("labels must be 'en' or 'zh', got '{other}'"),
+        )),
     }
 }
 
@@ -35,7 +39,9 @@ fn parse_scheme(py: Python<'_>, scheme: &Bound<'_, PyAny>) -> PyResult<Scheme> {
             "value8" => Ok(Scheme::Value8),
             other => Err(bad_argument(
                 py,
-                format!("segments must be 'rfm11', 'value8', None or a list of rules, got '{other}'"),
+                format!(
+                    "segments must be 'rfm11', 'value8', None or a list of rules, got '{other}'"
+                ),
             )),
         };
     }
@@ -45,7 +51,12 @@ fn parse_scheme(py: Python<'_>, scheme: &Bound<'_, PyAny>) -> PyResult<Scheme> {
             "custom segments are an ordered list of (name, (r_lo, r_hi), (f_lo, f_hi), (m_lo, m_hi))".to_string(),
         )
     })?;
-    Ok(Scheme::Custom(rules.into_iter().map(|(name, r, f, m)| Rule { name, r, f, m }).collect()))
+    Ok(Scheme::Custom(
+        rules
+            .into_iter()
+            .map(|(name, r, f, m)| Rule { name, r, f, m })
+            .collect(),
+    ))
 }
 
 /// The RFM table of a transaction log, as an Arrow stream capsule, and the number of rows
@@ -70,19 +81,39 @@ pub fn rfm<'py>(
     let monetary = match monetary {
         "sum" => Monetary::Sum,
         "mean" => Monetary::Mean,
-        other => return Err(bad_argument(py, format!("monetary must be 'sum' or 'mean', got '{other}'"))),
+        other => {
+            return Err(bad_argument(
+                py,
+                format!("monetary must be 'sum' or 'mean', got '{other}'"),
+            ))
+        }
     };
     let policy = match on_invalid {
         "raise" => OnInvalid::Raise,
         "drop" => OnInvalid::Drop,
-        other => return Err(bad_argument(py, format!("on_invalid must be 'raise' or 'drop', got '{other}'"))),
+        other => {
+            return Err(bad_argument(
+                py,
+                format!("on_invalid must be 'raise' or 'drop', got '{other}'"),
+            ))
+        }
     };
     let labels = parse_labels(py, labels)?;
     let scheme = segments.map(|s| parse_scheme(py, s)).transpose()?;
-    let spec = Spec { customer, date, amount, order };
+    let spec = Spec {
+        customer,
+        date,
+        amount,
+        order,
+    };
     let (schema, batches) = read_stream(py, data)?;
-    let options = RfmOptions { as_of, bins, monetary };
+    let options = RfmOptions {
+        as_of,
+        bins,
+        monetary,
+    };
     let (batch, dropped) = detach(py, || {
+        let _total = trace::phase("rfm total");
         let tx = ingest(&schema, &batches, &spec, policy)?;
         let summary = summarize(&tx);
         let codes = match tx.customers.rows {
@@ -90,17 +121,28 @@ pub fn rfm<'py>(
             crate::ingest::RowCodes::Dense { .. } => summary.present_codes(),
         };
         let keys = tx.customers.keys(&codes)?;
-        let table = crate::rfm::rfm(&summary, codes, &options)?;
+        let table = {
+            let _p = trace::phase("rfm scores");
+            crate::rfm::rfm(&summary, codes, &options)?
+        };
         let segment = match &scheme {
             None => None,
             Some(scheme) => {
                 let scores = (&table.r_score[..], &table.f_score[..], &table.m_score[..]);
-                let raw = (&table.recency[..], &table.frequency[..], &table.monetary[..]);
+                let raw = (
+                    &table.recency[..],
+                    &table.frequency[..],
+                    &table.monetary[..],
+                );
                 let (index, names) = crate::rfm::segment(scheme, labels, bins, scores, raw)?;
                 Some(emit::categorical(index, &names)?)
             }
         };
-        Ok((emit::rfm_batch(&spec.customer, keys, &table, segment)?, tx.dropped))
+        let _p = trace::phase("emit");
+        Ok((
+            emit::rfm_batch(&spec.customer, keys, &table, segment)?,
+            tx.dropped,
+        ))
     })?;
     Ok((to_capsule(py, batch)?, dropped))
 }
@@ -120,10 +162,17 @@ pub fn segment<'py>(
     let (schema, batches) = read_stream(py, data)?;
     let batch = detach(py, || {
         let column = |name: &str| -> Result<Vec<Option<f64>>, CrmError> {
-            let i = schema.index_of(name).map_err(|_| CrmError::ColumnNotFound {
-                column: name.to_string(),
-                present: schema.fields().iter().map(|f| format!("'{}'", f.name())).collect::<Vec<_>>().join(", "),
-            })?;
+            let i = schema
+                .index_of(name)
+                .map_err(|_| CrmError::ColumnNotFound {
+                    column: name.to_string(),
+                    present: schema
+                        .fields()
+                        .iter()
+                        .map(|f| format!("'{}'", f.name()))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })?;
             let mut out = Vec::new();
             for b in &batches {
                 out.extend(numbers(b.column(i), name)?);
@@ -131,11 +180,23 @@ pub fn segment<'py>(
             Ok(out)
         };
         let (index, names) = if let Scheme::Value8 = scheme {
-            let recency: Vec<Option<i32>> = column("recency")?.iter().map(|r| r.map(|r| r as i32)).collect();
-            let frequency: Vec<u32> = column("frequency")?.iter().map(|f| f.unwrap_or(0.0) as u32).collect();
+            let recency: Vec<Option<i32>> = column("recency")?
+                .iter()
+                .map(|r| r.map(|r| r as i32))
+                .collect();
+            let frequency: Vec<u32> = column("frequency")?
+                .iter()
+                .map(|f| f.unwrap_or(0.0) as u32)
+                .collect();
             let monetary = column("monetary")?;
             let no_scores: &[u8] = &[];
-            crate::rfm::segment(&scheme, labels, 5, (no_scores, no_scores, no_scores), (&recency, &frequency, &monetary))?
+            crate::rfm::segment(
+                &scheme,
+                labels,
+                5,
+                (no_scores, no_scores, no_scores),
+                (&recency, &frequency, &monetary),
+            )?
         } else {
             let scores = |name: &str| -> Result<Vec<u8>, CrmError> {
                 column(name)?
@@ -150,7 +211,14 @@ pub fn segment<'py>(
                     .collect()
             };
             let (r, f, m) = (scores("r_score")?, scores("f_score")?, scores("m_score")?);
-            let bins = r.iter().chain(&f).chain(&m).copied().max().unwrap_or(5).max(5) as u32;
+            let bins = r
+                .iter()
+                .chain(&f)
+                .chain(&m)
+                .copied()
+                .max()
+                .unwrap_or(5)
+                .max(5) as u32;
             crate::rfm::segment(&scheme, labels, bins, (&r, &f, &m), (&[], &[], &[]))?
         };
         emit::batch(vec![("segment", emit::categorical(index, &names)?)])
@@ -163,7 +231,13 @@ fn numbers(array: &ArrayRef, name: &str) -> Result<Vec<Option<f64>>, CrmError> {
     macro_rules! read {
         ($t:ty) => {{
             let a = array.as_primitive::<$t>();
-            (0..a.len()).map(|i| a.is_valid(i).then(|| a.value(i) as f64).filter(|v| !v.is_nan())).collect()
+            (0..a.len())
+                .map(|i| {
+                    a.is_valid(i)
+                        .then(|| a.value(i) as f64)
+                        .filter(|v| !v.is_nan())
+                })
+                .collect()
         }};
     }
     Ok(match array.data_type() {
