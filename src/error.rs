@@ -32,3 +32,32 @@ impl From<arrow_schema::ArrowError> for CrmError {
         CrmError::Arrow(e.to_string())
     }
 }
+
+/// A type's name as pyarrow prints it (`string`, `double`, `timestamp[us, tz=UTC]`), which
+/// is what Python users see elsewhere.
+pub fn dtype_name(dtype: &arrow_schema::DataType) -> String {
+    use arrow_schema::{DataType::*, TimeUnit};
+    let unit = |u: &TimeUnit| match u {
+        TimeUnit::Second => "s",
+        TimeUnit::Millisecond => "ms",
+        TimeUnit::Microsecond => "us",
+        TimeUnit::Nanosecond => "ns",
+    };
+    match dtype {
+        Utf8 => "string".into(),
+        LargeUtf8 => "large_string".into(),
+        Utf8View => "string_view".into(),
+        Float16 => "halffloat".into(),
+        Float32 => "float".into(),
+        Float64 => "double".into(),
+        Boolean => "bool".into(),
+        Timestamp(u, None) => format!("timestamp[{}]", unit(u)),
+        Timestamp(u, Some(tz)) => format!("timestamp[{}, tz={tz}]", unit(u)),
+        Dictionary(k, v) => format!(
+            "dictionary<values={}, indices={}>",
+            dtype_name(v),
+            dtype_name(k)
+        ),
+        other => other.to_string().to_lowercase(),
+    }
+}

@@ -16,14 +16,31 @@ from typing import Sequence
 import pyarrow as pa
 
 
+INPUT_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv"}
+OUTPUT_FORMATS = INPUT_FORMATS
+
+
+def _format(path: str, formats: dict[str, str], role: str) -> str:
+    suffixes = [s.lower() for s in Path(path).suffixes]
+    for suffix in reversed(suffixes):
+        if suffix in formats:
+            if suffix != suffixes[-1] and role == "output":
+                break  # e.g. x.csv.gz: compression is not supported for output
+            return formats[suffix]
+    if role == "input" and Path(path).is_dir():
+        return "parquet"
+    known = ", ".join(sorted(formats))
+    raise ValueError(f"cannot tell the {role} format of '{path}': use one of {known}")
+
+
 def _read(path: str) -> pa.Table:
-    suffixes = Path(path).suffixes
     if not Path(path).exists():
         raise FileNotFoundError(f"input '{path}' does not exist")
-    if ".csv" in suffixes or ".tsv" in suffixes:
+    kind = _format(path, INPUT_FORMATS, "input")
+    if kind in ("csv", "tsv"):
         from pyarrow import csv
 
-        delimiter = "\t" if ".tsv" in suffixes else ","
+        delimiter = "\t" if kind == "tsv" else ","
         return csv.read_csv(path, parse_options=csv.ParseOptions(delimiter=delimiter))
     import pyarrow.parquet as pq
 
@@ -32,14 +49,23 @@ def _read(path: str) -> pa.Table:
 
 def _write_atomically(table: pa.Table, path: str) -> None:
     target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+    kind = _format(path, OUTPUT_FORMATS, "output")
+    directory = target.parent
+    if not directory.is_dir():
+        raise FileNotFoundError(f"output directory '{directory}' does not exist")
+    if target.is_dir():
+        raise IsADirectoryError(f"output '{path}' is a directory")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual mode
     try:
-        if target.suffix in (".csv", ".tsv"):
+        if kind in ("csv", "tsv"):
             from pyarrow import csv
 
             plain = table.cast(pa.schema([f.with_type(f.type.value_type) if pa.types.is_dictionary(f.type) else f for f in table.schema]))
-            csv.write_csv(plain, tmp, write_options=csv.WriteOptions(delimiter="\t" if target.suffix == ".tsv" else ","))
+            csv.write_csv(plain, tmp, write_options=csv.WriteOptions(delimiter="\t" if kind == "tsv" else ","))
         else:
             import pyarrow.parquet as pq
 
@@ -71,6 +97,9 @@ def _print_table(table: pa.Table, rows: int = 12) -> None:
 def _rfm_command(args: argparse.Namespace) -> None:
     import crm
 
+    _format(args.output, OUTPUT_FORMATS, "output")  # fail before the work, not after
+    if not Path(args.output).parent.is_dir():
+        raise FileNotFoundError(f"output directory '{Path(args.output).parent}' does not exist")
     table = _read(args.input)
     out = crm.rfm(
         table,

@@ -66,9 +66,9 @@ Example
 >>> df = datasets.synthetic(1_000, seed=1)              # pandas, about 8.3k rows
 >>> list(df.columns)
 ['customer_id', 'order_id', 'order_date', 'amount', 'product', 'category', 'region', 'channel', 'quantity']
->>> t = datasets.synthetic_rows(1_000_000, frame="pyarrow")   # exactly 1M rows, 100k customers
+>>> t = datasets.synthetic_rows(100_000, frame="pyarrow")   # exactly 100k rows, 10k customers
 >>> t.num_rows
-1000000
+100000
 """
 
 from __future__ import annotations
@@ -727,9 +727,9 @@ def synthetic_rows(
     Example
     -------
     >>> from crm import datasets
-    >>> t = datasets.synthetic_rows(10_000_000, n_customers=1_000_000)   # pyarrow.Table
+    >>> t = datasets.synthetic_rows(200_000, n_customers=20_000)   # pyarrow.Table
     >>> t.num_rows
-    10000000
+    200000
     """
     _check_frame(frame)
     n_rows = int(n_rows)

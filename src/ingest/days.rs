@@ -46,7 +46,7 @@ pub fn day_numbers(array: &ArrayRef, column: &str, row_offset: usize) -> Result<
         }
         other => Err(CrmError::ColumnType {
             column: column.to_string(),
-            dtype: other.to_string(),
+            dtype: crate::error::dtype_name(other),
             expected: "a date or timestamp (parse strings first, e.g. pd.to_datetime or \
                        pl.col(...).str.to_datetime)"
                 .to_string(),

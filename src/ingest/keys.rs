@@ -170,7 +170,7 @@ pub fn int_values(array: &ArrayRef, column: &str) -> Result<ScalarBuffer<i64>> {
 fn key_type_error(column: &str, dtype: &DataType) -> CrmError {
     CrmError::ColumnType {
         column: column.to_string(),
-        dtype: dtype.to_string(),
+        dtype: crate::error::dtype_name(dtype),
         expected: "integer, string or categorical keys".to_string(),
     }
 }

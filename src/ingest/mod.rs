@@ -135,7 +135,7 @@ fn check_amount_type(dtype: &DataType, column: &str) -> Result<()> {
     }
     Err(CrmError::ColumnType {
         column: column.to_string(),
-        dtype: dtype.to_string(),
+        dtype: crate::error::dtype_name(dtype),
         expected: "an integer, float or decimal amount".to_string(),
     })
 }

@@ -254,7 +254,7 @@ fn numbers(array: &ArrayRef, name: &str) -> Result<Vec<Option<f64>>, CrmError> {
         other => {
             return Err(CrmError::ColumnType {
                 column: name.to_string(),
-                dtype: other.to_string(),
+                dtype: crate::error::dtype_name(other),
                 expected: "a numeric column".to_string(),
             })
         }
