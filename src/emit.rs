@@ -4,9 +4,11 @@ use std::sync::Arc;
 
 use arrow_array::types::Int16Type;
 use arrow_array::{
-    ArrayRef, Date32Array, DictionaryArray, Float64Array, Int64Array, RecordBatch, StringArray,
+    ArrayRef, Date32Array, DictionaryArray, Float64Array, Int32Array, RecordBatch, StringArray,
 };
+use arrow_buffer::NullBuffer;
 use arrow_schema::{Field, Schema};
+use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::rfm::Rfm;
@@ -35,60 +37,69 @@ fn rfm_codes(rfm: &Rfm) -> Result<ArrayRef> {
             }
         }
     }
-    let index = (0..rfm.codes.len())
-        .map(|i| {
-            let (r, f, m) = (
-                rfm.r_score[i] as usize - 1,
-                rfm.f_score[i] as usize - 1,
-                rfm.m_score[i] as usize - 1,
-            );
-            ((r * b + f) * b + m) as u16
+    let index = (&rfm.r_score, &rfm.f_score, &rfm.m_score)
+        .into_par_iter()
+        .map(|(&r, &f, &m)| {
+            (((r as usize - 1) * b + (f as usize - 1)) * b + (m as usize - 1)) as u16
         })
         .collect();
     categorical(index, &labels)
 }
 
-fn ints<T: Copy + Into<i64>>(values: &[T]) -> ArrayRef {
-    Arc::new(Int64Array::from_iter_values(
-        values.iter().map(|&v| v.into()),
+fn scores(values: &[u8]) -> ArrayRef {
+    Arc::new(Int32Array::from(
+        values.par_iter().map(|&v| v as i32).collect::<Vec<_>>(),
     ))
 }
 
+/// The RFM table as a record batch; the big columns move into Arrow without a copy.
 pub fn rfm_batch(
     key_name: &str,
     keys: ArrayRef,
-    rfm: &Rfm,
+    rfm: Rfm,
     segment: Option<ArrayRef>,
 ) -> Result<RecordBatch> {
-    let score_sum: Vec<i64> = (0..rfm.codes.len())
-        .map(|i| rfm.r_score[i] as i64 + rfm.f_score[i] as i64 + rfm.m_score[i] as i64)
+    let score_sum: Vec<i32> = (&rfm.r_score, &rfm.f_score, &rfm.m_score)
+        .into_par_iter()
+        .map(|(&r, &f, &m)| r as i32 + f as i32 + m as i32)
         .collect();
+    let purchased = NullBuffer::from(rfm.purchased.clone());
+    let bought = || (purchased.null_count() > 0).then(|| purchased.clone());
+    let monetary_valid = rfm
+        .monetary
+        .iter()
+        .any(|m| m.is_nan())
+        .then(|| NullBuffer::from_iter(rfm.monetary.iter().map(|m| !m.is_nan())));
+    let (r, f, m, code) = (
+        scores(&rfm.r_score),
+        scores(&rfm.f_score),
+        scores(&rfm.m_score),
+        rfm_codes(&rfm)?,
+    );
     let mut columns: Vec<(&str, ArrayRef)> = vec![
         (key_name, keys),
         (
             "recency",
-            Arc::new(Int64Array::from_iter(
-                rfm.recency.iter().map(|r| r.map(i64::from)),
-            )),
+            Arc::new(Int32Array::new(rfm.recency.into(), bought())),
         ),
-        ("frequency", ints(&rfm.frequency)),
+        ("frequency", Arc::new(Int32Array::from(rfm.frequency))),
         (
             "monetary",
-            Arc::new(Float64Array::from(rfm.monetary.clone())),
+            Arc::new(Float64Array::new(rfm.monetary.into(), monetary_valid)),
         ),
         (
             "first_purchase",
-            Arc::new(Date32Array::from(rfm.first_purchase.clone())),
+            Arc::new(Date32Array::new(rfm.first_purchase.into(), bought())),
         ),
         (
             "last_purchase",
-            Arc::new(Date32Array::from(rfm.last_purchase.clone())),
+            Arc::new(Date32Array::new(rfm.last_purchase.into(), bought())),
         ),
-        ("r_score", ints(&rfm.r_score)),
-        ("f_score", ints(&rfm.f_score)),
-        ("m_score", ints(&rfm.m_score)),
-        ("rfm_code", rfm_codes(rfm)?),
-        ("rfm_score", Arc::new(Int64Array::from(score_sum))),
+        ("r_score", r),
+        ("f_score", f),
+        ("m_score", m),
+        ("rfm_code", code),
+        ("rfm_score", Arc::new(Int32Array::from(score_sum))),
     ];
     if let Some(segment) = segment {
         columns.push(("segment", segment));

@@ -7,7 +7,7 @@ use crate::error::{CrmError, Result};
 use crate::pool;
 use crate::scores::{f64_key, quantile_scores};
 use crate::segments::{self, Labels, Rule};
-use crate::summary::{CustomerState, Summary};
+use crate::summary::Summary;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Monetary {
@@ -27,14 +27,16 @@ pub struct RfmOptions {
 
 pub const MAX_BINS: u32 = 30;
 
-/// One entry per customer, in customer-code order.
+/// One entry per customer, in the order of the codes asked for. Missing values (customers
+/// without purchases) are marked by `purchased` for the dates and recency, and by NaN for
+/// `monetary`.
 pub struct Rfm {
-    pub codes: Vec<u32>,
-    pub recency: Vec<Option<i32>>,
-    pub frequency: Vec<u32>,
-    pub monetary: Vec<Option<f64>>,
-    pub first_purchase: Vec<Option<i32>>,
-    pub last_purchase: Vec<Option<i32>>,
+    pub purchased: Vec<bool>,
+    pub recency: Vec<i32>,
+    pub frequency: Vec<i32>,
+    pub monetary: Vec<f64>,
+    pub first_purchase: Vec<i32>,
+    pub last_purchase: Vec<i32>,
     pub r_score: Vec<u8>,
     pub f_score: Vec<u8>,
     pub m_score: Vec<u8>,
@@ -42,79 +44,76 @@ pub struct Rfm {
     pub as_of: Option<i32>,
 }
 
-pub fn rfm(summary: &Summary, codes: Vec<u32>, options: &RfmOptions) -> Result<Rfm> {
+/// The RFM table of the customers `codes`. Takes the summary by value so that its states are
+/// freed before the scores are computed (peak memory).
+pub fn rfm(summary: Summary, codes: &[u32], options: &RfmOptions) -> Result<Rfm> {
     if !(1..=MAX_BINS).contains(&options.bins) {
         return Err(CrmError::InvalidArgument(format!(
             "bins must be between 1 and {MAX_BINS}, got {}",
             options.bins
         )));
     }
-    let last_purchase_overall = summary.states.par_iter().map(|s| s.last_purchase).max();
-    let as_of = options.as_of.or(summary.max_day);
-    if let (Some(as_of), Some(last)) = (as_of, last_purchase_overall) {
-        if last != i32::MIN && as_of < last {
-            return Err(CrmError::InvalidArgument(format!(
-                "as_of ({}) is before the last purchase in the data ({}); choose a later as_of \
-                 or filter the rows first",
-                format_day(as_of),
-                format_day(last)
-            )));
-        }
-    }
-    let as_of_day = as_of.unwrap_or(0);
     pool::install(|| {
+        let last_purchase_overall = summary.states.par_iter().map(|s| s.last_purchase).max();
+        let as_of = options.as_of.or(summary.max_day);
+        if let (Some(as_of), Some(last)) = (as_of, last_purchase_overall) {
+            if last != i32::MIN && as_of < last {
+                return Err(CrmError::InvalidArgument(format!(
+                    "as_of ({}) is before the last purchase in the data ({}); choose a later as_of \
+                     or filter the rows first",
+                    format_day(as_of),
+                    format_day(last)
+                )));
+            }
+        }
+        let as_of_day = as_of.unwrap_or(0);
         let states = &summary.states;
-        let frequency: Vec<u32> = match &summary.distinct_orders {
-            Some(d) => codes.par_iter().map(|&c| d[c as usize]).collect(),
+        let state = |&c: &u32| &states[c as usize];
+        let frequency: Vec<i32> = match &summary.distinct_orders {
+            Some(d) => codes.par_iter().map(|&c| d[c as usize] as i32).collect(),
             None => codes
                 .par_iter()
-                .map(|&c| states[c as usize].purchases)
+                .map(|c| state(c).purchases as i32)
                 .collect(),
         };
-        let bought = |c: u32, day: fn(&CustomerState) -> i32| {
-            let s = &states[c as usize];
-            s.has_purchase().then(|| day(s))
-        };
-        let first_purchase = codes
+        let purchased: Vec<bool> = codes.par_iter().map(|c| state(c).has_purchase()).collect();
+        let first_purchase = codes.par_iter().map(|c| state(c).first_purchase).collect();
+        let last_purchase: Vec<i32> = codes.par_iter().map(|c| state(c).last_purchase).collect();
+        let recency: Vec<i32> = last_purchase
             .par_iter()
-            .map(|&c| bought(c, |s| s.first_purchase))
+            .zip(&purchased)
+            .map(|(&d, &p)| if p { as_of_day - d } else { 0 })
             .collect();
-        let last_purchase: Vec<Option<i32>> = codes
-            .par_iter()
-            .map(|&c| bought(c, |s| s.last_purchase))
-            .collect();
-        let recency: Vec<Option<i32>> = last_purchase
-            .par_iter()
-            .map(|d| d.map(|d| as_of_day - d))
-            .collect();
-        let monetary: Vec<Option<f64>> = codes
+        let monetary: Vec<f64> = codes
             .par_iter()
             .zip(&frequency)
-            .map(|(&c, &f)| match options.monetary {
-                Monetary::Sum => Some(states[c as usize].net()),
-                Monetary::Mean => (f > 0).then(|| states[c as usize].net() / f as f64),
+            .map(|(c, &f)| match options.monetary {
+                Monetary::Sum => state(c).net(),
+                Monetary::Mean if f > 0 => state(c).net() / f as f64,
+                Monetary::Mean => f64::NAN,
             })
             .collect();
+        drop(summary);
 
         // Keys rank ascending; 0 (missing) ranks lowest. Smaller recency is better.
-        let r_keys: Vec<u64> = recency
-            .par_iter()
-            .map(|r| r.map_or(0, |r| (i32::MAX - r) as u64 + 1))
-            .collect();
-        let f_keys: Vec<u64> = frequency.par_iter().map(|&f| f as u64).collect();
-        let m_keys: Vec<u64> = monetary.par_iter().map(|&m| f64_key(m)).collect();
         let bins = options.bins;
-        let (r_score, (f_score, m_score)) = rayon::join(
-            || quantile_scores(&r_keys, bins),
-            || {
-                rayon::join(
-                    || quantile_scores(&f_keys, bins),
-                    || quantile_scores(&m_keys, bins),
-                )
-            },
+        let scores = |keys: Vec<u64>| quantile_scores(&keys, bins);
+        let r_score = scores(
+            recency
+                .par_iter()
+                .zip(&purchased)
+                .map(|(&r, &p)| if p { (i32::MAX - r) as u64 + 1 } else { 0 })
+                .collect(),
+        );
+        let f_score = scores(frequency.par_iter().map(|&f| f as u64).collect());
+        let m_score = scores(
+            monetary
+                .par_iter()
+                .map(|&m| f64_key((!m.is_nan()).then_some(m)))
+                .collect(),
         );
         Ok(Rfm {
-            codes,
+            purchased,
             recency,
             frequency,
             monetary,
@@ -143,7 +142,7 @@ pub fn segment(
     labels: Labels,
     bins: u32,
     scores: (&[u8], &[u8], &[u8]),
-    raw: (&[Option<i32>], &[u32], &[Option<f64>]),
+    raw: segments::RawRfm<'_>,
 ) -> Result<(Vec<u16>, Vec<String>)> {
     pool::install(|| match scheme {
         Scheme::Rfm11 => {
@@ -157,10 +156,7 @@ pub fn segment(
             let idx = segments::apply_rules(&rules, scores.0, scores.1, scores.2);
             Ok((idx, rules.into_iter().map(|r| r.name).collect()))
         }
-        Scheme::Value8 => Ok((
-            segments::value8(raw.0, raw.1, raw.2),
-            segments::value8_labels(labels),
-        )),
+        Scheme::Value8 => Ok((segments::value8(raw), segments::value8_labels(labels))),
         Scheme::Custom(rules) => {
             let idx = segments::apply_rules(rules, scores.0, scores.1, scores.2);
             let mut names: Vec<String> = rules.iter().map(|r| r.name.clone()).collect();
@@ -205,10 +201,11 @@ mod tests {
             bins: 5,
             monetary: Monetary::Sum,
         };
-        let r = rfm(&s, vec![0, 1, 2], &opts).unwrap();
+        let r = rfm(s, &[0, 1, 2], &opts).unwrap();
         assert_eq!(r.frequency, vec![1, 1, 0]);
-        assert_eq!(r.monetary, vec![Some(30.0), Some(5.0), Some(-3.0)]);
-        assert_eq!(r.recency, vec![Some(2), Some(1), None]);
+        assert_eq!(r.monetary, vec![30.0, 5.0, -3.0]);
+        assert_eq!(r.purchased, vec![true, true, false]);
+        assert_eq!(&r.recency[..2], &[2, 1]);
         // the customer without purchases ranks lowest on R
         assert!(r.r_score[2] < r.r_score[1]);
     }
@@ -222,7 +219,7 @@ mod tests {
             monetary: Monetary::Sum,
         };
         assert!(matches!(
-            rfm(&s, vec![0], &opts),
+            rfm(s, &[0], &opts),
             Err(CrmError::InvalidArgument(_))
         ));
         assert_eq!(format_day(0), "1970-01-01");

@@ -95,19 +95,35 @@ pub fn value8_labels(labels: Labels) -> Vec<String> {
     .collect()
 }
 
+/// The raw values `value8` compares with their means. `purchased[i]` false means customer i
+/// has no recency; a NaN monetary is missing.
+#[derive(Clone, Copy)]
+pub struct RawRfm<'a> {
+    pub recency: &'a [i32],
+    pub purchased: &'a [bool],
+    pub frequency: &'a [i32],
+    pub monetary: &'a [f64],
+}
+
 /// High/low against the population mean of the raw values. R is high when the recency is at
 /// most the mean (more recent than average); F and M when at least the mean. Missing values
 /// are low and do not enter the means.
-pub fn value8(recency: &[Option<i32>], frequency: &[u32], monetary: &[Option<f64>]) -> Vec<u16> {
-    let mean_recency = mean(recency.iter().flatten().map(|&r| r as f64));
-    let mean_frequency = mean(frequency.iter().map(|&f| f as f64));
-    let mean_monetary = mean(monetary.iter().flatten().copied());
-    (recency, frequency, monetary)
+pub fn value8(raw: RawRfm<'_>) -> Vec<u16> {
+    let present_recency = raw
+        .recency
+        .iter()
+        .zip(raw.purchased)
+        .filter(|(_, &p)| p)
+        .map(|(&r, _)| r as f64);
+    let mean_recency = mean(present_recency);
+    let mean_frequency = mean(raw.frequency.iter().map(|&f| f as f64));
+    let mean_monetary = mean(raw.monetary.iter().copied().filter(|m| !m.is_nan()));
+    (raw.recency, raw.purchased, raw.frequency, raw.monetary)
         .into_par_iter()
-        .map(|(r, &f, m)| {
-            let r_high = r.is_some_and(|r| r as f64 <= mean_recency);
+        .map(|(&r, &p, &f, &m)| {
+            let r_high = p && r as f64 <= mean_recency;
             let f_high = f as f64 >= mean_frequency;
-            let m_high = m.is_some_and(|m| m >= mean_monetary);
+            let m_high = m >= mean_monetary; // false for NaN
             (if m_high { 0 } else { 4 })
                 + (if r_high { 0 } else { 2 })
                 + (if f_high { 0 } else { 1 })
@@ -174,11 +190,14 @@ mod tests {
 
     #[test]
     fn value8_cells() {
-        let recency = [Some(1), Some(100), None, Some(1)];
-        let frequency = [10, 10, 1, 1];
-        let monetary = [Some(100.0), Some(100.0), Some(1.0), None];
+        let raw = RawRfm {
+            recency: &[1, 100, 0, 1],
+            purchased: &[true, true, false, true],
+            frequency: &[10, 10, 1, 1],
+            monetary: &[100.0, 100.0, 1.0, f64::NAN],
+        };
         // means: recency 34, frequency 5.5, monetary 67
-        assert_eq!(value8(&recency, &frequency, &monetary), vec![0, 2, 7, 5]);
+        assert_eq!(value8(raw), vec![0, 2, 7, 5]);
     }
 
     #[test]

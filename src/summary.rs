@@ -9,6 +9,7 @@
 use rayon::prelude::*;
 
 use crate::ingest::{Amounts, Transactions};
+use crate::partition;
 use crate::pool;
 
 /// A compensated (Neumaier) running sum: exact to the last bit for realistic data, so
@@ -126,26 +127,10 @@ impl Summary {
     }
 }
 
-trait AsF64: Copy + Sync {
-    fn as_f64(self) -> f64;
-}
-impl AsF64 for f64 {
-    #[inline(always)]
-    fn as_f64(self) -> f64 {
-        self
-    }
-}
-impl AsF64 for i64 {
-    #[inline(always)]
-    fn as_f64(self) -> f64 {
-        self as f64
-    }
-}
-
 /// Rows are radix-partitioned by customer code into runs whose states fit in cache, a
-/// bounded batch of rows at a time, then each partition is folded into its states.
+/// bounded batch of rows at a time (1M), then each partition is folded into its states.
 const PIECE_ROWS: usize = 1 << 18;
-const PIECES_PER_BATCH: usize = 8;
+const PIECES_PER_BATCH: usize = 4;
 /// log2 of the customers per partition: 8K states of 56 bytes stay in L2 with room to spare.
 const PARTITION_BITS: u32 = 13;
 
@@ -157,150 +142,78 @@ struct Row {
     amount: f64,
 }
 
-/// Contiguous rows of one input chunk, never crossing chunks.
-#[derive(Clone, Copy)]
-struct Piece {
-    chunk: usize,
-    start: usize,
-    end: usize,
-}
-
-/// A raw pointer shared by the scatter workers, which write disjoint index ranges.
-#[derive(Clone, Copy)]
-struct SharedMut<T>(*mut T);
-unsafe impl<T: Send> Send for SharedMut<T> {}
-unsafe impl<T: Send> Sync for SharedMut<T> {}
-
 pub fn summarize(tx: &Transactions) -> Summary {
     let _p = crate::trace::phase("summarize");
     pool::install(|| {
         let n = tx.customers.n_codes;
         let shift = PARTITION_BITS.min(usize::BITS - n.leading_zeros());
         let n_parts = (n >> shift) + 1;
+        let width = 1usize << shift;
         let mut states = vec![CustomerState::EMPTY; n];
-        let mut pairs: Option<Vec<Vec<(u32, i64)>>> =
-            tx.orders.as_ref().map(|_| vec![Vec::new(); n_parts]);
-        let mut rows: Vec<Row> = Vec::new();
-        let mut orders: Vec<i64> = Vec::new();
-        let pieces: Vec<Piece> = (0..tx.days.len())
-            .flat_map(|chunk| {
-                let len = tx.chunk_len(chunk);
-                (0..len).step_by(PIECE_ROWS).map(move |start| Piece {
-                    chunk,
-                    start,
-                    end: (start + PIECE_ROWS).min(len),
-                })
-            })
-            .collect();
-        for batch in pieces.chunks(PIECES_PER_BATCH) {
-            let counts: Vec<Vec<usize>> = batch
-                .par_iter()
-                .map(|p| {
-                    let mut h = vec![0usize; n_parts];
-                    for i in p.start..p.end {
-                        h[(tx.customers.rows.code(p.chunk, i) >> shift) as usize] += 1;
-                    }
-                    h
-                })
-                .collect();
-            // Partition-major offsets: partition q holds piece 0's rows, then piece 1's, ...
-            // so every partition sees its rows in input order.
-            let mut offsets = vec![vec![0usize; n_parts]; batch.len()];
-            let mut bounds = vec![0usize; n_parts + 1];
-            let mut total = 0;
-            for q in 0..n_parts {
-                bounds[q] = total;
-                for (k, c) in counts.iter().enumerate() {
-                    offsets[k][q] = total;
-                    total += c[q];
+        let part = |c: usize, i: usize| (tx.customers.rows.code(c, i) >> shift) as usize;
+        let row = |c: usize, i: usize| Row {
+            code: tx.customers.rows.code(c, i),
+            day: tx.days[c].day(i),
+            amount: match &tx.amounts[c] {
+                Amounts::F64(a) => a[i],
+                Amounts::I64(a) => a[i] as f64,
+            },
+        };
+        let lens: Vec<usize> = (0..tx.days.len()).map(|c| tx.chunk_len(c)).collect();
+        let pieces = partition::pieces(&lens, PIECE_ROWS);
+        let distinct_orders = match &tx.orders {
+            None => {
+                let mut rows: Vec<Row> = Vec::new();
+                for batch in pieces.chunks(PIECES_PER_BATCH) {
+                    let bounds = partition::scatter(batch, n_parts, part, row, &mut rows);
+                    states
+                        .par_chunks_mut(width)
+                        .enumerate()
+                        .for_each(|(q, states)| {
+                            let base = (q << shift) as u32;
+                            for r in &rows[bounds[q]..bounds[q + 1]] {
+                                states[(r.code - base) as usize].add(r.day, r.amount);
+                            }
+                        });
                 }
+                None
             }
-            bounds[n_parts] = total;
-            rows.resize(total, Row::default());
-            let with_orders = tx.orders.is_some();
-            if with_orders {
-                orders.resize(total, 0);
-            }
-            let rows_out = SharedMut(rows.as_mut_ptr());
-            let orders_out = SharedMut(orders.as_mut_ptr());
-            batch
-                .par_iter()
-                .zip(offsets.par_iter_mut())
-                .for_each(|(p, next)| {
-                    let (rows_out, orders_out) = (rows_out, orders_out);
-                    let days = &tx.days[p.chunk];
-                    let order_ids = tx.orders.as_ref().map(|o| &o[p.chunk]);
-                    let amount = |i: usize| match &tx.amounts[p.chunk] {
-                        Amounts::F64(a) => a[i].as_f64(),
-                        Amounts::I64(a) => a[i].as_f64(),
-                    };
-                    for i in p.start..p.end {
-                        let code = tx.customers.rows.code(p.chunk, i);
-                        let slot = &mut next[(code >> shift) as usize];
-                        // SAFETY: `slot` walks this piece's own range of its partition, computed
-                        // from the counts above, so no two workers write the same index, and every
-                        // index is below `total`, the buffers' length.
-                        unsafe {
-                            rows_out.0.add(*slot).write(Row {
-                                code,
-                                day: days[i],
-                                amount: amount(i),
-                            });
-                            if let Some(ids) = order_ids {
-                                orders_out.0.add(*slot).write(ids[i]);
+            Some(orders) => {
+                // Distinct (customer, order) pairs of purchases, kept per partition.
+                let mut pairs: Vec<Vec<(u32, i64)>> = vec![Vec::new(); n_parts];
+                let mut rows: Vec<(Row, i64)> = Vec::new();
+                for batch in pieces.chunks(PIECES_PER_BATCH) {
+                    let with_order = |c: usize, i: usize| (row(c, i), orders[c][i]);
+                    let bounds = partition::scatter(batch, n_parts, part, with_order, &mut rows);
+                    states
+                        .par_chunks_mut(width)
+                        .zip(pairs.par_iter_mut())
+                        .enumerate()
+                        .for_each(|(q, (states, pairs))| {
+                            let base = (q << shift) as u32;
+                            for (r, order) in &rows[bounds[q]..bounds[q + 1]] {
+                                states[(r.code - base) as usize].add(r.day, r.amount);
+                                if r.amount > 0.0 {
+                                    pairs.push((r.code - base, *order));
+                                }
                             }
-                        }
-                        *slot += 1;
-                    }
-                });
-            let fold =
-                |q: usize, states: &mut [CustomerState], pairs: Option<&mut Vec<(u32, i64)>>| {
-                    let base = (q << shift) as u32;
-                    let range = bounds[q]..bounds[q + 1];
-                    for row in &rows[range.clone()] {
-                        states[(row.code - base) as usize].add(row.day, row.amount);
-                    }
-                    if let Some(pairs) = pairs {
-                        for (row, &id) in rows[range.clone()].iter().zip(&orders[range]) {
-                            if row.amount > 0.0 {
-                                pairs.push((row.code - base, id));
-                            }
-                        }
-                    }
-                };
-            let width = 1usize << shift;
-            match pairs.as_mut() {
-                None => states
-                    .par_chunks_mut(width)
-                    .enumerate()
-                    .for_each(|(q, s)| fold(q, s, None)),
-                Some(pairs) => states
+                        });
+                }
+                let mut distinct = vec![0u32; n];
+                distinct
                     .par_chunks_mut(width)
                     .zip(pairs.par_iter_mut())
-                    .enumerate()
-                    .for_each(|(q, (s, p))| fold(q, s, Some(p))),
+                    .for_each(|(d, p)| {
+                        p.sort_unstable();
+                        p.dedup();
+                        for &(local, _) in p.iter() {
+                            d[local as usize] += 1;
+                        }
+                    });
+                Some(distinct)
             }
-        }
-        let distinct_orders = pairs.map(|mut pairs| {
-            let mut distinct = vec![0u32; n];
-            let width = 1usize << shift;
-            distinct
-                .par_chunks_mut(width)
-                .zip(pairs.par_iter_mut())
-                .for_each(|(d, p)| {
-                    p.sort_unstable();
-                    p.dedup();
-                    for &(local, _) in p.iter() {
-                        d[local as usize] += 1;
-                    }
-                });
-            distinct
-        });
-        let max_day = tx
-            .days
-            .par_iter()
-            .filter_map(|d| d.iter().copied().max())
-            .max();
+        };
+        let max_day = tx.days.iter().filter_map(|d| d.max()).max();
         Summary {
             states,
             distinct_orders,

@@ -15,15 +15,69 @@ use crate::error::{CrmError, Result};
 const CHUNK: usize = 1 << 16;
 const SECONDS_PER_DAY: i64 = 86_400;
 
-/// Days since the epoch for every row of `array`; zero-copy for `date32`.
-/// `row_offset` is the global index of the array's first row, for error messages.
-pub fn day_numbers(array: &ArrayRef, column: &str, row_offset: usize) -> Result<ScalarBuffer<i32>> {
+/// Calendar days of a column's rows, read without copying where the day is a plain
+/// division of the stored value.
+#[derive(Clone, Debug)]
+pub enum Days {
+    /// `date32`: the day itself.
+    Date(ScalarBuffer<i32>),
+    /// Naive timestamps or `date64`: `floor(value / per_day)`.
+    Ticks {
+        values: ScalarBuffer<i64>,
+        per_day: i64,
+    },
+    /// Tz-aware timestamps, converted once to local calendar days.
+    Local(ScalarBuffer<i32>),
+}
+
+impl Days {
+    #[inline(always)]
+    pub fn day(&self, i: usize) -> i32 {
+        match self {
+            Days::Date(d) | Days::Local(d) => d[i],
+            Days::Ticks { values, per_day } => values[i].div_euclid(*per_day) as i32,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Days::Date(d) | Days::Local(d) => d.len(),
+            Days::Ticks { values, .. } => values.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The latest day (`None` when empty).
+    pub fn max(&self) -> Option<i32> {
+        match self {
+            Days::Date(d) | Days::Local(d) => d
+                .par_chunks(CHUNK)
+                .filter_map(|c| c.iter().max().copied())
+                .max(),
+            Days::Ticks { values, per_day } => {
+                let max = values
+                    .par_chunks(CHUNK)
+                    .filter_map(|c| c.iter().max().copied())
+                    .max();
+                max.map(|v| v.div_euclid(*per_day) as i32)
+            }
+        }
+    }
+}
+
+/// The days of every row of `array`. `row_offset` is the global index of the array's first
+/// row, for error messages.
+pub fn day_numbers(array: &ArrayRef, column: &str, row_offset: usize) -> Result<Days> {
     match array.data_type() {
-        DataType::Date32 => Ok(array.as_primitive::<Date32Type>().values().clone()),
-        DataType::Date64 => convert(
-            array.as_primitive::<Date64Type>().values(),
-            1000,
-            None,
+        DataType::Date32 => Ok(Days::Date(
+            array.as_primitive::<Date32Type>().values().clone(),
+        )),
+        DataType::Date64 => ticks(
+            array.as_primitive::<Date64Type>().values().clone(),
+            86_400_000,
             column,
             row_offset,
         ),
@@ -34,15 +88,19 @@ pub fn day_numbers(array: &ArrayRef, column: &str, row_offset: usize) -> Result<
                 TimeUnit::Microsecond => 1_000_000,
                 TimeUnit::Nanosecond => 1_000_000_000,
             };
-            let zone = tz
-                .as_deref()
-                .map(|name| parse_zone(name, column))
-                .transpose()?;
             // Every timestamp unit shares the i64 layout: view the buffer without copying.
             let data = array.to_data();
             let raw =
                 ScalarBuffer::<i64>::new(data.buffers()[0].clone(), data.offset(), data.len());
-            convert(&raw, per_second, zone.as_ref(), column, row_offset)
+            match tz.as_deref() {
+                None => ticks(raw, per_second * SECONDS_PER_DAY, column, row_offset),
+                Some(name) => {
+                    let zone = parse_zone(name, column)?;
+                    Ok(Days::Local(local_days(
+                        &raw, per_second, &zone, column, row_offset,
+                    )?))
+                }
+            }
         }
         other => Err(CrmError::ColumnType {
             column: column.to_string(),
@@ -54,7 +112,22 @@ pub fn day_numbers(array: &ArrayRef, column: &str, row_offset: usize) -> Result<
     }
 }
 
-#[derive(Clone)]
+/// Ticks whose every day fits in an i32 (checked once here, so `Days::day` cannot overflow).
+fn ticks(values: ScalarBuffer<i64>, per_day: i64, column: &str, row_offset: usize) -> Result<Days> {
+    let fits = |v: i64| i32::try_from(v.div_euclid(per_day)).is_ok();
+    if let Some(row) = values.par_iter().position_first(|&v| !fits(v)) {
+        return Err(out_of_range(column, row_offset + row));
+    }
+    Ok(Days::Ticks { values, per_day })
+}
+
+fn out_of_range(column: &str, row: usize) -> CrmError {
+    CrmError::InvalidData(format!(
+        "column '{column}': row {row} is outside the supported date range"
+    ))
+}
+
+#[derive(Clone, Debug)]
 pub enum Zone {
     Fixed(FixedOffset),
     Named(chrono_tz::Tz),
@@ -108,10 +181,10 @@ impl Zone {
 /// bucket suffices; rows of an append log hit the same bucket over and over.
 const OFFSET_BUCKET_SECONDS: i64 = 900;
 
-fn convert(
+fn local_days(
     values: &[i64],
     per_second: i64,
-    zone: Option<&Zone>,
+    zone: &Zone,
     column: &str,
     row_offset: usize,
 ) -> Result<ScalarBuffer<i32>> {
@@ -125,18 +198,13 @@ fn convert(
             let mut cached_bucket = i64::MIN;
             let mut cached_offset = 0i64;
             for (i, (d, &v)) in dst.iter_mut().zip(src).enumerate() {
-                let local = match zone {
-                    None => v,
-                    Some(z) => {
-                        let seconds = v.div_euclid(per_second);
-                        let bucket = seconds.div_euclid(OFFSET_BUCKET_SECONDS);
-                        if bucket != cached_bucket {
-                            cached_bucket = bucket;
-                            cached_offset = z.offset_seconds(seconds);
-                        }
-                        v.saturating_add(cached_offset * per_second)
-                    }
-                };
+                let seconds = v.div_euclid(per_second);
+                let bucket = seconds.div_euclid(OFFSET_BUCKET_SECONDS);
+                if bucket != cached_bucket {
+                    cached_bucket = bucket;
+                    cached_offset = zone.offset_seconds(seconds);
+                }
+                let local = v.saturating_add(cached_offset * per_second);
                 match i32::try_from(local.div_euclid(per_day)) {
                     Ok(day) => *d = day,
                     Err(_) => return Some(chunk * CHUNK + i),
@@ -145,13 +213,10 @@ fn convert(
             None
         })
         .min();
-    if let Some(row) = first_bad {
-        return Err(CrmError::InvalidData(format!(
-            "column '{column}': row {} is outside the supported date range",
-            row_offset + row
-        )));
+    match first_bad {
+        Some(row) => Err(out_of_range(column, row_offset + row)),
+        None => Ok(ScalarBuffer::from(out)),
     }
-    Ok(ScalarBuffer::from(out))
 }
 
 #[cfg(test)]
@@ -164,7 +229,11 @@ mod tests {
     fn naive_timestamps_floor_to_days_including_before_1970() {
         let a: ArrayRef = Arc::new(TimestampSecondArray::from(vec![0, 86_399, 86_400, -1]));
         let days = day_numbers(&a, "d", 0).unwrap();
-        assert_eq!(&days[..], &[0, 0, 1, -1]);
+        assert!(matches!(days, Days::Ticks { .. }));
+        assert_eq!(
+            (0..4).map(|i| days.day(i)).collect::<Vec<_>>(),
+            vec![0, 0, 1, -1]
+        );
     }
 
     #[test]
@@ -174,10 +243,10 @@ mod tests {
         let a: ArrayRef =
             Arc::new(TimestampMicrosecondArray::from(vec![utc]).with_timezone("Asia/Shanghai"));
         let days = day_numbers(&a, "d", 0).unwrap();
-        assert_eq!(days[0], 19_724); // 2024-01-02
+        assert_eq!(days.day(0), 19_724); // 2024-01-02
         let fixed: ArrayRef =
             Arc::new(TimestampMicrosecondArray::from(vec![utc]).with_timezone("-05:00"));
-        assert_eq!(day_numbers(&fixed, "d", 0).unwrap()[0], 19_723);
+        assert_eq!(day_numbers(&fixed, "d", 0).unwrap().day(0), 19_723);
     }
 
     #[test]
@@ -188,16 +257,31 @@ mod tests {
                 .with_timezone("America/New_York"),
         );
         let days = day_numbers(&a, "d", 0).unwrap();
-        assert_eq!(&days[..], &[19_792, 19_792, 19_791]);
+        assert_eq!(
+            (0..3).map(|i| days.day(i)).collect::<Vec<_>>(),
+            vec![19_792, 19_792, 19_791]
+        );
     }
 
     #[test]
     fn date32_is_zero_copy() {
         let a: ArrayRef = Arc::new(Date32Array::from(vec![5, 6]));
-        let days = day_numbers(&a, "d", 0).unwrap();
+        let Days::Date(days) = day_numbers(&a, "d", 0).unwrap() else {
+            panic!("date32 is read as is")
+        };
         assert_eq!(
             days.as_ptr(),
             a.as_primitive::<Date32Type>().values().as_ptr()
+        );
+    }
+
+    #[test]
+    fn seconds_far_out_of_range_are_an_error_naming_the_row() {
+        let a: ArrayRef = Arc::new(TimestampSecondArray::from(vec![0, i64::MAX / 2]));
+        let err = day_numbers(&a, "d", 10).err().unwrap();
+        assert_eq!(
+            err,
+            CrmError::InvalidData("column 'd': row 11 is outside the supported date range".into())
         );
     }
 

@@ -37,7 +37,7 @@ pub enum Amounts {
 /// A transaction log ready for the per-customer pass, as parallel chunks of equal lengths.
 pub struct Transactions {
     pub customers: KeyIndex,
-    pub days: Vec<ScalarBuffer<i32>>,
+    pub days: Vec<days::Days>,
     pub amounts: Vec<Amounts>,
     /// Order ids (or their codes) per row, when an order column was given.
     pub orders: Option<Vec<ScalarBuffer<i64>>>,

@@ -9,9 +9,10 @@ use super::arrow::{read_stream, to_capsule};
 use super::errors::{detach, to_pyerr};
 use crate::emit;
 use crate::error::CrmError;
+use crate::ingest::RowCodes;
 use crate::ingest::{ingest, OnInvalid, Spec};
 use crate::rfm::{Monetary, RfmOptions, Scheme};
-use crate::segments::{Labels, Rule};
+use crate::segments::{Labels, RawRfm, Rule};
 use crate::summary::summarize;
 use crate::trace;
 
@@ -117,31 +118,35 @@ pub fn rfm<'py>(
         let tx = ingest(&schema, &batches, &spec, policy)?;
         let summary = summarize(&tx);
         let codes = match tx.customers.rows {
-            crate::ingest::RowCodes::Coded { .. } => (0..summary.states.len() as u32).collect(),
-            crate::ingest::RowCodes::Dense { .. } => summary.present_codes(),
+            RowCodes::Coded { .. } => (0..summary.states.len() as u32).collect(),
+            RowCodes::Dense { .. } => summary.present_codes(),
         };
         let keys = tx.customers.keys(&codes)?;
+        let dropped = tx.dropped;
+        drop(tx);
         let table = {
             let _p = trace::phase("rfm scores");
-            crate::rfm::rfm(&summary, codes, &options)?
+            crate::rfm::rfm(summary, &codes, &options)?
         };
+        drop(codes);
         let segment = match &scheme {
             None => None,
             Some(scheme) => {
                 let scores = (&table.r_score[..], &table.f_score[..], &table.m_score[..]);
-                let raw = (
-                    &table.recency[..],
-                    &table.frequency[..],
-                    &table.monetary[..],
-                );
+                let raw = RawRfm {
+                    recency: &table.recency,
+                    purchased: &table.purchased,
+                    frequency: &table.frequency,
+                    monetary: &table.monetary,
+                };
                 let (index, names) = crate::rfm::segment(scheme, labels, bins, scores, raw)?;
                 Some(emit::categorical(index, &names)?)
             }
         };
         let _p = trace::phase("emit");
         Ok((
-            emit::rfm_batch(&spec.customer, keys, &table, segment)?,
-            tx.dropped,
+            emit::rfm_batch(&spec.customer, keys, table, segment)?,
+            dropped,
         ))
     })?;
     Ok((to_capsule(py, batch)?, dropped))
@@ -180,23 +185,24 @@ pub fn segment<'py>(
             Ok(out)
         };
         let (index, names) = if let Scheme::Value8 = scheme {
-            let recency: Vec<Option<i32>> = column("recency")?
+            let recency = column("recency")?;
+            let purchased: Vec<bool> = recency.iter().map(Option::is_some).collect();
+            let recency: Vec<i32> = recency.iter().map(|r| r.unwrap_or(0.0) as i32).collect();
+            let frequency: Vec<i32> = column("frequency")?
                 .iter()
-                .map(|r| r.map(|r| r as i32))
+                .map(|f| f.unwrap_or(0.0) as i32)
                 .collect();
-            let frequency: Vec<u32> = column("frequency")?
+            let monetary: Vec<f64> = column("monetary")?
                 .iter()
-                .map(|f| f.unwrap_or(0.0) as u32)
+                .map(|m| m.unwrap_or(f64::NAN))
                 .collect();
-            let monetary = column("monetary")?;
-            let no_scores: &[u8] = &[];
-            crate::rfm::segment(
-                &scheme,
-                labels,
-                5,
-                (no_scores, no_scores, no_scores),
-                (&recency, &frequency, &monetary),
-            )?
+            let raw = RawRfm {
+                recency: &recency,
+                purchased: &purchased,
+                frequency: &frequency,
+                monetary: &monetary,
+            };
+            crate::rfm::segment(&scheme, labels, 5, (&[], &[], &[]), raw)?
         } else {
             let scores = |name: &str| -> Result<Vec<u8>, CrmError> {
                 column(name)?
@@ -219,7 +225,13 @@ pub fn segment<'py>(
                 .max()
                 .unwrap_or(5)
                 .max(5) as u32;
-            crate::rfm::segment(&scheme, labels, bins, (&r, &f, &m), (&[], &[], &[]))?
+            let none = RawRfm {
+                recency: &[],
+                purchased: &[],
+                frequency: &[],
+                monetary: &[],
+            };
+            crate::rfm::segment(&scheme, labels, bins, (&r, &f, &m), none)?
         };
         emit::batch(vec![("segment", emit::categorical(index, &names)?)])
     })?;
