@@ -21,10 +21,10 @@ const SECONDS_PER_DAY: i64 = 86_400;
 pub enum Days {
     /// `date32`: the day itself.
     Date(ScalarBuffer<i32>),
-    /// Naive timestamps or `date64`: `floor(value / per_day)`.
+    /// Naive timestamps or `date64`: `floor(value / ticks per day)`.
     Ticks {
         values: ScalarBuffer<i64>,
-        per_day: i64,
+        unit: Tick,
     },
     /// Tz-aware timestamps, converted once to local calendar days.
     Local(ScalarBuffer<i32>),
@@ -35,7 +35,7 @@ impl Days {
     pub fn day(&self, i: usize) -> i32 {
         match self {
             Days::Date(d) | Days::Local(d) => d[i],
-            Days::Ticks { values, per_day } => values[i].div_euclid(*per_day) as i32,
+            Days::Ticks { values, unit } => unit.day(values[i]),
         }
     }
 
@@ -57,14 +57,45 @@ impl Days {
                 .par_chunks(CHUNK)
                 .filter_map(|c| c.iter().max().copied())
                 .max(),
-            Days::Ticks { values, per_day } => {
+            Days::Ticks { values, unit } => {
                 let max = values
                     .par_chunks(CHUNK)
                     .filter_map(|c| c.iter().max().copied())
                     .max();
-                max.map(|v| v.div_euclid(*per_day) as i32)
+                max.map(|v| unit.day(v))
             }
         }
+    }
+}
+
+/// A timestamp unit, as a type the compiler can turn into constant divisions.
+#[derive(Clone, Copy, Debug)]
+pub enum Tick {
+    Second,
+    Milli,
+    Micro,
+    Nano,
+}
+
+impl Tick {
+    fn per_second(self) -> i64 {
+        match self {
+            Tick::Second => 1,
+            Tick::Milli => 1_000,
+            Tick::Micro => 1_000_000,
+            Tick::Nano => 1_000_000_000,
+        }
+    }
+
+    /// The day of a tick count; callers have checked that it fits (`ticks`).
+    #[inline(always)]
+    pub fn day(self, v: i64) -> i32 {
+        (match self {
+            Tick::Second => v.div_euclid(SECONDS_PER_DAY),
+            Tick::Milli => v.div_euclid(SECONDS_PER_DAY * 1_000),
+            Tick::Micro => v.div_euclid(SECONDS_PER_DAY * 1_000_000),
+            Tick::Nano => v.div_euclid(SECONDS_PER_DAY * 1_000_000_000),
+        }) as i32
     }
 }
 
@@ -77,27 +108,31 @@ pub fn day_numbers(array: &ArrayRef, column: &str, row_offset: usize) -> Result<
         )),
         DataType::Date64 => ticks(
             array.as_primitive::<Date64Type>().values().clone(),
-            86_400_000,
+            Tick::Milli,
             column,
             row_offset,
         ),
         DataType::Timestamp(unit, tz) => {
-            let per_second = match unit {
-                TimeUnit::Second => 1,
-                TimeUnit::Millisecond => 1_000,
-                TimeUnit::Microsecond => 1_000_000,
-                TimeUnit::Nanosecond => 1_000_000_000,
+            let tick = match unit {
+                TimeUnit::Second => Tick::Second,
+                TimeUnit::Millisecond => Tick::Milli,
+                TimeUnit::Microsecond => Tick::Micro,
+                TimeUnit::Nanosecond => Tick::Nano,
             };
             // Every timestamp unit shares the i64 layout: view the buffer without copying.
             let data = array.to_data();
             let raw =
                 ScalarBuffer::<i64>::new(data.buffers()[0].clone(), data.offset(), data.len());
             match tz.as_deref() {
-                None => ticks(raw, per_second * SECONDS_PER_DAY, column, row_offset),
+                None => ticks(raw, tick, column, row_offset),
                 Some(name) => {
                     let zone = parse_zone(name, column)?;
                     Ok(Days::Local(local_days(
-                        &raw, per_second, &zone, column, row_offset,
+                        &raw,
+                        tick.per_second(),
+                        &zone,
+                        column,
+                        row_offset,
                     )?))
                 }
             }
@@ -112,13 +147,22 @@ pub fn day_numbers(array: &ArrayRef, column: &str, row_offset: usize) -> Result<
     }
 }
 
-/// Ticks whose every day fits in an i32 (checked once here, so `Days::day` cannot overflow).
-fn ticks(values: ScalarBuffer<i64>, per_day: i64, column: &str, row_offset: usize) -> Result<Days> {
+/// Ticks whose every day fits in an i32 (checked once here, so `Tick::day` cannot overflow).
+fn ticks(values: ScalarBuffer<i64>, unit: Tick, column: &str, row_offset: usize) -> Result<Days> {
+    let per_day = unit.per_second() * SECONDS_PER_DAY;
     let fits = |v: i64| i32::try_from(v.div_euclid(per_day)).is_ok();
-    if let Some(row) = values.par_iter().position_first(|&v| !fits(v)) {
+    let (min, max) = values
+        .par_chunks(CHUNK)
+        .map(|c| {
+            c.iter()
+                .fold((i64::MAX, i64::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)))
+        })
+        .reduce(|| (i64::MAX, i64::MIN), |a, b| (a.0.min(b.0), a.1.max(b.1)));
+    if !values.is_empty() && !(fits(min) && fits(max)) {
+        let row = values.iter().position(|&v| !fits(v)).unwrap_or(0);
         return Err(out_of_range(column, row_offset + row));
     }
-    Ok(Days::Ticks { values, per_day })
+    Ok(Days::Ticks { values, unit })
 }
 
 fn out_of_range(column: &str, row: usize) -> CrmError {
