@@ -2,11 +2,14 @@
 //!
 //! Private so that `crm` never fights the host application's global pool; sized by
 //! `CRM_NUM_THREADS` (default: all cores). Results never depend on its size: work is split
-//! by customer range or into fixed pieces, never by "whatever each thread got".
+//! into fixed pieces or by customer range, never by "whatever each thread got".
+//!
+//! A forked child (multiprocessing, Spark executors) inherits the pool but not its threads,
+//! so the pool remembers the process that built it and a child builds its own.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex};
 
-static POOL: OnceLock<rayon::ThreadPool> = OnceLock::new();
+static POOL: Mutex<Option<(u32, Arc<rayon::ThreadPool>)>> = Mutex::new(None);
 
 fn threads_from_env() -> usize {
     std::env::var("CRM_NUM_THREADS")
@@ -16,14 +19,27 @@ fn threads_from_env() -> usize {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
-pub fn pool() -> &'static rayon::ThreadPool {
-    POOL.get_or_init(|| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads_from_env())
-            .thread_name(|i| format!("crm-{i}"))
-            .build()
-            .expect("building the crm thread pool")
-    })
+pub fn pool() -> Arc<rayon::ThreadPool> {
+    let pid = std::process::id();
+    let mut slot = POOL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    match slot.as_ref() {
+        Some((owner, pool)) if *owner == pid => pool.clone(),
+        _ => {
+            let pool = Arc::new(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads_from_env())
+                    .thread_name(|i| format!("crm-{i}"))
+                    .build()
+                    .expect("building the crm thread pool"),
+            );
+            // A parent's pool has no threads in this process: dropping it would wait on
+            // them forever, so it is leaked instead.
+            if let Some(inherited) = slot.replace((pid, pool.clone())) {
+                std::mem::forget(inherited);
+            }
+            pool
+        }
+    }
 }
 
 /// Run `f` inside the private pool.

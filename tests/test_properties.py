@@ -107,3 +107,28 @@ def test_garbage_in_gives_a_documented_error_or_a_result(customer, date, amount,
     except crm.CrmError:
         return
     assert out.num_rows <= table.num_rows
+
+
+FORK_SCRIPT = """
+import multiprocessing as mp, crm
+log = crm.datasets.synthetic(2_000, seed=1, frame="pyarrow")
+parent = crm.rfm(log)                      # the parent's pool is running now
+
+def child(queue):
+    queue.put(crm.rfm(log).equals(parent))
+
+ctx = mp.get_context("fork")
+queue = ctx.Queue()
+p = ctx.Process(target=child, args=(queue,))
+p.start()
+ok = queue.get(timeout=60)
+p.join(timeout=60)
+assert ok and p.exitcode == 0, (ok, p.exitcode)
+print("fork ok")
+"""
+
+
+def test_a_forked_child_computes_with_its_own_pool():
+    out = subprocess.run([sys.executable, "-c", FORK_SCRIPT], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "fork ok" in out.stdout

@@ -201,3 +201,16 @@ def test_segment_resegments_without_recomputing(log):
     assert crm.segment(pl_table, "value8")["segment"].cast(pl.String).to_list() == crm.rfm(log, segments="value8")["segment"].astype(str).tolist()
     arrow_table = crm.rfm(pa.Table.from_pandas(log), segments=None)
     assert "segment" in crm.segment(arrow_table).column_names
+
+
+def test_duckdb_relations_and_large_strings():
+    import duckdb
+
+    log = crm.datasets.synthetic(300, seed=8, key="str", frame="pyarrow")
+    expected = reference_rfm(log.to_pandas())
+    relation = duckdb.sql("select customer_id, order_date, amount from log")
+    assert_matches(crm.rfm(relation), expected)
+    large = log.set_column(0, "customer_id", log.column("customer_id").cast(pa.large_string()))
+    out = crm.rfm(large)
+    assert out.schema.field("customer_id").type == pa.large_string()
+    assert_matches(out, expected)
