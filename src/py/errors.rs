@@ -26,12 +26,14 @@ pub fn to_pyerr(py: Python<'_>, err: CrmError) -> PyErr {
     }
 }
 
-/// Run `f` with the GIL released; a panic becomes a `CrmError` naming it as a bug.
+/// Run `f` with the GIL released, on the private pool (so no parallel step reaches rayon's
+/// global pool, which a forked child inherits without its threads); a panic becomes a
+/// `CrmError` naming it as a bug.
 pub fn detach<T: Send>(
     py: Python<'_>,
     f: impl FnOnce() -> Result<T, CrmError> + Send,
 ) -> PyResult<T> {
-    let outcome = py.detach(|| catch_unwind(AssertUnwindSafe(f)));
+    let outcome = py.detach(|| crate::pool::install(|| catch_unwind(AssertUnwindSafe(f))));
     match outcome {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(err)) => Err(to_pyerr(py, err)),
