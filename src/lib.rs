@@ -5,6 +5,7 @@
 
 pub mod emit;
 pub mod error;
+pub mod hashing;
 pub mod ingest;
 pub mod partition;
 pub mod pool;

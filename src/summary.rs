@@ -8,6 +8,11 @@
 
 use rayon::prelude::*;
 
+use arrow_array::ArrayRef;
+
+use crate::error::Result;
+use crate::hashing;
+use crate::ingest::keys::{self, HashedKeys, RowCodes};
 use crate::ingest::{Amounts, Transactions};
 use crate::partition;
 use crate::pool;
@@ -116,6 +121,9 @@ pub struct Summary {
     pub distinct_orders: Option<Vec<u32>>,
     /// The latest day of any row (`None` for an empty log).
     pub max_day: Option<i32>,
+    /// The sorted distinct customer keys, when the pass grouped them by hash (the codes are
+    /// then their ranks).
+    pub keys: Option<ArrayRef>,
 }
 
 impl Summary {
@@ -142,8 +150,102 @@ struct Row {
     amount: f64,
 }
 
-pub fn summarize(tx: &Transactions) -> Summary {
+pub fn summarize(tx: &Transactions) -> Result<Summary> {
     let _p = crate::trace::phase("summarize");
+    let key_type = &tx.customers.key_type;
+    match &tx.customers.rows {
+        RowCodes::Hashed(HashedKeys::Ints(chunks)) => {
+            let (summary, keys) = summarize_hashed(tx, |c, i| chunks[c][i]);
+            Ok(Summary { keys: Some(keys::ints_as(keys, key_type)?), ..summary })
+        }
+        RowCodes::Hashed(HashedKeys::Strings { chunks, packed: true }) => {
+            let (summary, keys) = summarize_hashed(tx, |c, i| hashing::pack(chunks.value(c, i)));
+            Ok(Summary { keys: Some(chunks.array(keys.iter().map(hashing::unpack))), ..summary })
+        }
+        RowCodes::Hashed(HashedKeys::Strings { chunks, packed: false }) => {
+            let (summary, keys) = summarize_hashed(tx, |c, i| chunks.value(c, i));
+            Ok(Summary { keys: Some(chunks.array(keys)), ..summary })
+        }
+        RowCodes::Dense { .. } | RowCodes::Coded { .. } => Ok(summarize_coded(tx)),
+    }
+}
+
+/// One row as a pass reads it.
+fn row_at(tx: &Transactions, c: usize, i: usize, code: u32) -> Row {
+    Row {
+        code,
+        day: tx.days[c].day(i),
+        amount: match &tx.amounts[c] {
+            Amounts::F64(a) => a[i],
+            Amounts::I64(a) => a[i] as f64,
+        },
+    }
+}
+
+/// What one hash partition accumulates: the states of its keys, by local id, and the
+/// (customer, order) pairs of its purchases.
+#[derive(Default)]
+struct PartStates {
+    states: Vec<CustomerState>,
+    pairs: Vec<(u32, i64)>,
+}
+
+impl PartStates {
+    #[inline(always)]
+    fn state(&mut self, id: u32) -> &mut CustomerState {
+        if id as usize == self.states.len() {
+            self.states.push(CustomerState::EMPTY);
+        }
+        &mut self.states[id as usize]
+    }
+}
+
+/// The pass for keys without codes: rows are grouped by key hash (`hashing`) and folded into
+/// their partition's states; the distinct keys are sorted once at the end and the states
+/// put in key order.
+fn summarize_hashed<K>(tx: &Transactions, key_at: impl Fn(usize, usize) -> K + Sync) -> (Summary, Vec<K>)
+where
+    K: std::hash::Hash + Eq + Ord + Copy + Default + Send + Sync + hashing::SortPrefix,
+{
+    let lens: Vec<usize> = (0..tx.days.len()).map(|c| tx.chunk_len(c)).collect();
+    let mut parts: Vec<PartStates> = (0..hashing::partitions_for(lens.iter().sum())).map(|_| PartStates::default()).collect();
+    let row = |c: usize, i: usize| row_at(tx, c, i, 0);
+    let tables = match &tx.orders {
+        None => hashing::group_by_key(&lens, &key_at, row, &mut parts, |p, id, r| p.state(id).add(r.day, r.amount)),
+        Some(orders) => hashing::group_by_key(
+            &lens,
+            &key_at,
+            |c, i| (row(c, i), orders[c][i]),
+            &mut parts,
+            |p, id, (r, order)| {
+                p.state(id).add(r.day, r.amount);
+                if r.amount > 0.0 {
+                    p.pairs.push((id, *order));
+                }
+            },
+        ),
+    };
+    let (keys, ranks) = hashing::rank(&tables);
+    let mut states = vec![CustomerState::EMPTY; keys.len()];
+    let mut distinct = tx.orders.as_ref().map(|_| vec![0u32; keys.len()]);
+    for (part, ranks) in parts.iter_mut().zip(&ranks) {
+        for (id, s) in part.states.iter().enumerate() {
+            states[ranks[id] as usize] = *s;
+        }
+        if let Some(distinct) = distinct.as_mut() {
+            part.pairs.sort_unstable();
+            part.pairs.dedup();
+            for &(id, _) in &part.pairs {
+                distinct[ranks[id as usize] as usize] += 1;
+            }
+        }
+    }
+    let max_day = tx.days.iter().filter_map(|d| d.max()).max();
+    (Summary { states, distinct_orders: distinct, max_day, keys: None }, keys)
+}
+
+/// The pass for keys with codes (dense integer ids, categoricals).
+fn summarize_coded(tx: &Transactions) -> Summary {
     pool::install(|| {
         let n = tx.customers.n_codes;
         let shift = PARTITION_BITS.min(usize::BITS - n.leading_zeros());
@@ -151,14 +253,7 @@ pub fn summarize(tx: &Transactions) -> Summary {
         let width = 1usize << shift;
         let mut states = vec![CustomerState::EMPTY; n];
         let part = |c: usize, i: usize| (tx.customers.rows.code(c, i) >> shift) as usize;
-        let row = |c: usize, i: usize| Row {
-            code: tx.customers.rows.code(c, i),
-            day: tx.days[c].day(i),
-            amount: match &tx.amounts[c] {
-                Amounts::F64(a) => a[i],
-                Amounts::I64(a) => a[i] as f64,
-            },
-        };
+        let row = |c: usize, i: usize| row_at(tx, c, i, tx.customers.rows.code(c, i));
         let lens: Vec<usize> = (0..tx.days.len()).map(|c| tx.chunk_len(c)).collect();
         let pieces = partition::pieces(&lens, PIECE_ROWS);
         let distinct_orders = match &tx.orders {
@@ -214,11 +309,7 @@ pub fn summarize(tx: &Transactions) -> Summary {
             }
         };
         let max_day = tx.days.iter().filter_map(|d| d.max()).max();
-        Summary {
-            states,
-            distinct_orders,
-            max_day,
-        }
+        Summary { states, distinct_orders, max_day, keys: None }
     })
 }
 
@@ -291,21 +382,13 @@ mod tests {
 
     fn keyed(rows: &[(i64, i32, f64)]) -> (Vec<i64>, Vec<CustomerState>) {
         let batch = log(rows);
-        let spec = Spec {
-            customer: "c".into(),
-            date: "d".into(),
-            amount: "a".into(),
-            order: None,
-        };
+        let spec = Spec { customer: "c".into(), date: "d".into(), amount: "a".into(), order: None };
         let tx = ingest(&batch.schema(), &[batch], &spec, OnInvalid::Raise).unwrap();
-        let summary = summarize(&tx);
+        let mut summary = summarize(&tx).unwrap();
         let codes = summary.present_codes();
-        let keys = tx.customers.keys(&codes).unwrap();
+        let keys = summary.keys.take().unwrap_or_else(|| tx.customers.keys(&codes).unwrap());
         let keys = keys.as_primitive::<Int64Type>().values().to_vec();
-        (
-            keys,
-            codes.iter().map(|&c| summary.states[c as usize]).collect(),
-        )
+        (keys, codes.iter().map(|&c| summary.states[c as usize]).collect())
     }
 
     fn close(a: &CustomerState, b: &CustomerState) -> bool {
@@ -347,6 +430,16 @@ mod tests {
             assert_eq!(whole.0, merged.0);
             assert!(whole.1.iter().zip(&merged.1).all(|(a, b)| close(a, b)));
         }
+    }
+
+    #[test]
+    fn hashed_keys_give_the_same_states_as_dense_ones() {
+        let rows: Vec<(i64, i32, f64)> = (0..50_000).map(|i| ((i * 37) % 3_000, 18_000 + (i % 11) as i32, (i % 13) as f64 - 2.0)).collect();
+        let sparse: Vec<(i64, i32, f64)> = rows.iter().map(|&(c, d, a)| (c * 1_000_000_007, d, a)).collect();
+        let (dense_keys, dense) = keyed(&rows);
+        let (sparse_keys, hashed) = keyed(&sparse);
+        assert_eq!(sparse_keys, dense_keys.iter().map(|k| k * 1_000_000_007).collect::<Vec<_>>());
+        assert_eq!(dense, hashed);
     }
 
     #[test]

@@ -9,7 +9,6 @@ use super::arrow::{read_stream, to_capsule};
 use super::errors::{detach, to_pyerr};
 use crate::emit;
 use crate::error::CrmError;
-use crate::ingest::RowCodes;
 use crate::ingest::{ingest, OnInvalid, Spec};
 use crate::rfm::{Monetary, RfmOptions, Scheme};
 use crate::segments::{Labels, RawRfm, Rule};
@@ -116,12 +115,12 @@ pub fn rfm<'py>(
     let (batch, dropped) = detach(py, || {
         let _total = trace::phase("rfm total");
         let tx = ingest(&schema, &batches, &spec, policy)?;
-        let summary = summarize(&tx);
-        let codes = match tx.customers.rows {
-            RowCodes::Coded { .. } => (0..summary.states.len() as u32).collect(),
-            RowCodes::Dense { .. } => summary.present_codes(),
+        let mut summary = summarize(&tx)?;
+        let codes = summary.present_codes();
+        let keys = match summary.keys.take() {
+            Some(keys) => keys,
+            None => tx.customers.keys(&codes)?,
         };
-        let keys = tx.customers.keys(&codes)?;
         let dropped = tx.dropped;
         drop(tx);
         let table = {

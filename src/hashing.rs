@@ -1,0 +1,186 @@
+//! Grouping rows by a key that needs hashing (strings, sparse integers), in parallel and in
+//! cache: rows are scattered, a batch at a time and with their key and payload, into
+//! partitions by key hash. Partitions hold disjoint keys, so each keeps its own small table
+//! and its own accumulator, and nothing merges. Afterwards the distinct keys are sorted once,
+//! so that codes are ranks: the same whatever the row order or the number of threads.
+
+use std::hash::{BuildHasher, Hash};
+
+use rayon::prelude::*;
+
+use crate::partition::{self, Piece};
+
+/// A prefix of a key whose order agrees with the key's order (ties are broken by the key).
+pub trait SortPrefix {
+    fn sort_prefix(&self) -> u64;
+}
+
+impl SortPrefix for i64 {
+    fn sort_prefix(&self) -> u64 {
+        (*self as u64) ^ (1 << 63)
+    }
+}
+
+impl SortPrefix for u128 {
+    fn sort_prefix(&self) -> u64 {
+        (*self >> 64) as u64
+    }
+}
+
+impl SortPrefix for &str {
+    fn sort_prefix(&self) -> u64 {
+        let mut first = [0u8; 8];
+        let n = self.len().min(8);
+        first[..n].copy_from_slice(&self.as_bytes()[..n]);
+        u64::from_be_bytes(first)
+    }
+}
+
+/// Strings of up to 15 bytes packed into one integer: the bytes big-endian, zero-padded, then
+/// the length. Integer order is the strings' byte order, and no lookup needs the string data.
+pub const PACKED_MAX_LEN: usize = 15;
+
+pub fn pack(s: &str) -> u128 {
+    let mut bytes = [0u8; 16];
+    bytes[..s.len()].copy_from_slice(s.as_bytes());
+    bytes[15] = s.len() as u8;
+    u128::from_be_bytes(bytes)
+}
+
+pub fn unpack(packed: &u128) -> String {
+    let bytes = packed.to_be_bytes();
+    String::from_utf8_lossy(&bytes[..bytes[15] as usize]).into_owned()
+}
+
+/// Rows per partition to aim for: small enough for a partition's table to stay in cache.
+const ROWS_PER_PARTITION: usize = 1 << 16;
+const PIECE_ROWS: usize = 1 << 17;
+/// Rows scattered at a time (bounds the scatter buffer).
+const PIECES_PER_BATCH: usize = 8;
+
+/// The distinct keys of one partition, numbered in order of first appearance.
+pub struct KeyTable<K> {
+    table: hashbrown::HashTable<u32>,
+    pub keys: Vec<K>,
+}
+
+impl<K> Default for KeyTable<K> {
+    fn default() -> Self {
+        KeyTable { table: hashbrown::HashTable::new(), keys: Vec::new() }
+    }
+}
+
+impl<K: Hash + Eq + Copy> KeyTable<K> {
+    /// The local id of `key`, added if new.
+    #[inline]
+    fn id(&mut self, key: K, hasher: &hashbrown::DefaultHashBuilder) -> u32 {
+        let keys = &mut self.keys;
+        let hash = hasher.hash_one(key);
+        match self.table.entry(hash, |&u| keys[u as usize] == key, |&u| hasher.hash_one(keys[u as usize])) {
+            hashbrown::hash_table::Entry::Occupied(o) => *o.get(),
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                keys.push(key);
+                *v.insert((keys.len() - 1) as u32).get()
+            }
+        }
+    }
+}
+
+/// How many partitions for `total` rows.
+pub fn partitions_for(total: usize) -> usize {
+    (total / ROWS_PER_PARTITION).max(1).next_power_of_two().min(1 << 12)
+}
+
+/// Visit every row grouped by key: `visit(acc, id, item)` runs, in input order within each
+/// key, for the accumulator of the row's partition and the key's local id there. Returns
+/// each partition's key table. `accs` has one accumulator per partition (`partitions_for`).
+pub fn group_by_key<K, T, A>(
+    lens: &[usize],
+    key_at: impl Fn(usize, usize) -> K + Sync,
+    item: impl Fn(usize, usize) -> T + Sync,
+    accs: &mut [A],
+    visit: impl Fn(&mut A, u32, &T) + Sync,
+) -> Vec<KeyTable<K>>
+where
+    K: Hash + Eq + Copy + Default + Send + Sync,
+    T: Copy + Default + Send + Sync,
+    A: Send,
+{
+    let hasher = hashbrown::DefaultHashBuilder::default();
+    let n_parts = accs.len();
+    debug_assert!(n_parts.is_power_of_two());
+    // Middle bits: the tables themselves use the low bits and their tags the top ones.
+    let part_of = |key: K| ((hasher.hash_one(key) >> 32) as usize) & (n_parts - 1);
+    let mut tables: Vec<KeyTable<K>> = (0..n_parts).map(|_| KeyTable::default()).collect();
+    let mut rows: Vec<(K, T)> = Vec::new();
+    let pieces: Vec<Piece> = partition::pieces(lens, PIECE_ROWS);
+    for batch in pieces.chunks(PIECES_PER_BATCH) {
+        let bounds = partition::scatter(batch, n_parts, |c, i| part_of(key_at(c, i)), |c, i| (key_at(c, i), item(c, i)), &mut rows);
+        tables.par_iter_mut().zip(accs.par_iter_mut()).enumerate().for_each(|(q, (table, acc))| {
+            for (key, item) in &rows[bounds[q]..bounds[q + 1]] {
+                let id = table.id(*key, &hasher);
+                visit(acc, id, item);
+            }
+        });
+    }
+    tables
+}
+
+/// The keys of all partitions in sorted order, and for each partition the global rank of
+/// each of its local ids.
+pub fn rank<K: Ord + Copy + Send + Sync + SortPrefix>(tables: &[KeyTable<K>]) -> (Vec<K>, Vec<Vec<u32>>) {
+    let all: Vec<(K, u32, u32)> = tables
+        .iter()
+        .enumerate()
+        .flat_map(|(q, t)| t.keys.iter().enumerate().map(move |(id, &k)| (k, q as u32, id as u32)))
+        .collect();
+    let mut order: Vec<(u64, u32)> = all.par_iter().enumerate().map(|(i, (k, _, _))| (k.sort_prefix(), i as u32)).collect();
+    order.par_sort_unstable();
+    for run in order.chunk_by_mut(|a, b| a.0 == b.0).filter(|r| r.len() > 1) {
+        run.sort_unstable_by(|a, b| all[a.1 as usize].0.cmp(&all[b.1 as usize].0));
+    }
+    let mut ranks: Vec<Vec<u32>> = tables.iter().map(|t| vec![0u32; t.keys.len()]).collect();
+    let mut sorted = Vec::with_capacity(all.len());
+    for (r, &(_, i)) in order.iter().enumerate() {
+        let (key, q, id) = all[i as usize];
+        ranks[q as usize][id as usize] = r as u32;
+        sorted.push(key);
+    }
+    (sorted, ranks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packed_strings_keep_byte_order() {
+        let mut words = vec!["b", "a", "", "ab", "a\u{0}", "zzzzzzzzzzzzzzz", "C10", "C1", "C9"];
+        let mut packed: Vec<u128> = words.iter().map(|w| pack(w)).collect();
+        packed.sort();
+        words.sort();
+        assert_eq!(packed.iter().map(unpack).collect::<Vec<_>>(), words);
+    }
+
+    #[test]
+    fn grouping_counts_rows_per_key_and_ranks_sorted() {
+        let keys: Vec<i64> = (0..200_000).map(|i| (i * 7919) % 1000 - 500).collect();
+        let parts = partitions_for(keys.len());
+        let mut counts: Vec<Vec<u32>> = (0..parts).map(|_| Vec::new()).collect();
+        let tables = group_by_key(&[keys.len()], |_, i| keys[i], |_, _| (), &mut counts, |c, id, _| {
+            if c.len() <= id as usize {
+                c.resize(id as usize + 1, 0);
+            }
+            c[id as usize] += 1;
+        });
+        let (sorted, ranks) = rank(&tables);
+        assert_eq!(sorted, (-500..500).collect::<Vec<i64>>());
+        let mut per_key = vec![0u32; 1000];
+        for (q, t) in tables.iter().enumerate() {
+            for id in 0..t.keys.len() {
+                per_key[ranks[q][id] as usize] += counts[q][id];
+            }
+        }
+        assert!(per_key.iter().all(|&n| n == 200));
+    }
+}
