@@ -66,7 +66,10 @@ pub struct KeyTable<K> {
 
 impl<K> Default for KeyTable<K> {
     fn default() -> Self {
-        KeyTable { table: hashbrown::HashTable::new(), keys: Vec::new() }
+        KeyTable {
+            table: hashbrown::HashTable::new(),
+            keys: Vec::new(),
+        }
     }
 }
 
@@ -76,7 +79,11 @@ impl<K: Hash + Eq + Copy> KeyTable<K> {
     fn id(&mut self, key: K, hasher: &hashbrown::DefaultHashBuilder) -> u32 {
         let keys = &mut self.keys;
         let hash = hasher.hash_one(key);
-        match self.table.entry(hash, |&u| keys[u as usize] == key, |&u| hasher.hash_one(keys[u as usize])) {
+        match self.table.entry(
+            hash,
+            |&u| keys[u as usize] == key,
+            |&u| hasher.hash_one(keys[u as usize]),
+        ) {
             hashbrown::hash_table::Entry::Occupied(o) => *o.get(),
             hashbrown::hash_table::Entry::Vacant(v) => {
                 keys.push(key);
@@ -88,19 +95,23 @@ impl<K: Hash + Eq + Copy> KeyTable<K> {
 
 /// How many partitions for `total` rows.
 pub fn partitions_for(total: usize) -> usize {
-    (total / ROWS_PER_PARTITION).max(1).next_power_of_two().min(1 << 12)
+    (total / ROWS_PER_PARTITION)
+        .max(1)
+        .next_power_of_two()
+        .min(1 << 12)
 }
 
 /// Visit every row grouped by key: `visit(acc, id, item)` runs, in input order within each
 /// key, for the accumulator of the row's partition and the key's local id there. Returns
-/// each partition's key table. `accs` has one accumulator per partition (`partitions_for`).
+/// each partition's distinct keys by local id. `accs` has one accumulator per partition
+/// (`partitions_for`).
 pub fn group_by_key<K, T, A>(
     lens: &[usize],
     key_at: impl Fn(usize, usize) -> K + Sync,
     item: impl Fn(usize, usize) -> T + Sync,
     accs: &mut [A],
     visit: impl Fn(&mut A, u32, &T) + Sync,
-) -> Vec<KeyTable<K>>
+) -> Vec<Vec<K>>
 where
     K: Hash + Eq + Copy + Default + Send + Sync,
     T: Copy + Default + Send + Sync,
@@ -112,41 +123,58 @@ where
     // Middle bits: the tables themselves use the low bits and their tags the top ones.
     let part_of = |key: K| ((hasher.hash_one(key) >> 32) as usize) & (n_parts - 1);
     let mut tables: Vec<KeyTable<K>> = (0..n_parts).map(|_| KeyTable::default()).collect();
+    let _p = crate::trace::phase("group rows by key");
     let mut rows: Vec<(K, T)> = Vec::new();
     let pieces: Vec<Piece> = partition::pieces(lens, PIECE_ROWS);
     for batch in pieces.chunks(PIECES_PER_BATCH) {
-        let bounds = partition::scatter(batch, n_parts, |c, i| part_of(key_at(c, i)), |c, i| (key_at(c, i), item(c, i)), &mut rows);
-        tables.par_iter_mut().zip(accs.par_iter_mut()).enumerate().for_each(|(q, (table, acc))| {
-            for (key, item) in &rows[bounds[q]..bounds[q + 1]] {
-                let id = table.id(*key, &hasher);
-                visit(acc, id, item);
-            }
-        });
+        let bounds = partition::scatter(
+            batch,
+            n_parts,
+            |c, i| part_of(key_at(c, i)),
+            |c, i| (key_at(c, i), item(c, i)),
+            &mut rows,
+        );
+        tables
+            .par_iter_mut()
+            .zip(accs.par_iter_mut())
+            .enumerate()
+            .for_each(|(q, (table, acc))| {
+                for (key, item) in &rows[bounds[q]..bounds[q + 1]] {
+                    let id = table.id(*key, &hasher);
+                    visit(acc, id, item);
+                }
+            });
     }
-    tables
+    tables.into_iter().map(|t| t.keys).collect()
 }
 
 /// The keys of all partitions in sorted order, and for each partition the global rank of
 /// each of its local ids.
-pub fn rank<K: Ord + Copy + Send + Sync + SortPrefix>(tables: &[KeyTable<K>]) -> (Vec<K>, Vec<Vec<u32>>) {
-    let all: Vec<(K, u32, u32)> = tables
-        .iter()
+pub fn rank<K: Ord + Copy + Send + Sync + SortPrefix>(keys: &[Vec<K>]) -> (Vec<K>, Vec<Vec<u32>>) {
+    let _p = crate::trace::phase("rank keys");
+    // (prefix, partition, local id): 16 bytes a key, the keys themselves stay where they are.
+    let mut order: Vec<(u64, u32, u32)> = keys
+        .par_iter()
         .enumerate()
-        .flat_map(|(q, t)| t.keys.iter().enumerate().map(move |(id, &k)| (k, q as u32, id as u32)))
+        .flat_map_iter(|(q, ks)| {
+            ks.iter()
+                .enumerate()
+                .map(move |(id, k)| (k.sort_prefix(), q as u32, id as u32))
+        })
         .collect();
-    let mut order: Vec<(u64, u32)> = all.par_iter().enumerate().map(|(i, (k, _, _))| (k.sort_prefix(), i as u32)).collect();
-    order.par_sort_unstable();
-    for run in order.chunk_by_mut(|a, b| a.0 == b.0).filter(|r| r.len() > 1) {
-        run.sort_unstable_by(|a, b| all[a.1 as usize].0.cmp(&all[b.1 as usize].0));
+    order.par_sort_unstable_by_key(|&(prefix, _, _)| prefix);
+    let key = |&(_, q, id): &(u64, u32, u32)| keys[q as usize][id as usize];
+    for run in order
+        .chunk_by_mut(|a, b| a.0 == b.0)
+        .filter(|r| r.len() > 1)
+    {
+        run.sort_unstable_by_key(key);
     }
-    let mut ranks: Vec<Vec<u32>> = tables.iter().map(|t| vec![0u32; t.keys.len()]).collect();
-    let mut sorted = Vec::with_capacity(all.len());
-    for (r, &(_, i)) in order.iter().enumerate() {
-        let (key, q, id) = all[i as usize];
+    let mut ranks: Vec<Vec<u32>> = keys.iter().map(|ks| vec![0u32; ks.len()]).collect();
+    for (r, &(_, q, id)) in order.iter().enumerate() {
         ranks[q as usize][id as usize] = r as u32;
-        sorted.push(key);
     }
-    (sorted, ranks)
+    (order.iter().map(key).collect(), ranks)
 }
 
 #[cfg(test)]
@@ -155,7 +183,17 @@ mod tests {
 
     #[test]
     fn packed_strings_keep_byte_order() {
-        let mut words = vec!["b", "a", "", "ab", "a\u{0}", "zzzzzzzzzzzzzzz", "C10", "C1", "C9"];
+        let mut words = vec![
+            "b",
+            "a",
+            "",
+            "ab",
+            "a\u{0}",
+            "zzzzzzzzzzzzzzz",
+            "C10",
+            "C1",
+            "C9",
+        ];
         let mut packed: Vec<u128> = words.iter().map(|w| pack(w)).collect();
         packed.sort();
         words.sort();
@@ -167,17 +205,23 @@ mod tests {
         let keys: Vec<i64> = (0..200_000).map(|i| (i * 7919) % 1000 - 500).collect();
         let parts = partitions_for(keys.len());
         let mut counts: Vec<Vec<u32>> = (0..parts).map(|_| Vec::new()).collect();
-        let tables = group_by_key(&[keys.len()], |_, i| keys[i], |_, _| (), &mut counts, |c, id, _| {
-            if c.len() <= id as usize {
-                c.resize(id as usize + 1, 0);
-            }
-            c[id as usize] += 1;
-        });
+        let tables = group_by_key(
+            &[keys.len()],
+            |_, i| keys[i],
+            |_, _| (),
+            &mut counts,
+            |c, id, _| {
+                if c.len() <= id as usize {
+                    c.resize(id as usize + 1, 0);
+                }
+                c[id as usize] += 1;
+            },
+        );
         let (sorted, ranks) = rank(&tables);
         assert_eq!(sorted, (-500..500).collect::<Vec<i64>>());
         let mut per_key = vec![0u32; 1000];
-        for (q, t) in tables.iter().enumerate() {
-            for id in 0..t.keys.len() {
+        for (q, keys) in tables.iter().enumerate() {
+            for id in 0..keys.len() {
                 per_key[ranks[q][id] as usize] += counts[q][id];
             }
         }

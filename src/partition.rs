@@ -35,9 +35,20 @@ pub struct SharedMut<T>(pub *mut T);
 unsafe impl<T: Send> Send for SharedMut<T> {}
 unsafe impl<T: Send> Sync for SharedMut<T> {}
 
+impl<T> SharedMut<T> {
+    /// The pointer to element `i` (a method, so closures capture the Sync wrapper whole).
+    ///
+    /// # Safety
+    /// `i` must be in bounds of the allocation the pointer came from.
+    #[inline(always)]
+    pub unsafe fn at(&self, i: usize) -> *mut T {
+        unsafe { self.0.add(i) }
+    }
+}
+
 /// Scatter `item(chunk, i)` of every row of `pieces` into `out`, grouped by `part(chunk, i)`
 /// (< `n_parts`). Returns the `n_parts + 1` partition bounds into `out`.
-pub fn scatter<T: Copy + Default + Send + Sync>(
+pub fn scatter<T: Copy + Send + Sync>(
     pieces: &[Piece],
     n_parts: usize,
     part: impl Fn(usize, usize) -> usize + Sync,
@@ -67,21 +78,23 @@ pub fn scatter<T: Copy + Default + Send + Sync>(
     }
     bounds[n_parts] = total;
     out.clear();
-    out.resize(total, T::default());
+    out.reserve(total);
     let dst = SharedMut(out.as_mut_ptr());
     pieces
         .par_iter()
         .zip(offsets.par_iter_mut())
         .for_each(|(p, next)| {
-            let dst = dst;
             for i in p.start..p.end {
                 let slot = &mut next[part(p.chunk, i)];
                 // SAFETY: `slot` walks this piece's own range of its partition, sized by the
                 // counts above: no two workers write the same index and all are < `total`.
-                unsafe { dst.0.add(*slot).write(item(p.chunk, i)) };
+                unsafe { dst.at(*slot).write(item(p.chunk, i)) };
                 *slot += 1;
             }
         });
+    // SAFETY: the loops above wrote every index below `total` exactly once (the offsets
+    // partition 0..total by the counts), so all `total` items are initialised.
+    unsafe { out.set_len(total) };
     bounds
 }
 

@@ -183,7 +183,12 @@ mod tests {
             states[c].add(d, a);
         }
         let max_day = rows.iter().map(|r| r.1).max();
-        Summary { states, distinct_orders: None, max_day, keys: None }
+        Summary {
+            states,
+            distinct_orders: None,
+            max_day,
+            keys: None,
+        }
     }
 
     #[test]

@@ -55,14 +55,12 @@ pub struct CustomerState {
     pub rows: u32,
     /// Rows with a positive amount.
     pub purchases: u32,
-    /// Rows with a negative amount.
-    pub refunds: u32,
     /// Day of the first / last purchase (`i32::MAX` / `i32::MIN` while there is none).
     pub first_purchase: i32,
     pub last_purchase: i32,
     /// Sum of the positive amounts.
     pub gross: Sum,
-    /// Sum of the refunds, as a positive number.
+    /// Sum of the refunds (rows with a negative amount), as a positive number.
     pub refunded: Sum,
 }
 
@@ -70,7 +68,6 @@ impl CustomerState {
     pub const EMPTY: CustomerState = CustomerState {
         rows: 0,
         purchases: 0,
-        refunds: 0,
         first_purchase: i32::MAX,
         last_purchase: i32::MIN,
         gross: Sum { hi: 0.0, lo: 0.0 },
@@ -86,7 +83,6 @@ impl CustomerState {
             self.last_purchase = self.last_purchase.max(day);
             self.gross.add(amount);
         } else if amount < 0.0 {
-            self.refunds += 1;
             self.refunded.add(-amount);
         }
     }
@@ -94,7 +90,6 @@ impl CustomerState {
     pub fn merge(&mut self, other: &CustomerState) {
         self.rows += other.rows;
         self.purchases += other.purchases;
-        self.refunds += other.refunds;
         self.first_purchase = self.first_purchase.min(other.first_purchase);
         self.last_purchase = self.last_purchase.max(other.last_purchase);
         self.gross.merge(&other.gross);
@@ -138,8 +133,8 @@ impl Summary {
 /// Rows are radix-partitioned by customer code into runs whose states fit in cache, a
 /// bounded batch of rows at a time (2M), then each partition is folded into its states.
 const PIECE_ROWS: usize = 1 << 18;
-const PIECES_PER_BATCH: usize = 8;
-/// log2 of the customers per partition: 8K states of 56 bytes stay in L2 with room to spare.
+const PIECES_PER_BATCH: usize = 4;
+/// log2 of the customers per partition: 8K states of 48 bytes stay in L2 with room to spare.
 const PARTITION_BITS: u32 = 13;
 
 /// One row as the fold reads it, gathered next to the rows of neighbouring customers.
@@ -156,15 +151,30 @@ pub fn summarize(tx: &Transactions) -> Result<Summary> {
     match &tx.customers.rows {
         RowCodes::Hashed(HashedKeys::Ints(chunks)) => {
             let (summary, keys) = summarize_hashed(tx, |c, i| chunks[c][i]);
-            Ok(Summary { keys: Some(keys::ints_as(keys, key_type)?), ..summary })
+            Ok(Summary {
+                keys: Some(keys::ints_as(keys, key_type)?),
+                ..summary
+            })
         }
-        RowCodes::Hashed(HashedKeys::Strings { chunks, packed: true }) => {
+        RowCodes::Hashed(HashedKeys::Strings {
+            chunks,
+            packed: true,
+        }) => {
             let (summary, keys) = summarize_hashed(tx, |c, i| hashing::pack(chunks.value(c, i)));
-            Ok(Summary { keys: Some(chunks.array(keys.iter().map(hashing::unpack))), ..summary })
+            Ok(Summary {
+                keys: Some(chunks.array(keys.iter().map(hashing::unpack))),
+                ..summary
+            })
         }
-        RowCodes::Hashed(HashedKeys::Strings { chunks, packed: false }) => {
+        RowCodes::Hashed(HashedKeys::Strings {
+            chunks,
+            packed: false,
+        }) => {
             let (summary, keys) = summarize_hashed(tx, |c, i| chunks.value(c, i));
-            Ok(Summary { keys: Some(chunks.array(keys)), ..summary })
+            Ok(Summary {
+                keys: Some(chunks.array(keys)),
+                ..summary
+            })
         }
         RowCodes::Dense { .. } | RowCodes::Coded { .. } => Ok(summarize_coded(tx)),
     }
@@ -203,15 +213,22 @@ impl PartStates {
 /// The pass for keys without codes: rows are grouped by key hash (`hashing`) and folded into
 /// their partition's states; the distinct keys are sorted once at the end and the states
 /// put in key order.
-fn summarize_hashed<K>(tx: &Transactions, key_at: impl Fn(usize, usize) -> K + Sync) -> (Summary, Vec<K>)
+fn summarize_hashed<K>(
+    tx: &Transactions,
+    key_at: impl Fn(usize, usize) -> K + Sync,
+) -> (Summary, Vec<K>)
 where
     K: std::hash::Hash + Eq + Ord + Copy + Default + Send + Sync + hashing::SortPrefix,
 {
     let lens: Vec<usize> = (0..tx.days.len()).map(|c| tx.chunk_len(c)).collect();
-    let mut parts: Vec<PartStates> = (0..hashing::partitions_for(lens.iter().sum())).map(|_| PartStates::default()).collect();
+    let mut parts: Vec<PartStates> = (0..hashing::partitions_for(lens.iter().sum()))
+        .map(|_| PartStates::default())
+        .collect();
     let row = |c: usize, i: usize| row_at(tx, c, i, 0);
     let tables = match &tx.orders {
-        None => hashing::group_by_key(&lens, &key_at, row, &mut parts, |p, id, r| p.state(id).add(r.day, r.amount)),
+        None => hashing::group_by_key(&lens, &key_at, row, &mut parts, |p, id, r| {
+            p.state(id).add(r.day, r.amount)
+        }),
         Some(orders) => hashing::group_by_key(
             &lens,
             &key_at,
@@ -226,9 +243,11 @@ where
         ),
     };
     let (keys, ranks) = hashing::rank(&tables);
+    drop(tables);
+    // Each partition's states move to their ranks and are freed before the next partition.
     let mut states = vec![CustomerState::EMPTY; keys.len()];
     let mut distinct = tx.orders.as_ref().map(|_| vec![0u32; keys.len()]);
-    for (part, ranks) in parts.iter_mut().zip(&ranks) {
+    for (mut part, ranks) in parts.into_iter().zip(&ranks) {
         for (id, s) in part.states.iter().enumerate() {
             states[ranks[id] as usize] = *s;
         }
@@ -241,7 +260,15 @@ where
         }
     }
     let max_day = tx.days.iter().filter_map(|d| d.max()).max();
-    (Summary { states, distinct_orders: distinct, max_day, keys: None }, keys)
+    (
+        Summary {
+            states,
+            distinct_orders: distinct,
+            max_day,
+            keys: None,
+        },
+        keys,
+    )
 }
 
 /// The pass for keys with codes (dense integer ids, categoricals).
@@ -309,7 +336,12 @@ fn summarize_coded(tx: &Transactions) -> Summary {
             }
         };
         let max_day = tx.days.iter().filter_map(|d| d.max()).max();
-        Summary { states, distinct_orders, max_day, keys: None }
+        Summary {
+            states,
+            distinct_orders,
+            max_day,
+            keys: None,
+        }
     })
 }
 
@@ -382,29 +414,29 @@ mod tests {
 
     fn keyed(rows: &[(i64, i32, f64)]) -> (Vec<i64>, Vec<CustomerState>) {
         let batch = log(rows);
-        let spec = Spec { customer: "c".into(), date: "d".into(), amount: "a".into(), order: None };
+        let spec = Spec {
+            customer: "c".into(),
+            date: "d".into(),
+            amount: "a".into(),
+            order: None,
+        };
         let tx = ingest(&batch.schema(), &[batch], &spec, OnInvalid::Raise).unwrap();
         let mut summary = summarize(&tx).unwrap();
         let codes = summary.present_codes();
-        let keys = summary.keys.take().unwrap_or_else(|| tx.customers.keys(&codes).unwrap());
+        let keys = summary
+            .keys
+            .take()
+            .unwrap_or_else(|| tx.customers.keys(&codes).unwrap());
         let keys = keys.as_primitive::<Int64Type>().values().to_vec();
-        (keys, codes.iter().map(|&c| summary.states[c as usize]).collect())
+        (
+            keys,
+            codes.iter().map(|&c| summary.states[c as usize]).collect(),
+        )
     }
 
     fn close(a: &CustomerState, b: &CustomerState) -> bool {
-        let same_counts = (
-            a.rows,
-            a.purchases,
-            a.refunds,
-            a.first_purchase,
-            a.last_purchase,
-        ) == (
-            b.rows,
-            b.purchases,
-            b.refunds,
-            b.first_purchase,
-            b.last_purchase,
-        );
+        let same_counts = (a.rows, a.purchases, a.first_purchase, a.last_purchase)
+            == (b.rows, b.purchases, b.first_purchase, b.last_purchase);
         same_counts && (a.net() - b.net()).abs() <= 1e-9 * a.gross.value().max(1.0)
     }
 
@@ -434,11 +466,28 @@ mod tests {
 
     #[test]
     fn hashed_keys_give_the_same_states_as_dense_ones() {
-        let rows: Vec<(i64, i32, f64)> = (0..50_000).map(|i| ((i * 37) % 3_000, 18_000 + (i % 11) as i32, (i % 13) as f64 - 2.0)).collect();
-        let sparse: Vec<(i64, i32, f64)> = rows.iter().map(|&(c, d, a)| (c * 1_000_000_007, d, a)).collect();
+        let rows: Vec<(i64, i32, f64)> = (0..50_000)
+            .map(|i| {
+                (
+                    (i * 37) % 3_000,
+                    18_000 + (i % 11) as i32,
+                    (i % 13) as f64 - 2.0,
+                )
+            })
+            .collect();
+        let sparse: Vec<(i64, i32, f64)> = rows
+            .iter()
+            .map(|&(c, d, a)| (c * 1_000_000_007, d, a))
+            .collect();
         let (dense_keys, dense) = keyed(&rows);
         let (sparse_keys, hashed) = keyed(&sparse);
-        assert_eq!(sparse_keys, dense_keys.iter().map(|k| k * 1_000_000_007).collect::<Vec<_>>());
+        assert_eq!(
+            sparse_keys,
+            dense_keys
+                .iter()
+                .map(|k| k * 1_000_000_007)
+                .collect::<Vec<_>>()
+        );
         assert_eq!(dense, hashed);
     }
 

@@ -158,7 +158,8 @@ fn ticks(values: ScalarBuffer<i64>, unit: Tick, column: &str, row_offset: usize)
                 .fold((i64::MAX, i64::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)))
         })
         .reduce(|| (i64::MAX, i64::MIN), |a, b| (a.0.min(b.0), a.1.max(b.1)));
-    if !values.is_empty() && !(fits(min) && fits(max)) {
+    let all_fit = values.is_empty() || (fits(min) && fits(max));
+    if !all_fit {
         let row = values.iter().position(|&v| !fits(v)).unwrap_or(0);
         return Err(out_of_range(column, row_offset + row));
     }

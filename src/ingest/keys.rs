@@ -16,13 +16,16 @@ use arrow_schema::DataType;
 use rayon::prelude::*;
 
 use crate::error::{CrmError, Result};
-use crate::hashing::{self, KeyTable, PACKED_MAX_LEN};
+use crate::hashing::{self, PACKED_MAX_LEN};
 use crate::partition::SharedMut;
 
 /// Per-row customer keys, in the form cheapest for the key type.
 pub enum RowCodes {
     /// `code = key - min`; chunks borrowed from the input column.
-    Dense { chunks: Vec<ScalarBuffer<i64>>, min: i64 },
+    Dense {
+        chunks: Vec<ScalarBuffer<i64>>,
+        min: i64,
+    },
     /// Codes looked up once (categoricals, through their dictionaries).
     Coded { chunks: Vec<Vec<u32>> },
     /// Keys grouped by hash during the pass; the pass returns their sorted distinct values.
@@ -33,7 +36,10 @@ pub enum RowCodes {
 pub enum HashedKeys {
     Ints(Vec<ScalarBuffer<i64>>),
     /// Strings; `packed` when every one fits `hashing::pack`.
-    Strings { chunks: Strings, packed: bool },
+    Strings {
+        chunks: Strings,
+        packed: bool,
+    },
 }
 
 /// String chunks of one of Arrow's three layouts.
@@ -46,9 +52,21 @@ pub enum Strings {
 impl Strings {
     fn new(chunks: &[ArrayRef]) -> Option<Strings> {
         Some(match chunks.first()?.data_type() {
-            DataType::Utf8 => Strings::Utf8(chunks.iter().map(|c| c.as_string::<i32>().clone()).collect()),
-            DataType::LargeUtf8 => Strings::Large(chunks.iter().map(|c| c.as_string::<i64>().clone()).collect()),
-            DataType::Utf8View => Strings::View(chunks.iter().map(|c| c.as_string_view().clone()).collect()),
+            DataType::Utf8 => Strings::Utf8(
+                chunks
+                    .iter()
+                    .map(|c| c.as_string::<i32>().clone())
+                    .collect(),
+            ),
+            DataType::LargeUtf8 => Strings::Large(
+                chunks
+                    .iter()
+                    .map(|c| c.as_string::<i64>().clone())
+                    .collect(),
+            ),
+            DataType::Utf8View => {
+                Strings::View(chunks.iter().map(|c| c.as_string_view().clone()).collect())
+            }
             _ => return None,
         })
     }
@@ -63,12 +81,26 @@ impl Strings {
     }
 
     fn longest(&self) -> usize {
-        let lens: Vec<usize> = match self {
-            Strings::Utf8(a) => a.iter().flat_map(|a| a.value_offsets().windows(2).map(|w| (w[1] - w[0]) as usize)).collect(),
-            Strings::Large(a) => a.iter().flat_map(|a| a.value_offsets().windows(2).map(|w| (w[1] - w[0]) as usize)).collect(),
-            Strings::View(a) => a.iter().flat_map(|a| a.views().iter().map(|&v| v as u32 as usize)).collect(),
-        };
-        lens.into_iter().max().unwrap_or(0)
+        fn widest<O: arrow_array::OffsetSizeTrait>(
+            a: &[arrow_array::GenericStringArray<O>],
+        ) -> usize {
+            let width = |a: &arrow_array::GenericStringArray<O>| {
+                a.value_offsets()
+                    .windows(2)
+                    .map(|w| (w[1] - w[0]).as_usize())
+                    .max()
+            };
+            a.iter().filter_map(width).max().unwrap_or(0)
+        }
+        match self {
+            Strings::Utf8(a) => widest(a),
+            Strings::Large(a) => widest(a),
+            Strings::View(a) => a
+                .iter()
+                .filter_map(|a| a.views().iter().map(|&v| v as u32 as usize).max())
+                .max()
+                .unwrap_or(0),
+        }
     }
 
     /// An array of the same layout holding `values`.
@@ -111,10 +143,23 @@ fn dense_is_worth_it(span: u128, n_rows: usize) -> bool {
 }
 
 pub fn index_customers(chunks: &[ArrayRef], column: &str) -> Result<KeyIndex> {
-    let key_type = chunks.first().map(|c| c.data_type().clone()).unwrap_or(DataType::Int64);
-    let index = |rows, n_codes, uniques| Ok(KeyIndex { rows, n_codes, key_type: key_type.clone(), uniques });
+    let key_type = chunks
+        .first()
+        .map(|c| c.data_type().clone())
+        .unwrap_or(DataType::Int64);
+    let index = |rows, n_codes, uniques| {
+        Ok(KeyIndex {
+            rows,
+            n_codes,
+            key_type: key_type.clone(),
+            uniques,
+        })
+    };
     if key_type.is_integer() {
-        let ints = chunks.iter().map(|c| int_values(c, column)).collect::<Result<Vec<_>>>()?;
+        let ints = chunks
+            .iter()
+            .map(|c| int_values(c, column))
+            .collect::<Result<Vec<_>>>()?;
         let n_rows: usize = ints.iter().map(|c| c.len()).sum();
         let (min, max) = min_max(&ints);
         let span = (max as i128 - min as i128 + 1).max(0) as u128;
@@ -126,12 +171,23 @@ pub fn index_customers(chunks: &[ArrayRef], column: &str) -> Result<KeyIndex> {
     }
     if let DataType::Dictionary(_, _) = key_type {
         let (codes, uniques) = encode_dictionary(chunks, column)?;
-        return index(RowCodes::Coded { chunks: codes }, uniques.len(), Some(uniques));
+        return index(
+            RowCodes::Coded { chunks: codes },
+            uniques.len(),
+            Some(uniques),
+        );
     }
     match Strings::new(chunks) {
         Some(strings) => {
             let packed = strings.longest() <= PACKED_MAX_LEN;
-            index(RowCodes::Hashed(HashedKeys::Strings { chunks: strings, packed }), 0, None)
+            index(
+                RowCodes::Hashed(HashedKeys::Strings {
+                    chunks: strings,
+                    packed,
+                }),
+                0,
+                None,
+            )
         }
         None => Err(key_type_error(column, &key_type)),
     }
@@ -154,7 +210,10 @@ impl KeyIndex {
                     arrow_select::take::take(uniques.as_ref(), &idx, None)?
                 };
                 let n = values.len() as i32;
-                Ok(Arc::new(DictionaryArray::<Int32Type>::try_new(Int32Array::from_iter_values(0..n), values)?))
+                Ok(Arc::new(DictionaryArray::<Int32Type>::try_new(
+                    Int32Array::from_iter_values(0..n),
+                    values,
+                )?))
             }
             _ => unreachable!("hashed keys come from the pass; coded keys keep their dictionary"),
         }
@@ -240,12 +299,18 @@ pub fn ints_as(values: Vec<i64>, dtype: &DataType) -> Result<ArrayRef> {
 /// sorted distinct keys) and the sorted distinct keys in the column's value type.
 pub fn encode(chunks: &[ArrayRef], column: &str) -> Result<(Vec<Vec<u32>>, ArrayRef)> {
     let lens: Vec<usize> = chunks.iter().map(|c| c.len()).collect();
-    let dtype = chunks.first().map(|c| c.data_type().clone()).unwrap_or(DataType::Utf8);
+    let dtype = chunks
+        .first()
+        .map(|c| c.data_type().clone())
+        .unwrap_or(DataType::Utf8);
     if let DataType::Dictionary(_, _) = dtype {
         return encode_dictionary(chunks, column);
     }
     if dtype.is_integer() {
-        let ints = chunks.iter().map(|c| int_values(c, column)).collect::<Result<Vec<_>>>()?;
+        let ints = chunks
+            .iter()
+            .map(|c| int_values(c, column))
+            .collect::<Result<Vec<_>>>()?;
         let (codes, uniques) = encode_hashed(&lens, |c, i| ints[c][i]);
         return Ok((codes, ints_as(uniques, &dtype)?));
     }
@@ -274,16 +339,23 @@ fn encode_dictionary(chunks: &[ArrayRef], column: &str) -> Result<(Vec<Vec<u32>>
 
 /// Per-row codes of a hashed key: grouped by `hashing::group_by_key`, which writes each row's
 /// (partition, local id), then rewritten to global ranks.
-fn encode_hashed<K>(lens: &[usize], key_at: impl Fn(usize, usize) -> K + Sync) -> (Vec<Vec<u32>>, Vec<K>)
+fn encode_hashed<K>(
+    lens: &[usize],
+    key_at: impl Fn(usize, usize) -> K + Sync,
+) -> (Vec<Vec<u32>>, Vec<K>)
 where
     K: std::hash::Hash + Eq + Ord + Copy + Default + Send + Sync + hashing::SortPrefix,
 {
     let n_parts = hashing::partitions_for(lens.iter().sum());
     let mut codes: Vec<Vec<u32>> = lens.iter().map(|&n| vec![0u32; n]).collect();
-    let outs: Vec<SharedMut<u32>> = codes.iter_mut().map(|c| SharedMut(c.as_mut_ptr())).collect();
-    let mut local_ids: Vec<(usize, &[SharedMut<u32>])> = (0..n_parts).map(|q| (q, &outs[..])).collect();
+    let outs: Vec<SharedMut<u32>> = codes
+        .iter_mut()
+        .map(|c| SharedMut(c.as_mut_ptr()))
+        .collect();
+    let mut local_ids: Vec<(usize, &[SharedMut<u32>])> =
+        (0..n_parts).map(|q| (q, &outs[..])).collect();
     let bits = n_parts.trailing_zeros();
-    let tables: Vec<KeyTable<K>> = hashing::group_by_key(
+    let tables: Vec<Vec<K>> = hashing::group_by_key(
         lens,
         &key_at,
         |c, i| (c as u32, i as u32),
@@ -291,7 +363,12 @@ where
         |(q, outs), id, &(c, i)| {
             // SAFETY: each row is visited once, by the worker of its partition, and
             // i < lens[c], the length of codes[c].
-            unsafe { outs[c as usize].0.add(i as usize).write(*q as u32 | (id << bits)) };
+            unsafe {
+                outs[c as usize]
+                    .0
+                    .add(i as usize)
+                    .write(*q as u32 | (id << bits))
+            };
         },
     );
     drop(local_ids);
@@ -299,7 +376,9 @@ where
     let (sorted, ranks) = hashing::rank(&tables);
     let mask = (1u32 << bits) - 1;
     codes.par_iter_mut().for_each(|c| {
-        c.par_iter_mut().with_min_len(1 << 14).for_each(|code| *code = ranks[(*code & mask) as usize][(*code >> bits) as usize]);
+        c.par_iter_mut()
+            .with_min_len(1 << 14)
+            .for_each(|code| *code = ranks[(*code & mask) as usize][(*code >> bits) as usize]);
     });
     (codes, sorted)
 }
@@ -314,18 +393,30 @@ mod tests {
         let a: ArrayRef = Arc::new(Int64Array::from(vec![105, 100, 105, 101]));
         let index = index_customers(&[a], "c").unwrap();
         assert!(matches!(index.rows, RowCodes::Dense { min: 100, .. }));
-        assert_eq!((0..4).map(|i| index.rows.code(0, i)).collect::<Vec<_>>(), vec![5, 0, 5, 1]);
+        assert_eq!(
+            (0..4).map(|i| index.rows.code(0, i)).collect::<Vec<_>>(),
+            vec![5, 0, 5, 1]
+        );
         let keys = index.keys(&[0, 1, 5]).unwrap();
-        assert_eq!(keys.as_primitive::<Int64Type>().values().to_vec(), vec![100, 101, 105]);
+        assert_eq!(
+            keys.as_primitive::<Int64Type>().values().to_vec(),
+            vec![100, 101, 105]
+        );
     }
 
     #[test]
     fn sparse_ints_and_strings_are_grouped_by_hash() {
         let a: ArrayRef = Arc::new(Int64Array::from(vec![i64::MAX, -7, i64::MAX, 0]));
-        assert!(matches!(index_customers(&[a], "c").unwrap().rows, RowCodes::Hashed(HashedKeys::Ints(_))));
+        assert!(matches!(
+            index_customers(&[a], "c").unwrap().rows,
+            RowCodes::Hashed(HashedKeys::Ints(_))
+        ));
         let s: ArrayRef = Arc::new(StringArray::from(vec!["b", "a", "c", "a"]));
         let index = index_customers(&[s], "c").unwrap();
-        assert!(matches!(index.rows, RowCodes::Hashed(HashedKeys::Strings { packed: true, .. })));
+        assert!(matches!(
+            index.rows,
+            RowCodes::Hashed(HashedKeys::Strings { packed: true, .. })
+        ));
     }
 
     #[test]
@@ -356,6 +447,9 @@ mod tests {
     #[test]
     fn floats_are_not_keys() {
         let a: ArrayRef = Arc::new(arrow_array::Float64Array::from(vec![1.0]));
-        assert!(matches!(index_customers(&[a], "cust"), Err(CrmError::ColumnType { .. })));
+        assert!(matches!(
+            index_customers(&[a], "cust"),
+            Err(CrmError::ColumnType { .. })
+        ));
     }
 }
