@@ -88,10 +88,21 @@ def _segment_summary(table: pa.Table) -> pa.Table:
 
 
 def _print_table(table: pa.Table, rows: int = 12) -> None:
-    import pandas as pd  # the demo prints with pandas when it is there
+    """A plain text table (no pandas needed): right-aligned numbers, 2 decimals for floats."""
 
-    with pd.option_context("display.width", 140, "display.max_columns", 20, "display.precision", 2):
-        print(table.slice(0, rows).to_pandas().to_string(index=False))
+    def text(value: object) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, float):
+            return f"{value:,.2f}"
+        return str(value)
+
+    head = table.slice(0, rows)
+    cells = [[text(v) for v in col.to_pylist()] for col in head.columns]
+    widths = [max([len(name)] + [len(c) for c in col]) for name, col in zip(head.column_names, cells)]
+    print("  ".join(name.rjust(w) for name, w in zip(head.column_names, widths)))
+    for r in range(head.num_rows):
+        print("  ".join(col[r].rjust(w) for col, w in zip(cells, widths)))
 
 
 def _rfm_command(args: argparse.Namespace) -> None:
