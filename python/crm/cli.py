@@ -94,7 +94,7 @@ def _print_table(table: pa.Table, rows: int = 12) -> None:
         if value is None:
             return ""
         if isinstance(value, float):
-            return f"{value:,.2f}"
+            return f"{value:.2f}"
         return str(value)
 
     head = table.slice(0, rows)
