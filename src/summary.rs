@@ -131,9 +131,19 @@ impl Summary {
 }
 
 /// Rows are radix-partitioned by customer code into runs whose states fit in cache, a
-/// bounded batch of rows at a time (2M), then each partition is folded into its states.
+/// bounded batch of rows at a time, then each partition is folded into its states. Every
+/// batch streams the whole state through the cache once, so batches are as large as the
+/// memory budget allows: half the input's size, less room for the state and the result.
 const PIECE_ROWS: usize = 1 << 18;
-const PIECES_PER_BATCH: usize = 4;
+const MIN_BATCH_ROWS: usize = 1 << 20;
+const MAX_BATCH_ROWS: usize = 1 << 23;
+
+fn pieces_per_batch(tx: &Transactions, n_customers: usize) -> usize {
+    let state_bytes = n_customers * std::mem::size_of::<CustomerState>();
+    let budget = (tx.input_bytes / 2).saturating_sub(3 * state_bytes);
+    let rows = (budget / std::mem::size_of::<Row>()).clamp(MIN_BATCH_ROWS, MAX_BATCH_ROWS);
+    rows / PIECE_ROWS
+}
 /// log2 of the customers per partition: 8K states of 48 bytes stay in L2 with room to spare.
 const PARTITION_BITS: u32 = 13;
 
@@ -283,10 +293,11 @@ fn summarize_coded(tx: &Transactions) -> Summary {
         let row = |c: usize, i: usize| row_at(tx, c, i, tx.customers.rows.code(c, i));
         let lens: Vec<usize> = (0..tx.days.len()).map(|c| tx.chunk_len(c)).collect();
         let pieces = partition::pieces(&lens, PIECE_ROWS);
+        let per_batch = pieces_per_batch(tx, n);
         let distinct_orders = match &tx.orders {
             None => {
                 let mut rows: Vec<Row> = Vec::new();
-                for batch in pieces.chunks(PIECES_PER_BATCH) {
+                for batch in pieces.chunks(per_batch) {
                     let bounds = partition::scatter(batch, n_parts, part, row, &mut rows);
                     states
                         .par_chunks_mut(width)
@@ -304,7 +315,7 @@ fn summarize_coded(tx: &Transactions) -> Summary {
                 // Distinct (customer, order) pairs of purchases, kept per partition.
                 let mut pairs: Vec<Vec<(u32, i64)>> = vec![Vec::new(); n_parts];
                 let mut rows: Vec<(Row, i64)> = Vec::new();
-                for batch in pieces.chunks(PIECES_PER_BATCH) {
+                for batch in pieces.chunks(per_batch) {
                     let with_order = |c: usize, i: usize| (row(c, i), orders[c][i]);
                     let bounds = partition::scatter(batch, n_parts, part, with_order, &mut rows);
                     states

@@ -147,21 +147,16 @@ pub fn day_numbers(array: &ArrayRef, column: &str, row_offset: usize) -> Result<
     }
 }
 
-/// Ticks whose every day fits in an i32 (checked once here, so `Tick::day` cannot overflow).
+/// Ticks whose every day fits in an i32 (checked once here, so `Tick::day` cannot overflow;
+/// an i64 of microseconds or nanoseconds always fits, so only seconds and milliseconds pay
+/// for the scan).
 fn ticks(values: ScalarBuffer<i64>, unit: Tick, column: &str, row_offset: usize) -> Result<Days> {
-    let per_day = unit.per_second() * SECONDS_PER_DAY;
-    let fits = |v: i64| i32::try_from(v.div_euclid(per_day)).is_ok();
-    let (min, max) = values
-        .par_chunks(CHUNK)
-        .map(|c| {
-            c.iter()
-                .fold((i64::MAX, i64::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)))
-        })
-        .reduce(|| (i64::MAX, i64::MIN), |a, b| (a.0.min(b.0), a.1.max(b.1)));
-    let all_fit = values.is_empty() || (fits(min) && fits(max));
-    if !all_fit {
-        let row = values.iter().position(|&v| !fits(v)).unwrap_or(0);
-        return Err(out_of_range(column, row_offset + row));
+    if matches!(unit, Tick::Second | Tick::Milli) {
+        let per_day = unit.per_second() * SECONDS_PER_DAY;
+        let fits = |v: i64| i32::try_from(v.div_euclid(per_day)).is_ok();
+        if let Some(row) = values.par_iter().position_first(|&v| !fits(v)) {
+            return Err(out_of_range(column, row_offset + row));
+        }
     }
     Ok(Days::Ticks { values, unit })
 }

@@ -44,6 +44,8 @@ pub struct Transactions {
     pub customer_column: String,
     /// Rows removed by `OnInvalid::Drop`.
     pub dropped: usize,
+    /// Size of the input columns used, the yardstick of the memory budget.
+    pub input_bytes: usize,
 }
 
 impl Transactions {
@@ -72,17 +74,7 @@ pub fn ingest(
     }
     let indices = names
         .iter()
-        .map(|name| {
-            schema.index_of(name).map_err(|_| CrmError::ColumnNotFound {
-                column: name.to_string(),
-                present: schema
-                    .fields()
-                    .iter()
-                    .map(|f| format!("'{}'", f.name()))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
-        })
+        .map(|name| column_index(schema, name))
         .collect::<Result<Vec<_>>>()?;
     let mut columns: Vec<Vec<ArrayRef>> = indices
         .iter()
@@ -119,6 +111,11 @@ pub fn ingest(
         None => None,
         Some(name) => Some(order_ids(&columns[3], name)?),
     };
+    let input_bytes = columns
+        .iter()
+        .flatten()
+        .map(|c| c.get_array_memory_size())
+        .sum();
     Ok(Transactions {
         customers,
         days,
@@ -126,6 +123,55 @@ pub fn ingest(
         orders,
         customer_column: spec.customer.clone(),
         dropped,
+        input_bytes,
+    })
+}
+
+/// The position of column `name`, or an error listing the columns present.
+pub fn column_index(schema: &SchemaRef, name: &str) -> Result<usize> {
+    schema.index_of(name).map_err(|_| CrmError::ColumnNotFound {
+        column: name.to_string(),
+        present: schema
+            .fields()
+            .iter()
+            .map(|f| format!("'{}'", f.name()))
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
+}
+
+/// Any numeric column as optional floats (nulls and NaN → None).
+pub fn numbers(array: &ArrayRef, name: &str) -> Result<Vec<Option<f64>>> {
+    macro_rules! read {
+        ($t:ty) => {{
+            let a = array.as_primitive::<$t>();
+            (0..a.len())
+                .map(|i| {
+                    a.is_valid(i)
+                        .then(|| a.value(i) as f64)
+                        .filter(|v| !v.is_nan())
+                })
+                .collect()
+        }};
+    }
+    Ok(match array.data_type() {
+        DataType::Float64 => read!(Float64Type),
+        DataType::Float32 => read!(Float32Type),
+        DataType::Int64 => read!(Int64Type),
+        DataType::Int32 => read!(Int32Type),
+        DataType::Int16 => read!(Int16Type),
+        DataType::Int8 => read!(Int8Type),
+        DataType::UInt64 => read!(UInt64Type),
+        DataType::UInt32 => read!(UInt32Type),
+        DataType::UInt16 => read!(UInt16Type),
+        DataType::UInt8 => read!(UInt8Type),
+        other => {
+            return Err(CrmError::ColumnType {
+                column: name.to_string(),
+                dtype: crate::error::dtype_name(other),
+                expected: "a numeric column".to_string(),
+            })
+        }
     })
 }
 

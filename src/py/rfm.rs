@@ -1,7 +1,5 @@
 //! `crm._core.rfm` and `crm._core.segment`.
 
-use arrow_array::{cast::AsArray, types::*, Array, ArrayRef};
-use arrow_schema::DataType;
 use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyString};
 
@@ -166,20 +164,10 @@ pub fn segment<'py>(
     let (schema, batches) = read_stream(py, data)?;
     let batch = detach(py, || {
         let column = |name: &str| -> Result<Vec<Option<f64>>, CrmError> {
-            let i = schema
-                .index_of(name)
-                .map_err(|_| CrmError::ColumnNotFound {
-                    column: name.to_string(),
-                    present: schema
-                        .fields()
-                        .iter()
-                        .map(|f| format!("'{}'", f.name()))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                })?;
+            let i = crate::ingest::column_index(&schema, name)?;
             let mut out = Vec::new();
             for b in &batches {
-                out.extend(numbers(b.column(i), name)?);
+                out.extend(crate::ingest::numbers(b.column(i), name)?);
             }
             Ok(out)
         };
@@ -235,39 +223,4 @@ pub fn segment<'py>(
         emit::batch(vec![("segment", emit::categorical(index, &names)?)])
     })?;
     to_capsule(py, batch)
-}
-
-/// Any numeric column as optional floats (nulls and NaN → None).
-fn numbers(array: &ArrayRef, name: &str) -> Result<Vec<Option<f64>>, CrmError> {
-    macro_rules! read {
-        ($t:ty) => {{
-            let a = array.as_primitive::<$t>();
-            (0..a.len())
-                .map(|i| {
-                    a.is_valid(i)
-                        .then(|| a.value(i) as f64)
-                        .filter(|v| !v.is_nan())
-                })
-                .collect()
-        }};
-    }
-    Ok(match array.data_type() {
-        DataType::Float64 => read!(Float64Type),
-        DataType::Float32 => read!(Float32Type),
-        DataType::Int64 => read!(Int64Type),
-        DataType::Int32 => read!(Int32Type),
-        DataType::Int16 => read!(Int16Type),
-        DataType::Int8 => read!(Int8Type),
-        DataType::UInt64 => read!(UInt64Type),
-        DataType::UInt32 => read!(UInt32Type),
-        DataType::UInt16 => read!(UInt16Type),
-        DataType::UInt8 => read!(UInt8Type),
-        other => {
-            return Err(CrmError::ColumnType {
-                column: name.to_string(),
-                dtype: crate::error::dtype_name(other),
-                expected: "a numeric column".to_string(),
-            })
-        }
-    })
 }
