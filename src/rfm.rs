@@ -41,7 +41,6 @@ pub struct Rfm {
     pub f_score: Vec<u8>,
     pub m_score: Vec<u8>,
     pub bins: u32,
-    pub as_of: Option<i32>,
 }
 
 /// The RFM table of the customers `codes`. Takes the summary by value so that its states are
@@ -123,7 +122,6 @@ pub fn rfm(summary: Summary, codes: &[u32], options: &RfmOptions) -> Result<Rfm>
             f_score,
             m_score,
             bins,
-            as_of,
         })
     })
 }

@@ -41,7 +41,6 @@ pub struct Transactions {
     pub amounts: Vec<Amounts>,
     /// Order ids (or their codes) per row, when an order column was given.
     pub orders: Option<Vec<ScalarBuffer<i64>>>,
-    pub customer_column: String,
     /// Rows removed by `OnInvalid::Drop`.
     pub dropped: usize,
     /// Size of the input columns used, the yardstick of the memory budget.
@@ -49,10 +48,6 @@ pub struct Transactions {
 }
 
 impl Transactions {
-    pub fn n_rows(&self) -> usize {
-        self.days.iter().map(|d| d.len()).sum()
-    }
-
     pub fn chunk_len(&self, chunk: usize) -> usize {
         self.days[chunk].len()
     }
@@ -121,7 +116,6 @@ pub fn ingest(
         days,
         amounts,
         orders,
-        customer_column: spec.customer.clone(),
         dropped,
         input_bytes,
     })
