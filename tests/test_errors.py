@@ -108,3 +108,13 @@ def test_nan_in_an_arrow_float_column_is_reported_as_nan():
     table = pa.Table.from_pandas(good(), preserve_index=False).set_column(2, "amount", pa.array([1.0, 2.0, float("nan"), 3.0]))
     with pytest.raises(crm.InvalidDataError, match=r"'amount' has 1 NaN or infinite value\(s\) \(first at row 2\)"):
         crm.rfm(table)
+
+
+def test_unsigned_keys_beyond_int64_are_an_error_not_a_wraparound():
+    table = pa.table({
+        "customer_id": pa.array([1, 2**63 + 5], pa.uint64()),
+        "order_date": pa.array([1, 2], pa.date32()),
+        "amount": [1.0, 2.0],
+    })
+    with pytest.raises(crm.InvalidDataError, match="customer_id.*64-bit"):
+        crm.rfm(table)

@@ -233,37 +233,17 @@ fn min_max(chunks: &[ScalarBuffer<i64>]) -> (i64, i64) {
 
 /// Any integer column as i64 values: zero-copy for int64, converted once otherwise.
 pub fn int_values(array: &ArrayRef, column: &str) -> Result<ScalarBuffer<i64>> {
-    macro_rules! widen {
-        ($t:ty) => {
-            array
-                .as_primitive::<$t>()
-                .values()
-                .iter()
-                .map(|&v| v as i64)
-                .collect::<Vec<_>>()
-                .into()
-        };
-    }
-    Ok(match array.data_type() {
-        DataType::Int64 => array.as_primitive::<Int64Type>().values().clone(),
-        DataType::Int32 => widen!(Int32Type),
-        DataType::Int16 => widen!(Int16Type),
-        DataType::Int8 => widen!(Int8Type),
-        DataType::UInt32 => widen!(UInt32Type),
-        DataType::UInt16 => widen!(UInt16Type),
-        DataType::UInt8 => widen!(UInt8Type),
-        DataType::UInt64 => {
-            let values = array.as_primitive::<UInt64Type>().values();
-            if let Some(i) = values.iter().position(|&v| v > i64::MAX as u64) {
-                return Err(CrmError::InvalidData(format!(
-                    "column '{column}': value {} at row {i} does not fit in a signed 64-bit integer",
-                    values[i]
-                )));
-            }
-            values.iter().map(|&v| v as i64).collect::<Vec<_>>().into()
+    match array.data_type() {
+        DataType::Int64 => Ok(array.as_primitive::<Int64Type>().values().clone()),
+        t if t.is_integer() => {
+            let safe = arrow_cast::CastOptions { safe: false, ..Default::default() };
+            let wide = arrow_cast::cast_with_options(array, &DataType::Int64, &safe).map_err(|_| {
+                CrmError::InvalidData(format!("column '{column}' has values that do not fit in a signed 64-bit integer"))
+            })?;
+            Ok(wide.as_primitive::<Int64Type>().values().clone())
         }
-        other => return Err(key_type_error(column, other)),
-    })
+        other => Err(key_type_error(column, other)),
+    }
 }
 
 fn key_type_error(column: &str, dtype: &DataType) -> CrmError {
@@ -275,24 +255,8 @@ fn key_type_error(column: &str, dtype: &DataType) -> CrmError {
 }
 
 pub fn ints_as(values: Vec<i64>, dtype: &DataType) -> Result<ArrayRef> {
-    macro_rules! narrow {
-        ($t:ty, $n:ty) => {
-            Arc::new(PrimitiveArray::<$t>::from_iter_values(
-                values.into_iter().map(|v| v as $n),
-            ))
-        };
-    }
-    Ok(match dtype {
-        DataType::Int64 => Arc::new(PrimitiveArray::<Int64Type>::from(values)),
-        DataType::Int32 => narrow!(Int32Type, i32),
-        DataType::Int16 => narrow!(Int16Type, i16),
-        DataType::Int8 => narrow!(Int8Type, i8),
-        DataType::UInt64 => narrow!(UInt64Type, u64),
-        DataType::UInt32 => narrow!(UInt32Type, u32),
-        DataType::UInt16 => narrow!(UInt16Type, u16),
-        DataType::UInt8 => narrow!(UInt8Type, u8),
-        other => return Err(key_type_error("key", other)),
-    })
+    let wide: ArrayRef = Arc::new(PrimitiveArray::<Int64Type>::from(values));
+    Ok(arrow_cast::cast(&wide, dtype)?)
 }
 
 /// Hash-encode a key column (order ids, dictionary values): per-row codes (rank among the

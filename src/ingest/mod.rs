@@ -96,7 +96,7 @@ pub fn ingest(
         .zip(&offsets)
         .map(|(c, &o)| days::day_numbers(c, &spec.date, o))
         .collect::<Result<Vec<_>>>()?;
-    let amounts = columns[2].iter().map(amounts).collect();
+    let amounts = columns[2].iter().map(amounts).collect::<Result<_>>()?;
     drop(phase);
     let customers = {
         let _p = crate::trace::phase("ingest customer keys");
@@ -136,37 +136,15 @@ pub fn column_index(schema: &SchemaRef, name: &str) -> Result<usize> {
 
 /// Any numeric column as optional floats (nulls and NaN → None).
 pub fn numbers(array: &ArrayRef, name: &str) -> Result<Vec<Option<f64>>> {
-    macro_rules! read {
-        ($t:ty) => {{
-            let a = array.as_primitive::<$t>();
-            (0..a.len())
-                .map(|i| {
-                    a.is_valid(i)
-                        .then(|| a.value(i) as f64)
-                        .filter(|v| !v.is_nan())
-                })
-                .collect()
-        }};
+    if !array.data_type().is_numeric() {
+        return Err(CrmError::ColumnType {
+            column: name.to_string(),
+            dtype: crate::error::dtype_name(array.data_type()),
+            expected: "a numeric column".to_string(),
+        });
     }
-    Ok(match array.data_type() {
-        DataType::Float64 => read!(Float64Type),
-        DataType::Float32 => read!(Float32Type),
-        DataType::Int64 => read!(Int64Type),
-        DataType::Int32 => read!(Int32Type),
-        DataType::Int16 => read!(Int16Type),
-        DataType::Int8 => read!(Int8Type),
-        DataType::UInt64 => read!(UInt64Type),
-        DataType::UInt32 => read!(UInt32Type),
-        DataType::UInt16 => read!(UInt16Type),
-        DataType::UInt8 => read!(UInt8Type),
-        other => {
-            return Err(CrmError::ColumnType {
-                column: name.to_string(),
-                dtype: crate::error::dtype_name(other),
-                expected: "a numeric column".to_string(),
-            })
-        }
-    })
+    let floats = arrow_cast::cast(array, &DataType::Float64)?;
+    Ok(floats.as_primitive::<Float64Type>().iter().map(|v| v.filter(|v| !v.is_nan())).collect())
 }
 
 fn check_amount_type(dtype: &DataType, column: &str) -> Result<()> {
@@ -180,53 +158,16 @@ fn check_amount_type(dtype: &DataType, column: &str) -> Result<()> {
     })
 }
 
-fn amounts(array: &ArrayRef) -> Amounts {
-    macro_rules! widen {
-        ($t:ty) => {
-            Amounts::F64(
-                array
-                    .as_primitive::<$t>()
-                    .values()
-                    .iter()
-                    .map(|&v| v as f64)
-                    .collect::<Vec<_>>()
-                    .into(),
-            )
-        };
-    }
-    match array.data_type() {
+/// f64 and i64 amounts are read in place; any other numeric type is converted once.
+fn amounts(array: &ArrayRef) -> Result<Amounts> {
+    Ok(match array.data_type() {
         DataType::Float64 => Amounts::F64(array.as_primitive::<Float64Type>().values().clone()),
         DataType::Int64 => Amounts::I64(array.as_primitive::<Int64Type>().values().clone()),
-        DataType::Float32 => widen!(Float32Type),
-        DataType::Float16 => Amounts::F64(
-            array
-                .as_primitive::<Float16Type>()
-                .values()
-                .iter()
-                .map(|v| v.to_f64())
-                .collect::<Vec<_>>()
-                .into(),
-        ),
-        DataType::Int32 => widen!(Int32Type),
-        DataType::Int16 => widen!(Int16Type),
-        DataType::Int8 => widen!(Int8Type),
-        DataType::UInt64 => widen!(UInt64Type),
-        DataType::UInt32 => widen!(UInt32Type),
-        DataType::UInt16 => widen!(UInt16Type),
-        DataType::UInt8 => widen!(UInt8Type),
-        DataType::Decimal128(_, scale) => {
-            let div = 10f64.powi(*scale as i32);
-            let values = array.as_primitive::<Decimal128Type>().values();
-            Amounts::F64(
-                values
-                    .iter()
-                    .map(|&v| v as f64 / div)
-                    .collect::<Vec<_>>()
-                    .into(),
-            )
+        _ => {
+            let floats = arrow_cast::cast(array, &DataType::Float64)?;
+            Amounts::F64(floats.as_primitive::<Float64Type>().values().clone())
         }
-        _ => unreachable!("amount type checked by check_amount_type"),
-    }
+    })
 }
 
 /// Order ids as i64: integers as they are, anything else through the key encoder.
