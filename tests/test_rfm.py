@@ -214,3 +214,9 @@ def test_duckdb_relations_and_large_strings():
     out = crm.rfm(large)
     assert out.schema.field("customer_id").type == pa.large_string()
     assert_matches(out, expected)
+
+
+def test_polars_lazyframes_are_collected_and_come_back_as_dataframes(log):
+    out = crm.rfm(pl.from_pandas(log).lazy())
+    assert isinstance(out, pl.DataFrame)
+    assert_matches(out, reference_rfm(log))

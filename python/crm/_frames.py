@@ -41,11 +41,12 @@ def to_arrow(data: Any, columns: Sequence[str]) -> Any:
         _require([str(c) for c in data.columns], columns)
         return pa.Table.from_pandas(data[list(columns)], preserve_index=False)
     if kind == "polars":
+        # to_arrow() shares polars' buffers; its __arrow_c_stream__ copies every column.
         if type(data).__name__ == "LazyFrame":
             _require(data.collect_schema().names(), columns)
-            return data.select(list(columns)).collect()
+            return data.select(list(columns)).collect().to_arrow()
         _require(data.columns, columns)
-        return data.select(list(columns))
+        return data.select(list(columns)).to_arrow()
     if kind == "pyarrow":
         _require(data.schema.names, columns)
         return data.select(list(columns))
