@@ -17,8 +17,8 @@ use crate::ingest::{Amounts, Transactions};
 use crate::partition;
 use crate::pool;
 
-/// A compensated (Neumaier) running sum: exact to the last bit for realistic data, so
-/// reordering the rows does not change the result.
+/// A compensated running sum (TwoSum errors accumulated, as in Neumaier's method): exact to
+/// the last bit for realistic data, so reordering the rows does not change the result.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Sum {
     hi: f64,
@@ -28,12 +28,11 @@ pub struct Sum {
 impl Sum {
     #[inline(always)]
     pub fn add(&mut self, x: f64) {
+        // Knuth's TwoSum: the exact rounding error of hi + x, without a branch.
         let t = self.hi + x;
-        if self.hi.abs() >= x.abs() {
-            self.lo += (self.hi - t) + x;
-        } else {
-            self.lo += (x - t) + self.hi;
-        }
+        let x_part = t - self.hi;
+        let error = (self.hi - (t - x_part)) + (x - x_part);
+        self.lo += error;
         self.hi = t;
     }
 

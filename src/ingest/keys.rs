@@ -236,10 +236,16 @@ pub fn int_values(array: &ArrayRef, column: &str) -> Result<ScalarBuffer<i64>> {
     match array.data_type() {
         DataType::Int64 => Ok(array.as_primitive::<Int64Type>().values().clone()),
         t if t.is_integer() => {
-            let safe = arrow_cast::CastOptions { safe: false, ..Default::default() };
-            let wide = arrow_cast::cast_with_options(array, &DataType::Int64, &safe).map_err(|_| {
-                CrmError::InvalidData(format!("column '{column}' has values that do not fit in a signed 64-bit integer"))
-            })?;
+            let safe = arrow_cast::CastOptions {
+                safe: false,
+                ..Default::default()
+            };
+            let wide =
+                arrow_cast::cast_with_options(array, &DataType::Int64, &safe).map_err(|_| {
+                    CrmError::InvalidData(format!(
+                        "column '{column}' has values that do not fit in a signed 64-bit integer"
+                    ))
+                })?;
             Ok(wide.as_primitive::<Int64Type>().values().clone())
         }
         other => Err(key_type_error(column, other)),

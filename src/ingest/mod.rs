@@ -144,7 +144,11 @@ pub fn numbers(array: &ArrayRef, name: &str) -> Result<Vec<Option<f64>>> {
         });
     }
     let floats = arrow_cast::cast(array, &DataType::Float64)?;
-    Ok(floats.as_primitive::<Float64Type>().iter().map(|v| v.filter(|v| !v.is_nan())).collect())
+    Ok(floats
+        .as_primitive::<Float64Type>()
+        .iter()
+        .map(|v| v.filter(|v| !v.is_nan()))
+        .collect())
 }
 
 fn check_amount_type(dtype: &DataType, column: &str) -> Result<()> {
