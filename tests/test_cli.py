@@ -309,3 +309,9 @@ def test_bad_command_line_exits_2(tmp_path):
     assert result.returncode == 2
     assert "-o/--output" in result.stderr
     assert os.listdir(tmp_path) == []
+
+
+def test_demo_into_a_closed_pipe_stops_quietly():
+    out = subprocess.run(f'"{sys.executable}" -m crm demo --customers 300 | head -1', shell=True, capture_output=True, text=True)
+    assert out.stdout.startswith("Synthetic log:")
+    assert "error" not in out.stderr.lower()

@@ -175,6 +175,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("crm: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `crm demo | head`: the reader left; stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # one line for the job log, not a traceback
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"crm: error: {message}", file=sys.stderr)
