@@ -2,6 +2,8 @@
 
 from typing import Any, Literal, Sequence
 
+__all__ = ["__version__", "DEBUG_BUILD", "rfm", "segment", "num_threads"]
+
 __version__: str
 DEBUG_BUILD: bool
 
