@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use arrow_array::types::Int16Type;
 use arrow_array::{
-    ArrayRef, Date32Array, DictionaryArray, Float64Array, Int32Array, RecordBatch, StringArray,
+    ArrayRef, BooleanArray, Date32Array, DictionaryArray, Float64Array, Int32Array, Int64Array,
+    RecordBatch, StringArray,
 };
 use arrow_buffer::NullBuffer;
 use arrow_schema::{Field, Schema};
@@ -20,6 +21,44 @@ pub fn categorical(index: Vec<u16>, labels: &[String]) -> Result<ArrayRef> {
     Ok(Arc::new(DictionaryArray::<Int16Type>::try_new(
         keys, values,
     )?))
+}
+
+/// A categorical column with nulls; the dictionary holds every label, in order.
+pub fn categorical_or_null(index: Vec<Option<u16>>, labels: &[String]) -> Result<ArrayRef> {
+    let keys = arrow_array::Int16Array::from_iter(index.into_iter().map(|i| i.map(|i| i as i16)));
+    let values = Arc::new(StringArray::from_iter_values(labels));
+    Ok(Arc::new(DictionaryArray::<Int16Type>::try_new(
+        keys, values,
+    )?))
+}
+
+pub fn int32(values: Vec<Option<i32>>) -> ArrayRef {
+    Arc::new(Int32Array::from(values))
+}
+
+pub fn int64(values: Vec<i64>) -> ArrayRef {
+    Arc::new(Int64Array::from(values))
+}
+
+pub fn float64(values: Vec<Option<f64>>) -> ArrayRef {
+    Arc::new(Float64Array::from(values))
+}
+
+pub fn floats(values: Vec<f64>) -> ArrayRef {
+    Arc::new(Float64Array::from(values))
+}
+
+/// Day numbers as a date32 column.
+pub fn dates(days: Vec<Option<i32>>) -> ArrayRef {
+    Arc::new(Date32Array::from(days))
+}
+
+pub fn booleans(values: Vec<Option<bool>>) -> ArrayRef {
+    Arc::new(BooleanArray::from(values))
+}
+
+pub fn strings(values: Vec<String>) -> ArrayRef {
+    Arc::new(StringArray::from(values))
 }
 
 /// `rfm_code` as a categorical over all bins³ codes ("545", or "10-3-7" past 9 bins).

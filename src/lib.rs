@@ -6,9 +6,12 @@
 pub mod emit;
 pub mod error;
 pub mod hashing;
+pub mod history;
 pub mod ingest;
 pub mod partition;
+pub mod periods;
 pub mod pool;
+pub mod retention;
 pub mod rfm;
 pub mod scores;
 pub mod segments;

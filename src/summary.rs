@@ -428,7 +428,7 @@ mod tests {
             customer: "c".into(),
             date: "d".into(),
             amount: "a".into(),
-            order: None,
+            ..Spec::default()
         };
         let tx = ingest(&batch.schema(), &[batch], &spec, OnInvalid::Raise).unwrap();
         let mut summary = summarize(&tx).unwrap();

@@ -12,6 +12,7 @@ from __future__ import annotations
 import warnings as _warnings
 
 from . import _core, datasets
+from ._retention import acquisition, activity, churn_risk, cohorts, interpurchase, lifecycle, repurchase
 from ._rfm import rfm, segment
 from .errors import (
     ColumnNotFoundError,
@@ -26,6 +27,13 @@ __version__: str = _core.__version__
 __all__ = [
     "rfm",
     "segment",
+    "repurchase",
+    "interpurchase",
+    "lifecycle",
+    "churn_risk",
+    "cohorts",
+    "acquisition",
+    "activity",
     "datasets",
     "num_threads",
     "CrmError",

@@ -142,7 +142,9 @@ fn dense_is_worth_it(span: u128, n_rows: usize) -> bool {
     span <= (1 << 16).max(n_rows as u128 / 2) && span < u32::MAX as u128
 }
 
-pub fn index_customers(chunks: &[ArrayRef], column: &str) -> Result<KeyIndex> {
+/// Index the customer column. With `need_codes`, keys that would be grouped by hash during
+/// the pass are encoded up front instead, so that every row has a code.
+pub fn index_customers(chunks: &[ArrayRef], column: &str, need_codes: bool) -> Result<KeyIndex> {
     let key_type = chunks
         .first()
         .map(|c| c.data_type().clone())
@@ -167,10 +169,12 @@ pub fn index_customers(chunks: &[ArrayRef], column: &str) -> Result<KeyIndex> {
             let n_codes = if n_rows == 0 { 0 } else { span as usize };
             return index(RowCodes::Dense { chunks: ints, min }, n_codes, None);
         }
-        return index(RowCodes::Hashed(HashedKeys::Ints(ints)), 0, None);
+        if !need_codes {
+            return index(RowCodes::Hashed(HashedKeys::Ints(ints)), 0, None);
+        }
     }
-    if let DataType::Dictionary(_, _) = key_type {
-        let (codes, uniques) = encode_dictionary(chunks, column)?;
+    if need_codes || matches!(key_type, DataType::Dictionary(_, _)) {
+        let (codes, uniques) = encode(chunks, column)?;
         return index(
             RowCodes::Coded { chunks: codes },
             uniques.len(),
@@ -209,6 +213,9 @@ impl KeyIndex {
                     let idx = arrow_array::UInt32Array::from(codes.to_vec());
                     arrow_select::take::take(uniques.as_ref(), &idx, None)?
                 };
+                if !matches!(self.key_type, DataType::Dictionary(_, _)) {
+                    return Ok(values);
+                }
                 let n = values.len() as i32;
                 Ok(Arc::new(DictionaryArray::<Int32Type>::try_new(
                     Int32Array::from_iter_values(0..n),
@@ -361,7 +368,7 @@ mod tests {
     #[test]
     fn dense_ints_need_no_table() {
         let a: ArrayRef = Arc::new(Int64Array::from(vec![105, 100, 105, 101]));
-        let index = index_customers(&[a], "c").unwrap();
+        let index = index_customers(&[a], "c", false).unwrap();
         assert!(matches!(index.rows, RowCodes::Dense { min: 100, .. }));
         assert_eq!(
             (0..4).map(|i| index.rows.code(0, i)).collect::<Vec<_>>(),
@@ -378,11 +385,11 @@ mod tests {
     fn sparse_ints_and_strings_are_grouped_by_hash() {
         let a: ArrayRef = Arc::new(Int64Array::from(vec![i64::MAX, -7, i64::MAX, 0]));
         assert!(matches!(
-            index_customers(&[a], "c").unwrap().rows,
+            index_customers(&[a], "c", false).unwrap().rows,
             RowCodes::Hashed(HashedKeys::Ints(_))
         ));
         let s: ArrayRef = Arc::new(StringArray::from(vec!["b", "a", "c", "a"]));
-        let index = index_customers(&[s], "c").unwrap();
+        let index = index_customers(&[s], "c", false).unwrap();
         assert!(matches!(
             index.rows,
             RowCodes::Hashed(HashedKeys::Strings { packed: true, .. })
@@ -418,7 +425,7 @@ mod tests {
     fn floats_are_not_keys() {
         let a: ArrayRef = Arc::new(arrow_array::Float64Array::from(vec![1.0]));
         assert!(matches!(
-            index_customers(&[a], "cust"),
+            index_customers(&[a], "cust", false),
             Err(CrmError::ColumnType { .. })
         ));
     }

@@ -13,13 +13,20 @@ use crate::error::{CrmError, Result};
 pub use keys::{KeyIndex, RowCodes};
 
 /// Which input columns play which role.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Spec {
     pub customer: String,
     pub date: String,
     pub amount: String,
     /// When given, frequency counts distinct orders instead of rows.
     pub order: Option<String>,
+    /// Grouping columns (e.g. channel): each row gets the code of its value combination.
+    pub by: Vec<String>,
+    /// Numeric columns summed per customer (engagement indicators).
+    pub extra: Vec<String>,
+    /// Give every row a customer code even for keys the pass would otherwise group by hash
+    /// (passes that keep rows per customer need them).
+    pub need_codes: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +48,10 @@ pub struct Transactions {
     pub amounts: Vec<Amounts>,
     /// Order ids (or their codes) per row, when an order column was given.
     pub orders: Option<Vec<ScalarBuffer<i64>>>,
+    /// Group codes per row, when `by` columns were given.
+    pub groups: Option<Groups>,
+    /// Values of each `extra` column, per chunk.
+    pub extras: Vec<Vec<ScalarBuffer<f64>>>,
     /// Rows removed by `OnInvalid::Drop`.
     pub dropped: usize,
     /// Size of the input columns used, the yardstick of the memory budget.
@@ -67,6 +78,10 @@ pub fn ingest(
     if let Some(order) = &spec.order {
         names.push(order);
     }
+    let first_by = names.len();
+    names.extend(spec.by.iter().map(String::as_str));
+    let first_extra = names.len();
+    names.extend(spec.extra.iter().map(String::as_str));
     let indices = names
         .iter()
         .map(|name| column_index(schema, name))
@@ -82,7 +97,11 @@ pub fn ingest(
         })
         .collect();
     check_amount_type(schema.field(indices[2]).data_type(), &spec.amount)?;
-    let dropped = drop_or_reject_invalid(&mut columns, &names, policy)?;
+    for (&i, name) in indices[first_extra..].iter().zip(&spec.extra) {
+        check_numeric_type(schema.field(i).data_type(), name)?;
+    }
+    let numeric: Vec<usize> = std::iter::once(2).chain(first_extra..names.len()).collect();
+    let dropped = drop_or_reject_invalid(&mut columns, &names, &numeric, policy)?;
 
     let mut offsets = Vec::with_capacity(columns[0].len());
     let mut offset = 0;
@@ -100,12 +119,29 @@ pub fn ingest(
     drop(phase);
     let customers = {
         let _p = crate::trace::phase("ingest customer keys");
-        keys::index_customers(&columns[0], &spec.customer)?
+        keys::index_customers(&columns[0], &spec.customer, spec.need_codes)?
     };
     let orders = match spec.order.as_deref() {
         None => None,
         Some(name) => Some(order_ids(&columns[3], name)?),
     };
+    let groups = if spec.by.is_empty() {
+        None
+    } else {
+        Some(Groups::encode(&columns[first_by..first_extra], &spec.by)?)
+    };
+    let extras = columns[first_extra..]
+        .iter()
+        .map(|chunks| {
+            chunks
+                .iter()
+                .map(|c| {
+                    let floats = arrow_cast::cast(c, &DataType::Float64)?;
+                    Ok(floats.as_primitive::<Float64Type>().values().clone())
+                })
+                .collect::<Result<Vec<_>>>()
+        })
+        .collect::<Result<Vec<_>>>()?;
     let input_bytes = columns
         .iter()
         .flatten()
@@ -116,9 +152,66 @@ pub fn ingest(
         days,
         amounts,
         orders,
+        groups,
+        extras,
         dropped,
         input_bytes,
     })
+}
+
+/// The value combinations of the `by` columns, as one code per row: the columns' own codes
+/// (ranks of their sorted distinct values) in mixed radix, first column most significant, so
+/// that codes sort like the combinations.
+pub struct Groups {
+    pub codes: Vec<Vec<u32>>,
+    /// Each column's name and sorted distinct values.
+    columns: Vec<(String, ArrayRef)>,
+}
+
+impl Groups {
+    fn encode(columns: &[Vec<ArrayRef>], names: &[String]) -> Result<Groups> {
+        let mut codes: Vec<Vec<u32>> = columns[0].iter().map(|c| vec![0; c.len()]).collect();
+        let mut encoded = Vec::new();
+        let mut combinations: u64 = 1;
+        for (chunks, name) in columns.iter().zip(names) {
+            let (column_codes, uniques) = keys::encode(chunks, name)?;
+            let radix = uniques.len().max(1) as u64;
+            combinations *= radix;
+            if combinations > u32::MAX as u64 {
+                return Err(CrmError::InvalidArgument(format!(
+                    "the by columns have more than {} value combinations",
+                    u32::MAX
+                )));
+            }
+            for (out, col) in codes.iter_mut().zip(&column_codes) {
+                out.par_iter_mut()
+                    .zip(col)
+                    .for_each(|(o, &c)| *o = *o * radix as u32 + c);
+            }
+            encoded.push((name.clone(), uniques));
+        }
+        Ok(Groups {
+            codes,
+            columns: encoded,
+        })
+    }
+
+    /// The `by` columns' values of the given group codes.
+    pub fn labels(&self, group_codes: &[u32]) -> Result<Vec<(String, ArrayRef)>> {
+        let mut rest: Vec<u32> = group_codes.to_vec();
+        let mut out = Vec::with_capacity(self.columns.len());
+        for (name, uniques) in self.columns.iter().rev() {
+            let radix = uniques.len().max(1) as u32;
+            let index = arrow_array::UInt32Array::from_iter_values(rest.iter().map(|g| g % radix));
+            rest.iter_mut().for_each(|g| *g /= radix);
+            out.push((
+                name.clone(),
+                arrow_select::take::take(uniques, &index, None)?,
+            ));
+        }
+        out.reverse();
+        Ok(out)
+    }
 }
 
 /// The position of column `name`, or an error listing the columns present.
@@ -149,6 +242,17 @@ pub fn numbers(array: &ArrayRef, name: &str) -> Result<Vec<Option<f64>>> {
         .iter()
         .map(|v| v.filter(|v| !v.is_nan()))
         .collect())
+}
+
+fn check_numeric_type(dtype: &DataType, column: &str) -> Result<()> {
+    if dtype.is_numeric() {
+        return Ok(());
+    }
+    Err(CrmError::ColumnType {
+        column: column.to_string(),
+        dtype: crate::error::dtype_name(dtype),
+        expected: "a numeric column".to_string(),
+    })
 }
 
 fn check_amount_type(dtype: &DataType, column: &str) -> Result<()> {
@@ -186,11 +290,12 @@ fn order_ids(chunks: &[ArrayRef], column: &str) -> Result<Vec<ScalarBuffer<i64>>
         .collect())
 }
 
-/// Rows with a null in any used column, or a NaN/infinite amount, are an error, or are
-/// dropped (returning how many) under `OnInvalid::Drop`.
+/// Rows with a null in any used column, or a NaN/infinite value in a `numeric` column, are
+/// an error, or are dropped (returning how many) under `OnInvalid::Drop`.
 fn drop_or_reject_invalid(
     columns: &mut [Vec<ArrayRef>],
     names: &[&str],
+    numeric: &[usize],
     policy: OnInvalid,
 ) -> Result<usize> {
     let mut problems = Vec::new();
@@ -203,19 +308,20 @@ fn drop_or_reject_invalid(
             ));
         }
     }
-    let amount = &columns[2];
     let non_finite = |c: &ArrayRef, i: usize| match c.data_type() {
         DataType::Float64 => !c.as_primitive::<Float64Type>().value(i).is_finite(),
         DataType::Float32 => !c.as_primitive::<Float32Type>().value(i).is_finite(),
         _ => false,
     };
-    let bad_amounts: usize = amount.iter().map(count_non_finite).sum();
-    if bad_amounts > 0 {
-        let first = first_row(amount, |c, i| c.is_valid(i) && non_finite(c, i));
-        problems.push(format!(
-            "column '{}' has {bad_amounts} NaN or infinite value(s) (first at row {first})",
-            names[2]
-        ));
+    for &k in numeric {
+        let bad: usize = columns[k].iter().map(count_non_finite).sum();
+        if bad > 0 {
+            let first = first_row(&columns[k], |c, i| c.is_valid(i) && non_finite(c, i));
+            problems.push(format!(
+                "column '{}' has {bad} NaN or infinite value(s) (first at row {first})",
+                names[k]
+            ));
+        }
     }
     if problems.is_empty() {
         return Ok(0);
@@ -234,7 +340,7 @@ fn drop_or_reject_invalid(
             .map(|i| {
                 Some(
                     columns.iter().all(|col| col[chunk].is_valid(i))
-                        && !non_finite(&columns[2][chunk], i),
+                        && numeric.iter().all(|&k| !non_finite(&columns[k][chunk], i)),
                 )
             })
             .collect();

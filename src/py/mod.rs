@@ -1,7 +1,9 @@
 //! The binding layer: argument conversion, GIL release, error mapping. No domain logic.
 
+mod args;
 mod arrow;
 mod errors;
+mod retention;
 mod rfm;
 
 use pyo3::prelude::*;
@@ -15,6 +17,13 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DEBUG_BUILD", cfg!(debug_assertions))?;
     m.add_function(wrap_pyfunction!(rfm::rfm, m)?)?;
     m.add_function(wrap_pyfunction!(rfm::segment, m)?)?;
+    m.add_function(wrap_pyfunction!(retention::repurchase, m)?)?;
+    m.add_function(wrap_pyfunction!(retention::interpurchase, m)?)?;
+    m.add_function(wrap_pyfunction!(retention::lifecycle, m)?)?;
+    m.add_function(wrap_pyfunction!(retention::churn_risk, m)?)?;
+    m.add_function(wrap_pyfunction!(retention::cohorts, m)?)?;
+    m.add_function(wrap_pyfunction!(retention::acquisition, m)?)?;
+    m.add_function(wrap_pyfunction!(retention::activity, m)?)?;
     m.add_function(wrap_pyfunction!(num_threads, m)?)?;
     Ok(())
 }

@@ -3,30 +3,16 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyString};
 
+use super::args::{bad_argument, parse_labels, parse_policy};
 use super::arrow::{read_stream, to_capsule};
-use super::errors::{detach, to_pyerr};
+use super::errors::detach;
 use crate::emit;
 use crate::error::CrmError;
-use crate::ingest::{ingest, OnInvalid, Spec};
+use crate::ingest::{ingest, Spec};
 use crate::rfm::{Monetary, RfmOptions, Scheme};
-use crate::segments::{Labels, RawRfm, Rule};
+use crate::segments::{RawRfm, Rule};
 use crate::summary::summarize;
 use crate::trace;
-
-fn bad_argument(py: Python<'_>, msg: String) -> PyErr {
-    to_pyerr(py, CrmError::InvalidArgument(msg))
-}
-
-fn parse_labels(py: Python<'_>, labels: &str) -> PyResult<Labels> {
-    match labels {
-        "en" => Ok(Labels::En),
-        "zh" => Ok(Labels::Zh),
-        other => Err(bad_argument(
-            py,
-            format!("labels must be 'en' or 'zh', got '{other}'"),
-        )),
-    }
-}
 
 type RuleTuple = (String, (u8, u8), (u8, u8), (u8, u8));
 
@@ -86,16 +72,7 @@ pub fn rfm<'py>(
             ))
         }
     };
-    let policy = match on_invalid {
-        "raise" => OnInvalid::Raise,
-        "drop" => OnInvalid::Drop,
-        other => {
-            return Err(bad_argument(
-                py,
-                format!("on_invalid must be 'raise' or 'drop', got '{other}'"),
-            ))
-        }
-    };
+    let policy = parse_policy(py, on_invalid)?;
     let labels = parse_labels(py, labels)?;
     let scheme = segments.map(|s| parse_scheme(py, s)).transpose()?;
     let spec = Spec {
@@ -103,6 +80,7 @@ pub fn rfm<'py>(
         date,
         amount,
         order,
+        ..Spec::default()
     };
     let (schema, batches) = read_stream(py, data)?;
     let options = RfmOptions {

@@ -1,0 +1,408 @@
+//! History: each customer's rows condensed to one entry per (group, calendar day), in day
+//! order. It is the per-customer state of everything that needs the sequence of visits
+//! (gaps, cohorts, losses and reactivations, windows before `as_of`), built in one pass.
+//!
+//! Rows are radix-scattered by customer code into partitions of 8K customers (input order
+//! kept), then each partition is counting-sorted by customer and condensed. The result only
+//! depends on the rows, never on their order or the number of threads: same-day amounts are
+//! summed with compensation and entries are ordered by (group, day).
+
+use rayon::prelude::*;
+
+use crate::ingest::{Amounts, Transactions};
+use crate::partition;
+use crate::pool;
+use crate::summary::Sum;
+
+/// A customer's rows of one group on one day.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Entry {
+    pub day: i32,
+    /// Code of the row's `by` value combination (0 without `by`).
+    pub group: u32,
+    /// Purchases this day: rows with amount > 0, or the orders whose earliest purchase row
+    /// of the group is on this day.
+    pub purchases: u32,
+    /// Sum of all the day's amounts, refunds included.
+    pub net: f64,
+}
+
+/// The entries of the customers of one partition (codes `base..base + len`).
+pub struct Part {
+    pub base: u32,
+    /// `offsets[k]..offsets[k + 1]` are the entries of customer `base + k`.
+    offsets: Vec<u32>,
+    entries: Vec<Entry>,
+}
+
+impl Part {
+    /// The customers with at least one row, with their entries, in code order.
+    pub fn customers(&self) -> impl Iterator<Item = (u32, &[Entry])> {
+        self.offsets.windows(2).enumerate().filter_map(|(k, w)| {
+            (w[1] > w[0]).then(|| {
+                (
+                    self.base + k as u32,
+                    &self.entries[w[0] as usize..w[1] as usize],
+                )
+            })
+        })
+    }
+}
+
+pub struct History {
+    pub parts: Vec<Part>,
+    /// First and last day of any row.
+    pub days: Option<(i32, i32)>,
+}
+
+impl History {
+    /// Codes of the customers with at least one row, ascending.
+    pub fn codes(&self) -> Vec<u32> {
+        self.parts
+            .iter()
+            .flat_map(|p| p.customers().map(|(c, _)| c))
+            .collect()
+    }
+
+    /// Sorted group codes that occur.
+    pub fn groups(&self) -> Vec<u32> {
+        let mut groups: Vec<u32> = self
+            .parts
+            .par_iter()
+            .flat_map_iter(|p| {
+                let mut g: Vec<u32> = p.entries.iter().map(|e| e.group).collect();
+                g.sort_unstable();
+                g.dedup();
+                g
+            })
+            .collect();
+        groups.sort_unstable();
+        groups.dedup();
+        groups
+    }
+}
+
+/// A row as the build reads it.
+trait Line: Copy + Default + Send + Sync {
+    fn code(&self) -> u32;
+    fn day(&self) -> i32;
+    fn amount(&self) -> f64;
+    fn group(&self) -> u32;
+    fn order(&self) -> Option<i64>;
+}
+
+#[derive(Clone, Copy, Default)]
+struct Plain {
+    code: u32,
+    day: i32,
+    amount: f64,
+}
+
+impl Line for Plain {
+    fn code(&self) -> u32 {
+        self.code
+    }
+    fn day(&self) -> i32 {
+        self.day
+    }
+    fn amount(&self) -> f64 {
+        self.amount
+    }
+    fn group(&self) -> u32 {
+        0
+    }
+    fn order(&self) -> Option<i64> {
+        None
+    }
+}
+
+#[derive(Clone, Copy, Default)]
+struct Full {
+    code: u32,
+    day: i32,
+    group: u32,
+    amount: f64,
+    order: Option<i64>,
+}
+
+impl Line for Full {
+    fn code(&self) -> u32 {
+        self.code
+    }
+    fn day(&self) -> i32 {
+        self.day
+    }
+    fn amount(&self) -> f64 {
+        self.amount
+    }
+    fn group(&self) -> u32 {
+        self.group
+    }
+    fn order(&self) -> Option<i64> {
+        self.order
+    }
+}
+
+/// log2 of the customers per partition.
+const PARTITION_BITS: u32 = 13;
+const PIECE_ROWS: usize = 1 << 18;
+
+/// The history of a log whose customers have codes (`Spec::need_codes`).
+pub fn build(tx: &Transactions) -> History {
+    let _p = crate::trace::phase("history");
+    let amount = |c: usize, i: usize| match &tx.amounts[c] {
+        Amounts::F64(a) => a[i],
+        Amounts::I64(a) => a[i] as f64,
+    };
+    let code = |c: usize, i: usize| tx.customers.rows.code(c, i);
+    if tx.orders.is_none() && tx.groups.is_none() {
+        return build_from(tx, |c, i| Plain {
+            code: code(c, i),
+            day: tx.days[c].day(i),
+            amount: amount(c, i),
+        });
+    }
+    build_from(tx, |c, i| Full {
+        code: code(c, i),
+        day: tx.days[c].day(i),
+        group: tx.groups.as_ref().map_or(0, |g| g.codes[c][i]),
+        amount: amount(c, i),
+        order: tx.orders.as_ref().map(|o| o[c][i]),
+    })
+}
+
+fn build_from<L: Line>(
+    tx: &Transactions,
+    line: impl Fn(usize, usize) -> L + Sync + Send,
+) -> History {
+    pool::install(|| {
+        let n = tx.customers.n_codes;
+        let shift = PARTITION_BITS.min(usize::BITS - n.leading_zeros());
+        let n_parts = (n >> shift) + 1;
+        let lens: Vec<usize> = (0..tx.days.len()).map(|c| tx.chunk_len(c)).collect();
+        let pieces = partition::pieces(&lens, PIECE_ROWS);
+        let mut rows: Vec<L> = Vec::new();
+        let part_of = |c: usize, i: usize| (tx.customers.rows.code(c, i) >> shift) as usize;
+        let bounds = partition::scatter(&pieces, n_parts, part_of, line, &mut rows);
+        let parts: Vec<Part> = (0..n_parts)
+            .into_par_iter()
+            .map(|q| {
+                let base = (q << shift) as u32;
+                let width = (1usize << shift).min(n - (q << shift).min(n));
+                condense_part(base, width, &rows[bounds[q]..bounds[q + 1]])
+            })
+            .collect();
+        let days = parts
+            .par_iter()
+            .flat_map_iter(|p| p.entries.iter().map(|e| (e.day, e.day)))
+            .reduce_with(|a, b| (a.0.min(b.0), a.1.max(b.1)));
+        History { parts, days }
+    })
+}
+
+/// Each customer's sum of a numeric column (`values`, per chunk), for the given codes.
+pub fn column_sums(
+    tx: &Transactions,
+    values: &[arrow_buffer::ScalarBuffer<f64>],
+    codes: &[u32],
+) -> Vec<f64> {
+    pool::install(|| {
+        let n = tx.customers.n_codes;
+        let shift = PARTITION_BITS.min(usize::BITS - n.leading_zeros());
+        let lens: Vec<usize> = (0..tx.days.len()).map(|c| tx.chunk_len(c)).collect();
+        let pieces = partition::pieces(&lens, PIECE_ROWS);
+        let code = |c: usize, i: usize| tx.customers.rows.code(c, i);
+        let mut rows: Vec<(u32, f64)> = Vec::new();
+        let part_of = |c: usize, i: usize| (code(c, i) >> shift) as usize;
+        let item = |c: usize, i: usize| (code(c, i), values[c][i]);
+        let bounds = partition::scatter(&pieces, (n >> shift) + 1, part_of, item, &mut rows);
+        let mut sums = vec![Sum::default(); n];
+        sums.par_chunks_mut(1 << shift)
+            .enumerate()
+            .for_each(|(q, sums)| {
+                let base = (q << shift) as u32;
+                for &(c, v) in &rows[bounds[q]..bounds[q + 1]] {
+                    sums[(c - base) as usize].add(v);
+                }
+            });
+        codes.iter().map(|&c| sums[c as usize].value()).collect()
+    })
+}
+
+/// Counting-sort one partition's rows by customer (stable) and condense each customer's.
+fn condense_part<L: Line>(base: u32, width: usize, rows: &[L]) -> Part {
+    let mut offsets = vec![0u32; width + 1];
+    for r in rows {
+        offsets[(r.code() - base) as usize + 1] += 1;
+    }
+    for k in 0..width {
+        offsets[k + 1] += offsets[k];
+    }
+    let mut next = offsets.clone();
+    let mut sorted = vec![L::default(); rows.len()];
+    for r in rows {
+        let slot = &mut next[(r.code() - base) as usize];
+        sorted[*slot as usize] = *r;
+        *slot += 1;
+    }
+    let mut entries = Vec::with_capacity(rows.len());
+    let mut entry_offsets = Vec::with_capacity(width + 1);
+    entry_offsets.push(0u32);
+    for k in 0..width {
+        let lines = &mut sorted[offsets[k] as usize..offsets[k + 1] as usize];
+        condense(lines, &mut entries);
+        entry_offsets.push(entries.len() as u32);
+    }
+    Part {
+        base,
+        offsets: entry_offsets,
+        entries,
+    }
+}
+
+/// Append one customer's entries, ordered by (group, day).
+fn condense<L: Line>(lines: &mut [L], out: &mut Vec<Entry>) {
+    let key = |r: &L| (r.group(), r.day());
+    if !lines.is_sorted_by_key(key) {
+        lines.sort_by_key(key);
+    }
+    let start = out.len();
+    for run in lines.chunk_by(|a, b| key(a) == key(b)) {
+        let mut net = Sum::default();
+        run.iter().for_each(|r| net.add(r.amount()));
+        let purchases = match run[0].order() {
+            None => run.iter().filter(|r| r.amount() > 0.0).count() as u32,
+            Some(_) => 0,
+        };
+        out.push(Entry {
+            day: run[0].day(),
+            group: run[0].group(),
+            purchases,
+            net: net.value(),
+        });
+    }
+    if lines.first().is_some_and(|r| r.order().is_some()) {
+        // Each (group, order) is one purchase, on the earliest day of its purchase rows.
+        let mut firsts: Vec<(u32, i64, i32)> = lines
+            .iter()
+            .filter(|r| r.amount() > 0.0)
+            .map(|r| (r.group(), r.order().unwrap_or(0), r.day()))
+            .collect();
+        firsts.sort_unstable();
+        firsts.dedup_by_key(|f| (f.0, f.1));
+        let entries = &mut out[start..];
+        for (group, _, day) in firsts {
+            let at = entries.partition_point(|e| (e.group, e.day) < (group, day));
+            entries[at].purchases += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::{ingest, OnInvalid, Spec};
+    use arrow_array::{ArrayRef, Date32Array, Float64Array, Int64Array, RecordBatch};
+    use std::sync::Arc;
+
+    fn history(rows: &[(i64, i32, f64, i64)], orders: bool) -> (Vec<u32>, History) {
+        let col = |a: ArrayRef| a;
+        let batch = RecordBatch::try_from_iter([
+            (
+                "c",
+                col(Arc::new(Int64Array::from_iter_values(
+                    rows.iter().map(|r| r.0),
+                ))),
+            ),
+            (
+                "d",
+                col(Arc::new(Date32Array::from_iter_values(
+                    rows.iter().map(|r| r.1),
+                ))),
+            ),
+            (
+                "a",
+                col(Arc::new(Float64Array::from_iter_values(
+                    rows.iter().map(|r| r.2),
+                ))),
+            ),
+            (
+                "o",
+                col(Arc::new(Int64Array::from_iter_values(
+                    rows.iter().map(|r| r.3),
+                ))),
+            ),
+        ])
+        .unwrap();
+        let spec = Spec {
+            customer: "c".into(),
+            date: "d".into(),
+            amount: "a".into(),
+            order: orders.then(|| "o".to_string()),
+            need_codes: true,
+            ..Spec::default()
+        };
+        let tx = ingest(&batch.schema(), &[batch], &spec, OnInvalid::Raise).unwrap();
+        let h = build(&tx);
+        (h.codes(), h)
+    }
+
+    fn entries(h: &History) -> Vec<Vec<(i32, u32, f64)>> {
+        h.parts
+            .iter()
+            .flat_map(|p| {
+                p.customers()
+                    .map(|(_, es)| es.iter().map(|e| (e.day, e.purchases, e.net)).collect())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rows_condense_to_days_in_order() {
+        let rows = [
+            (7, 12, 5.0, 1),
+            (5, 10, 2.0, 1),
+            (7, 3, 1.0, 2),
+            (7, 12, -1.5, 3),
+            (7, 12, 4.0, 4),
+            (5, 10, 0.0, 5),
+        ];
+        let (codes, h) = history(&rows, false);
+        assert_eq!(codes, vec![0, 2]);
+        assert_eq!(
+            entries(&h),
+            vec![vec![(10, 1, 2.0)], vec![(3, 1, 1.0), (12, 2, 7.5)]]
+        );
+        assert_eq!(h.days, Some((3, 12)));
+    }
+
+    #[test]
+    fn an_order_counts_once_on_its_earliest_day() {
+        let rows = [
+            (1, 20, 5.0, 9),
+            (1, 21, 5.0, 9),
+            (1, 21, 3.0, 8),
+            (1, 21, 2.0, 8),
+            (1, 22, -1.0, 7),
+        ];
+        let (_, h) = history(&rows, true);
+        assert_eq!(
+            entries(&h),
+            vec![vec![(20, 1, 5.0), (21, 1, 10.0), (22, 0, -1.0)]]
+        );
+    }
+
+    #[test]
+    fn many_customers_span_partitions_and_the_order_of_rows_does_not_matter() {
+        let rows: Vec<(i64, i32, f64, i64)> = (0..60_000)
+            .map(|i| (i * 7919 % 20_000, (i % 97) as i32, (i % 13) as f64 - 3.3, i))
+            .collect();
+        let mut reversed = rows.clone();
+        reversed.reverse();
+        let (codes, a) = history(&rows, false);
+        let (_, b) = history(&reversed, false);
+        assert_eq!(codes.len(), 20_000);
+        assert_eq!(entries(&a), entries(&b));
+    }
+}

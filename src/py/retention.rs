@@ -1,0 +1,499 @@
+//! `crm._core.repurchase`, `interpurchase`, `lifecycle`, `churn_risk`, `cohorts`,
+//! `acquisition` and `activity`: ingest, build the histories, derive, emit.
+
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::SchemaRef;
+use pyo3::prelude::*;
+use pyo3::types::PyCapsule;
+
+use super::args::{bad_argument, parse_labels, parse_period, parse_policy};
+use super::arrow::{read_stream, to_capsule};
+use super::errors::detach;
+use crate::emit;
+use crate::error::Result;
+use crate::history::{self, History};
+use crate::ingest::{ingest, OnInvalid, Spec, Transactions};
+use crate::retention as domain;
+
+type Output<'py> = PyResult<(Bound<'py, PyCapsule>, usize)>;
+
+/// What every call does: read the stream, ingest with codes for every customer, build the
+/// histories, then `derive` a batch from them; returns the batch and the rows dropped.
+fn run<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+    spec: Spec,
+    on_invalid: &str,
+    derive: impl FnOnce(&Transactions, &History, Customers) -> Result<RecordBatch> + Send,
+) -> Output<'py> {
+    let policy: OnInvalid = parse_policy(py, on_invalid)?;
+    let (schema, batches): (SchemaRef, _) = read_stream(py, data)?;
+    let spec = Spec {
+        need_codes: true,
+        ..spec
+    };
+    let (batch, dropped) = detach(py, || {
+        let tx = ingest(&schema, &batches, &spec, policy)?;
+        let history = history::build(&tx);
+        let codes = history.codes();
+        let keys = tx.customers.keys(&codes)?;
+        let customers = Customers {
+            name: &spec.customer,
+            keys,
+            codes,
+        };
+        Ok((derive(&tx, &history, customers)?, tx.dropped))
+    })?;
+    Ok((to_capsule(py, batch)?, dropped))
+}
+
+/// The customers of a result, in history order.
+struct Customers<'a> {
+    name: &'a str,
+    keys: ArrayRef,
+    codes: Vec<u32>,
+}
+
+fn spec(customer: String, date: String, amount: String, order: Option<String>) -> Spec {
+    Spec {
+        customer,
+        date,
+        amount,
+        order,
+        ..Spec::default()
+    }
+}
+
+#[pyfunction]
+#[pyo3(signature = (data, *, customer, date, amount, order=None, period=None, by=vec![], on_invalid="raise"))]
+#[allow(clippy::too_many_arguments)]
+pub fn repurchase<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+    customer: String,
+    date: String,
+    amount: String,
+    order: Option<String>,
+    period: Option<&str>,
+    by: Vec<String>,
+    on_invalid: &str,
+) -> Output<'py> {
+    let period = period.map(|p| parse_period(py, p)).transpose()?;
+    let grouped = !by.is_empty();
+    let spec = Spec {
+        by,
+        ..spec(customer, date, amount, order)
+    };
+    run(py, data, spec, on_invalid, |tx, history, _| {
+        let r = domain::repurchase::repurchase(history, period, grouped);
+        let per_group = r.starts.as_ref().map_or(1, Vec::len);
+        let mut columns: Vec<(String, ArrayRef)> = Vec::new();
+        if let Some(groups) = &tx.groups {
+            let codes: Vec<u32> = r
+                .groups
+                .iter()
+                .flat_map(|&g| std::iter::repeat_n(g, per_group))
+                .collect();
+            columns.extend(groups.labels(&codes)?);
+        }
+        if let Some(starts) = &r.starts {
+            let days = r
+                .groups
+                .iter()
+                .flat_map(|_| starts.iter().map(|&d| Some(d)));
+            columns.push(("period".into(), emit::dates(days.collect())));
+        }
+        let count = |f: fn(&domain::repurchase::Window) -> i64| {
+            emit::int64(r.windows.iter().map(f).collect())
+        };
+        let rate = |f: fn(&domain::repurchase::Window) -> Option<f64>| {
+            emit::float64(r.windows.iter().map(f).collect())
+        };
+        columns.extend([
+            ("customers".into(), count(|w| w.customers)),
+            ("repeat_customers".into(), count(|w| w.repeat_customers)),
+            ("orders".into(), count(|w| w.orders)),
+            ("repeat_orders".into(), count(|w| w.repeat_orders)),
+            (
+                "repeat_customer_orders".into(),
+                count(|w| w.repeat_customer_orders),
+            ),
+            (
+                "customer_rate".into(),
+                rate(domain::repurchase::Window::customer_rate),
+            ),
+            (
+                "order_rate".into(),
+                rate(domain::repurchase::Window::order_rate),
+            ),
+            (
+                "intensity".into(),
+                rate(domain::repurchase::Window::intensity),
+            ),
+        ]);
+        emit::batch(
+            columns
+                .iter()
+                .map(|(n, a)| (n.as_str(), a.clone()))
+                .collect(),
+        )
+    })
+}
+
+#[pyfunction]
+#[pyo3(signature = (data, *, customer, date, amount, output="customers", on_invalid="raise"))]
+pub fn interpurchase<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+    customer: String,
+    date: String,
+    amount: String,
+    output: &str,
+    on_invalid: &str,
+) -> Output<'py> {
+    let per_customer = match output {
+        "customers" => true,
+        "distribution" => false,
+        other => {
+            return Err(bad_argument(
+                py,
+                format!("output must be 'customers' or 'distribution', got '{other}'"),
+            ))
+        }
+    };
+    let spec = spec(customer, date, amount, None);
+    run(py, data, spec, on_invalid, |_, history, customers| {
+        if per_customer {
+            let g = domain::interpurchase::per_customer_gaps(history);
+            let some = |v: Vec<i32>| emit::int32(v.into_iter().map(Some).collect());
+            return emit::batch(vec![
+                (customers.name, customers.keys),
+                ("purchase_days", some(g.purchase_days)),
+                ("gaps", some(g.gaps)),
+                ("mean_gap_days", emit::float64(g.mean)),
+                ("median_gap_days", emit::float64(g.median)),
+                ("min_gap_days", emit::int32(g.min)),
+                ("max_gap_days", emit::int32(g.max)),
+            ]);
+        }
+        let dist = domain::interpurchase::distribution(history);
+        let total: u64 = dist.values().sum();
+        let mut cumulative = 0;
+        let mut shares = Vec::new();
+        let mut cumulative_shares = Vec::new();
+        for &n in dist.values() {
+            cumulative += n;
+            shares.push(n as f64 / total as f64);
+            cumulative_shares.push(cumulative as f64 / total as f64);
+        }
+        emit::batch(vec![
+            (
+                "gap_days",
+                emit::int32(dist.keys().map(|&g| Some(g)).collect()),
+            ),
+            (
+                "gaps",
+                emit::int64(dist.values().map(|&n| n as i64).collect()),
+            ),
+            ("share", emit::floats(shares)),
+            ("cumulative_share", emit::floats(cumulative_shares)),
+        ])
+    })
+}
+
+#[pyfunction]
+#[pyo3(signature = (data, *, customer, date, amount, as_of=None, thresholds=(90, 180, 365), labels="en", on_invalid="raise"))]
+#[allow(clippy::too_many_arguments)]
+pub fn lifecycle<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+    customer: String,
+    date: String,
+    amount: String,
+    as_of: Option<i32>,
+    thresholds: (i32, i32, i32),
+    labels: &str,
+    on_invalid: &str,
+) -> Output<'py> {
+    let labels = parse_labels(py, labels)?;
+    let thresholds = [thresholds.0, thresholds.1, thresholds.2];
+    let spec = spec(customer, date, amount, None);
+    run(py, data, spec, on_invalid, |_, history, customers| {
+        let l = domain::lifecycle::lifecycle(history, as_of, thresholds, labels)?;
+        emit::batch(vec![
+            (customers.name, customers.keys),
+            ("first_purchase", emit::dates(l.first_purchase)),
+            ("last_purchase", emit::dates(l.last_purchase)),
+            ("tenure_days", emit::int32(l.tenure_days)),
+            (
+                "days_since_last_purchase",
+                emit::int32(l.days_since_last_purchase),
+            ),
+            ("stage", emit::categorical_or_null(l.stage, &l.labels)?),
+        ])
+    })
+}
+
+#[pyfunction]
+#[pyo3(signature = (data, *, customer, date, amount, order=None, as_of=None, window=90, overdue_factor=2.0, on_invalid="raise"))]
+#[allow(clippy::too_many_arguments)]
+pub fn churn_risk<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+    customer: String,
+    date: String,
+    amount: String,
+    order: Option<String>,
+    as_of: Option<i32>,
+    window: i32,
+    overdue_factor: f64,
+    on_invalid: &str,
+) -> Output<'py> {
+    let options = domain::churn::ChurnOptions {
+        as_of,
+        window,
+        overdue_factor,
+    };
+    let spec = spec(customer, date, amount, order);
+    run(py, data, spec, on_invalid, |_, history, customers| {
+        let c = domain::churn::churn_risk(history, &options)?;
+        let labels = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        emit::batch(vec![
+            (customers.name, customers.keys),
+            ("last_purchase", emit::dates(c.last_purchase)),
+            (
+                "days_since_last_purchase",
+                emit::int32(c.days_since_last_purchase),
+            ),
+            ("purchases_recent", emit::int32(c.purchases_recent)),
+            ("purchases_prior", emit::int32(c.purchases_prior)),
+            ("median_gap_days", emit::float64(c.median_gap_days)),
+            (
+                "rhythm",
+                emit::categorical_or_null(c.rhythm, &labels(&domain::churn::RHYTHMS))?,
+            ),
+            ("overdue_ratio", emit::float64(c.overdue_ratio)),
+            ("declining", emit::booleans(c.declining)),
+            ("overdue", emit::booleans(c.overdue)),
+            (
+                "risk",
+                emit::categorical_or_null(c.risk, &labels(&domain::churn::RISK_LEVELS))?,
+            ),
+            ("reason", emit::strings(c.reason)),
+        ])
+    })
+}
+
+#[pyfunction]
+#[pyo3(signature = (data, *, customer, date, amount, period="M", metric="retention", format="long", on_invalid="raise"))]
+#[allow(clippy::too_many_arguments)]
+pub fn cohorts<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+    customer: String,
+    date: String,
+    amount: String,
+    period: &str,
+    metric: &str,
+    format: &str,
+    on_invalid: &str,
+) -> Output<'py> {
+    let period = parse_period(py, period)?;
+    let metric_name = metric.to_string();
+    let metric =
+        domain::cohorts::Metric::parse(metric).map_err(|e| super::errors::to_pyerr(py, e))?;
+    let wide = match format {
+        "long" => false,
+        "wide" => true,
+        other => {
+            return Err(bad_argument(
+                py,
+                format!("format must be 'long' or 'wide', got '{other}'"),
+            ))
+        }
+    };
+    let spec = spec(customer, date, amount, None);
+    run(py, data, spec, on_invalid, |_, history, _| {
+        let c = domain::cohorts::cohorts(history, period);
+        let values = c.values(metric);
+        let as_column = |v: Vec<Option<f64>>| match metric {
+            domain::cohorts::Metric::ActiveCustomers => {
+                emit::int64(v.into_iter().map(|x| x.unwrap_or(0.0) as i64).collect())
+            }
+            _ => emit::float64(v),
+        };
+        let sizes = |per_row: &dyn Fn(usize) -> usize| {
+            let mut out = Vec::new();
+            for (c_, &s) in c.sizes.iter().enumerate() {
+                out.extend(std::iter::repeat_n(s as i64, per_row(c_)));
+            }
+            emit::int64(out)
+        };
+        if wide {
+            let n = c.starts.len();
+            let mut columns: Vec<(String, ArrayRef)> = vec![
+                (
+                    "cohort".into(),
+                    emit::dates(c.starts.iter().map(|&d| Some(d)).collect()),
+                ),
+                ("cohort_size".into(), sizes(&|_| 1)),
+            ];
+            for k in 0..n {
+                let cells = values.iter().map(|row| row.get(k).copied().flatten());
+                let column = match metric {
+                    domain::cohorts::Metric::ActiveCustomers => {
+                        let ints = values
+                            .iter()
+                            .map(|row| row.get(k).map(|x| x.unwrap_or(0.0) as i64));
+                        std::sync::Arc::new(arrow_array::Int64Array::from_iter(ints)) as ArrayRef
+                    }
+                    _ => emit::float64(cells.collect()),
+                };
+                columns.push((k.to_string(), column));
+            }
+            return emit::batch(
+                columns
+                    .iter()
+                    .map(|(n, a)| (n.as_str(), a.clone()))
+                    .collect(),
+            );
+        }
+        let cohort = values
+            .iter()
+            .zip(&c.starts)
+            .flat_map(|(row, &d)| std::iter::repeat_n(Some(d), row.len()));
+        let number = values
+            .iter()
+            .flat_map(|row| (0..row.len() as i32).map(Some));
+        emit::batch(vec![
+            ("cohort", emit::dates(cohort.collect())),
+            ("cohort_size", sizes(&|c_| values[c_].len())),
+            ("period_number", emit::int32(number.collect())),
+            (
+                metric_name.as_str(),
+                as_column(values.into_iter().flatten().collect()),
+            ),
+        ])
+    })
+}
+
+#[pyfunction]
+#[pyo3(signature = (data, *, customer, date, amount, period="M", lapse_days=180, as_of=None, on_invalid="raise"))]
+#[allow(clippy::too_many_arguments)]
+pub fn acquisition<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+    customer: String,
+    date: String,
+    amount: String,
+    period: &str,
+    lapse_days: i32,
+    as_of: Option<i32>,
+    on_invalid: &str,
+) -> Output<'py> {
+    let period = parse_period(py, period)?;
+    let spec = spec(customer, date, amount, None);
+    run(py, data, spec, on_invalid, |_, history, _| {
+        let a = domain::acquisition::acquisition(history, period, lapse_days, as_of)?;
+        let ratio = |num: &[i64], den: &[i64]| {
+            emit::float64(
+                num.iter()
+                    .zip(den)
+                    .map(|(&n, &d)| (d != 0).then(|| n as f64 / d as f64))
+                    .collect(),
+            )
+        };
+        let churned: Vec<i64> = a
+            .start_customers
+            .iter()
+            .zip(&a.retained)
+            .map(|(s, r)| s - r)
+            .collect();
+        emit::batch(vec![
+            (
+                "period",
+                emit::dates(a.starts.iter().map(|&d| Some(d)).collect()),
+            ),
+            ("start_customers", emit::int64(a.start_customers.clone())),
+            ("new", emit::int64(a.new.clone())),
+            ("reactivated", emit::int64(a.reactivated.clone())),
+            ("lost", emit::int64(a.lost.clone())),
+            ("retained", emit::int64(a.retained.clone())),
+            ("end_customers", emit::int64(a.end_customers.clone())),
+            ("active", emit::int64(a.active.clone())),
+            ("cr_index", ratio(&a.new, &a.lost)),
+            ("churn_rate", ratio(&churned, &a.start_customers)),
+            ("retention_rate", ratio(&a.retained, &a.start_customers)),
+        ])
+    })
+}
+
+#[pyfunction]
+#[pyo3(signature = (data, *, customer, date, amount, order=None, as_of=None, half_life_days=90.0, weights=(0.4, 0.3, 0.3), extra=vec![], extra_weights=vec![], on_invalid="raise"))]
+#[allow(clippy::too_many_arguments)]
+pub fn activity<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+    customer: String,
+    date: String,
+    amount: String,
+    order: Option<String>,
+    as_of: Option<i32>,
+    half_life_days: f64,
+    weights: (f64, f64, f64),
+    extra: Vec<String>,
+    extra_weights: Vec<f64>,
+    on_invalid: &str,
+) -> Output<'py> {
+    if extra_weights.len() != extra.len() {
+        return Err(bad_argument(
+            py,
+            "extra_weights must give one weight per extra column".to_string(),
+        ));
+    }
+    let options = domain::activity::ActivityOptions {
+        as_of,
+        half_life_days,
+        recency_weight: weights.0,
+        frequency_weight: weights.1,
+        monetary_weight: weights.2,
+        extra_weights,
+    };
+    let spec = Spec {
+        extra: extra.clone(),
+        ..spec(customer, date, amount, order)
+    };
+    run(py, data, spec, on_invalid, |tx, history, customers| {
+        let sums: Vec<Vec<f64>> = tx
+            .extras
+            .iter()
+            .map(|values| history::column_sums(tx, values, &customers.codes))
+            .collect();
+        let a = domain::activity::activity(history, &sums, &options)?;
+        let mut columns: Vec<(String, ArrayRef)> = vec![
+            (customers.name.to_string(), customers.keys),
+            (
+                "days_since_last_purchase".into(),
+                emit::int32(a.days_since_last_purchase),
+            ),
+            ("purchases".into(), emit::int64(a.purchases)),
+            ("net_spend".into(), emit::floats(a.net_spend)),
+        ];
+        for (name, s) in extra.iter().zip(sums) {
+            columns.push((name.clone(), emit::floats(s)));
+        }
+        columns.push(("recency_indicator".into(), emit::floats(a.recency)));
+        columns.push(("frequency_indicator".into(), emit::floats(a.frequency)));
+        columns.push(("monetary_indicator".into(), emit::floats(a.monetary)));
+        for (name, x) in extra.iter().zip(a.extra) {
+            columns.push((format!("{name}_indicator"), emit::floats(x)));
+        }
+        columns.push(("activity".into(), emit::floats(a.activity)));
+        emit::batch(
+            columns
+                .iter()
+                .map(|(n, a)| (n.as_str(), a.clone()))
+                .collect(),
+        )
+    })
+}
