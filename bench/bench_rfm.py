@@ -527,10 +527,8 @@ def worker_check(args):
 # ============================================================================ workers
 
 
-def worker_time(args):
-    import pyarrow  # noqa: F401  (import cost and baseline RSS outside the measurement)
-
-    runner, data, input_mb = load_input(args.tool, args.parquet)
+def measure(runner, data, runs, input_mb):
+    """Time `runner(data)` `runs` times in this process; median and peak extra memory (a dict)."""
     gc.collect()
     baseline = current_rss_mb()
     reset_ok = reset_peak_rss()
@@ -538,23 +536,31 @@ def worker_time(args):
         baseline = current_rss_mb()
 
     times = []
-    for _ in range(args.runs):
+    for _ in range(runs):
         t0 = time.perf_counter()
         out = runner(data)
         times.append(time.perf_counter() - t0)
-        n_out = len(out) if not hasattr(out, "num_rows") else out.num_rows
-        del out
+        outs = out if isinstance(out, tuple) else (out,)  # a task may return several tables
+        n_out = sum(len(o) if not hasattr(o, "num_rows") else o.num_rows for o in outs)
+        del out, outs
         gc.collect()
 
     peak = peak_rss_mb(reset_ok)
-    print(json.dumps({
+    return {
         "times": times,
         "median": statistics.median(times),
         "peak_extra_mb": max(0.0, peak - baseline),
         "input_mb": input_mb,
         "out_rows": n_out,
         "hwm_reset": reset_ok,
-    }))
+    }
+
+
+def worker_time(args):
+    import pyarrow  # noqa: F401  (import cost and baseline RSS outside the measurement)
+
+    runner, data, input_mb = load_input(args.tool, args.parquet)
+    print(json.dumps(measure(runner, data, args.runs, input_mb)))
 
 
 def worker_gen(args):
@@ -575,9 +581,10 @@ def worker_probe(args):
     print(json.dumps({"crm_problem": crm_status(), "source": source}))
 
 
-def run_worker(argv, what, attempts=1):
-    """Run this script as a worker subprocess; return its JSON (last stdout line) or None."""
-    cmd = [sys.executable, os.path.abspath(__file__)] + argv
+def run_worker(argv, what, attempts=1, script=None):
+    """Run `script` (default: this script) as a worker subprocess; return its JSON (last stdout
+    line) or None."""
+    cmd = [sys.executable, script or os.path.abspath(__file__)] + argv
     for attempt in range(1, attempts + 1):
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=None, text=True)
         lines = [ln for ln in proc.stdout.strip().splitlines() if ln.strip()]

@@ -20,8 +20,10 @@ pub struct Entry {
     pub day: i32,
     /// Code of the row's `by` value combination (0 without `by`).
     pub group: u32,
-    /// Purchases this day: rows with amount > 0, or the orders whose earliest purchase row
-    /// of the group is on this day.
+    /// Rows with amount > 0 (a day with any is a purchase day).
+    pub purchase_rows: u32,
+    /// Purchases counted this day: the purchase rows, or with an order column the orders
+    /// whose earliest purchase row (in the group) is on this day.
     pub purchases: u32,
     /// Sum of all the day's amounts, refunds included.
     pub net: f64,
@@ -270,14 +272,16 @@ fn condense<L: Line>(lines: &mut [L], out: &mut Vec<Entry>) {
     for run in lines.chunk_by(|a, b| key(a) == key(b)) {
         let mut net = Sum::default();
         run.iter().for_each(|r| net.add(r.amount()));
-        let purchases = match run[0].order() {
-            None => run.iter().filter(|r| r.amount() > 0.0).count() as u32,
-            Some(_) => 0,
-        };
+        let purchase_rows = run.iter().filter(|r| r.amount() > 0.0).count() as u32;
         out.push(Entry {
             day: run[0].day(),
             group: run[0].group(),
-            purchases,
+            purchase_rows,
+            purchases: if run[0].order().is_some() {
+                0
+            } else {
+                purchase_rows
+            },
             net: net.value(),
         });
     }

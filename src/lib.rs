@@ -9,6 +9,7 @@ pub mod hashing;
 pub mod history;
 pub mod ingest;
 pub mod partition;
+pub mod period_masks;
 pub mod periods;
 pub mod pool;
 pub mod retention;

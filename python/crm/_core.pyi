@@ -2,13 +2,31 @@
 
 from typing import Any, Literal, Sequence
 
-__all__ = ["__version__", "DEBUG_BUILD", "rfm", "segment", "num_threads"]
+__all__ = [
+    "__version__",
+    "DEBUG_BUILD",
+    "rfm",
+    "segment",
+    "repurchase",
+    "interpurchase",
+    "lifecycle",
+    "churn_risk",
+    "cohorts",
+    "acquisition",
+    "activity",
+    "num_threads",
+]
 
 __version__: str
 DEBUG_BUILD: bool
 
 _Range = tuple[int, int]
 _Rule = tuple[str, _Range, _Range, _Range]
+_Period = Literal["W", "M", "Q", "Y"]
+_OnInvalid = Literal["raise", "drop"]
+# Every retention function returns (arrow_array_stream capsule, rows dropped); days are
+# counted since 1970-01-01.
+_Result = tuple[Any, int]
 
 def rfm(
     data: Any,
@@ -33,5 +51,98 @@ def segment(
     labels: Literal["en", "zh"] = "en",
 ) -> Any:
     """Segment column (arrow_array_stream capsule) of an RFM table given as an Arrow stream."""
+
+def repurchase(
+    data: Any,
+    *,
+    customer: str,
+    date: str,
+    amount: str,
+    order: str | None = None,
+    period: _Period | None = None,
+    by: Sequence[str] = ...,
+    on_invalid: _OnInvalid = "raise",
+) -> _Result:
+    """Repurchase windows of an Arrow stream."""
+
+def interpurchase(
+    data: Any,
+    *,
+    customer: str,
+    date: str,
+    amount: str,
+    output: Literal["customers", "distribution"] = "customers",
+    on_invalid: _OnInvalid = "raise",
+) -> _Result:
+    """Gaps between purchase days, per customer or as a distribution."""
+
+def lifecycle(
+    data: Any,
+    *,
+    customer: str,
+    date: str,
+    amount: str,
+    as_of: int | None = None,
+    thresholds: tuple[int, int, int] = ...,
+    labels: Literal["en", "zh"] = "en",
+    on_invalid: _OnInvalid = "raise",
+) -> _Result:
+    """Lifecycle stage per customer."""
+
+def churn_risk(
+    data: Any,
+    *,
+    customer: str,
+    date: str,
+    amount: str,
+    order: str | None = None,
+    as_of: int | None = None,
+    window: int = 90,
+    overdue_factor: float = 2.0,
+    on_invalid: _OnInvalid = "raise",
+) -> _Result:
+    """Churn early-warning signals per customer."""
+
+def cohorts(
+    data: Any,
+    *,
+    customer: str,
+    date: str,
+    amount: str,
+    period: _Period = "M",
+    metric: Literal["retention", "active_customers", "revenue", "cumulative_revenue_per_customer"] = "retention",
+    format: Literal["long", "wide"] = "long",
+    on_invalid: _OnInvalid = "raise",
+) -> _Result:
+    """The cohort matrix."""
+
+def acquisition(
+    data: Any,
+    *,
+    customer: str,
+    date: str,
+    amount: str,
+    period: _Period = "M",
+    lapse_days: int = 180,
+    as_of: int | None = None,
+    on_invalid: _OnInvalid = "raise",
+) -> _Result:
+    """New, reactivated, lost and retained customers per period."""
+
+def activity(
+    data: Any,
+    *,
+    customer: str,
+    date: str,
+    amount: str,
+    order: str | None = None,
+    as_of: int | None = None,
+    half_life_days: float = 90.0,
+    weights: tuple[float, float, float] = ...,
+    extra: Sequence[str] = ...,
+    extra_weights: Sequence[float] = ...,
+    on_invalid: _OnInvalid = "raise",
+) -> _Result:
+    """Member activity score per customer."""
 
 def num_threads() -> int: ...

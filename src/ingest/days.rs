@@ -39,6 +39,23 @@ impl Days {
         }
     }
 
+    /// The days of rows `start..end`: the column itself for dates, else converted into
+    /// `buf` with the tick's divisor known to the compiler (a multiply, not a division).
+    pub fn slice<'a>(&'a self, start: usize, end: usize, buf: &'a mut Vec<i32>) -> &'a [i32] {
+        let (values, unit) = match self {
+            Days::Date(d) | Days::Local(d) => return &d[start..end],
+            Days::Ticks { values, unit } => (&values[start..end], *unit),
+        };
+        buf.clear();
+        match unit {
+            Tick::Second => buf.extend(values.iter().map(|&v| Tick::Second.day(v))),
+            Tick::Milli => buf.extend(values.iter().map(|&v| Tick::Milli.day(v))),
+            Tick::Micro => buf.extend(values.iter().map(|&v| Tick::Micro.day(v))),
+            Tick::Nano => buf.extend(values.iter().map(|&v| Tick::Nano.day(v))),
+        }
+        buf
+    }
+
     pub fn len(&self) -> usize {
         match self {
             Days::Date(d) | Days::Local(d) => d.len(),
@@ -52,18 +69,21 @@ impl Days {
 
     /// The latest day (`None` when empty).
     pub fn max(&self) -> Option<i32> {
-        match self {
-            Days::Date(d) | Days::Local(d) => d
+        self.range().map(|r| r.1)
+    }
+
+    /// The earliest and latest day (`None` when empty).
+    pub fn range(&self) -> Option<(i32, i32)> {
+        fn pick<T: Ord + Copy + Send + Sync>(values: &[T]) -> Option<(T, T)> {
+            let both = |a: (T, T), b: (T, T)| (a.0.min(b.0), a.1.max(b.1));
+            values
                 .par_chunks(CHUNK)
-                .filter_map(|c| c.iter().max().copied())
-                .max(),
-            Days::Ticks { values, unit } => {
-                let max = values
-                    .par_chunks(CHUNK)
-                    .filter_map(|c| c.iter().max().copied())
-                    .max();
-                max.map(|v| unit.day(v))
-            }
+                .map(|c| c.iter().fold((c[0], c[0]), |r, &v| both(r, (v, v))))
+                .reduce_with(both)
+        }
+        match self {
+            Days::Date(d) | Days::Local(d) => pick(d),
+            Days::Ticks { values, unit } => pick(values).map(|(a, b)| (unit.day(a), unit.day(b))),
         }
     }
 }

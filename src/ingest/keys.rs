@@ -142,6 +142,31 @@ fn dense_is_worth_it(span: u128, n_rows: usize) -> bool {
     span <= (1 << 16).max(n_rows as u128 / 2) && span < u32::MAX as u128
 }
 
+impl RowCodes {
+    /// The codes of rows `start..end` of `chunk` (not for `Hashed` keys).
+    pub fn slice<'a>(
+        &'a self,
+        chunk: usize,
+        start: usize,
+        end: usize,
+        buf: &'a mut Vec<u32>,
+    ) -> &'a [u32] {
+        match self {
+            RowCodes::Dense { chunks, min } => {
+                buf.clear();
+                buf.extend(
+                    chunks[chunk][start..end]
+                        .iter()
+                        .map(|v| v.wrapping_sub(*min) as u32),
+                );
+                buf
+            }
+            RowCodes::Coded { chunks } => &chunks[chunk][start..end],
+            RowCodes::Hashed(_) => unreachable!("hashed keys are grouped, not coded"),
+        }
+    }
+}
+
 /// Index the customer column. With `need_codes`, keys that would be grouped by hash during
 /// the pass are encoded up front instead, so that every row has a code.
 pub fn index_customers(chunks: &[ArrayRef], column: &str, need_codes: bool) -> Result<KeyIndex> {

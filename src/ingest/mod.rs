@@ -128,7 +128,15 @@ pub fn ingest(
     let groups = if spec.by.is_empty() {
         None
     } else {
-        Some(Groups::encode(&columns[first_by..first_extra], &spec.by)?)
+        let types: Vec<DataType> = indices[first_by..first_extra]
+            .iter()
+            .map(|&i| schema.field(i).data_type().clone())
+            .collect();
+        Some(Groups::encode(
+            &columns[first_by..first_extra],
+            &spec.by,
+            &types,
+        )?)
     };
     let extras = columns[first_extra..]
         .iter()
@@ -169,12 +177,16 @@ pub struct Groups {
 }
 
 impl Groups {
-    fn encode(columns: &[Vec<ArrayRef>], names: &[String]) -> Result<Groups> {
+    fn encode(columns: &[Vec<ArrayRef>], names: &[String], types: &[DataType]) -> Result<Groups> {
         let mut codes: Vec<Vec<u32>> = columns[0].iter().map(|c| vec![0; c.len()]).collect();
         let mut encoded = Vec::new();
         let mut combinations: u64 = 1;
-        for (chunks, name) in columns.iter().zip(names) {
-            let (column_codes, uniques) = keys::encode(chunks, name)?;
+        for ((chunks, name), dtype) in columns.iter().zip(names).zip(types) {
+            let (column_codes, uniques) = if chunks.is_empty() {
+                (vec![], arrow_array::new_empty_array(dtype))
+            } else {
+                keys::encode(chunks, name)?
+            };
             let radix = uniques.len().max(1) as u64;
             combinations *= radix;
             if combinations > u32::MAX as u64 {

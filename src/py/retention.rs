@@ -17,14 +17,14 @@ use crate::retention as domain;
 
 type Output<'py> = PyResult<(Bound<'py, PyCapsule>, usize)>;
 
-/// What every call does: read the stream, ingest with codes for every customer, build the
-/// histories, then `derive` a batch from them; returns the batch and the rows dropped.
+/// What every call does: read the stream, ingest with codes for every customer, then
+/// `derive` a batch; returns the batch and the rows dropped.
 fn run<'py>(
     py: Python<'py>,
     data: &Bound<'py, PyAny>,
     spec: Spec,
     on_invalid: &str,
-    derive: impl FnOnce(&Transactions, &History, Customers) -> Result<RecordBatch> + Send,
+    derive: impl FnOnce(&Transactions) -> Result<RecordBatch> + Send,
 ) -> Output<'py> {
     let policy: OnInvalid = parse_policy(py, on_invalid)?;
     let (schema, batches): (SchemaRef, _) = read_stream(py, data)?;
@@ -34,24 +34,17 @@ fn run<'py>(
     };
     let (batch, dropped) = detach(py, || {
         let tx = ingest(&schema, &batches, &spec, policy)?;
-        let history = history::build(&tx);
-        let codes = history.codes();
-        let keys = tx.customers.keys(&codes)?;
-        let customers = Customers {
-            name: &spec.customer,
-            keys,
-            codes,
-        };
-        Ok((derive(&tx, &history, customers)?, tx.dropped))
+        Ok((derive(&tx)?, tx.dropped))
     })?;
     Ok((to_capsule(py, batch)?, dropped))
 }
 
-/// The customers of a result, in history order.
-struct Customers<'a> {
-    name: &'a str,
-    keys: ArrayRef,
-    codes: Vec<u32>,
+/// The history of a log and its customers (those with rows, in history order).
+fn with_customers(tx: &Transactions) -> Result<(History, ArrayRef, Vec<u32>)> {
+    let history = history::build(tx);
+    let codes = history.codes();
+    let keys = tx.customers.keys(&codes)?;
+    Ok((history, keys, codes))
 }
 
 fn spec(customer: String, date: String, amount: String, order: Option<String>) -> Spec {
@@ -79,13 +72,12 @@ pub fn repurchase<'py>(
     on_invalid: &str,
 ) -> Output<'py> {
     let period = period.map(|p| parse_period(py, p)).transpose()?;
-    let grouped = !by.is_empty();
     let spec = Spec {
         by,
         ..spec(customer, date, amount, order)
     };
-    run(py, data, spec, on_invalid, |tx, history, _| {
-        let r = domain::repurchase::repurchase(history, period, grouped);
+    run(py, data, spec, on_invalid, |tx| {
+        let r = domain::repurchase::repurchase(tx, period);
         let per_group = r.starts.as_ref().map_or(1, Vec::len);
         let mut columns: Vec<(String, ArrayRef)> = Vec::new();
         if let Some(groups) = &tx.groups {
@@ -162,12 +154,15 @@ pub fn interpurchase<'py>(
         }
     };
     let spec = spec(customer, date, amount, None);
-    run(py, data, spec, on_invalid, |_, history, customers| {
+    let name = spec.customer.clone();
+    run(py, data, spec, on_invalid, |tx| {
+        let (history, keys, _) = with_customers(tx)?;
+        let history = &history;
         if per_customer {
             let g = domain::interpurchase::per_customer_gaps(history);
             let some = |v: Vec<i32>| emit::int32(v.into_iter().map(Some).collect());
             return emit::batch(vec![
-                (customers.name, customers.keys),
+                (name.as_str(), keys),
                 ("purchase_days", some(g.purchase_days)),
                 ("gaps", some(g.gaps)),
                 ("mean_gap_days", emit::float64(g.mean)),
@@ -218,10 +213,13 @@ pub fn lifecycle<'py>(
     let labels = parse_labels(py, labels)?;
     let thresholds = [thresholds.0, thresholds.1, thresholds.2];
     let spec = spec(customer, date, amount, None);
-    run(py, data, spec, on_invalid, |_, history, customers| {
+    let name = spec.customer.clone();
+    run(py, data, spec, on_invalid, |tx| {
+        let (history, keys, _) = with_customers(tx)?;
+        let history = &history;
         let l = domain::lifecycle::lifecycle(history, as_of, thresholds, labels)?;
         emit::batch(vec![
-            (customers.name, customers.keys),
+            (name.as_str(), keys),
             ("first_purchase", emit::dates(l.first_purchase)),
             ("last_purchase", emit::dates(l.last_purchase)),
             ("tenure_days", emit::int32(l.tenure_days)),
@@ -255,11 +253,14 @@ pub fn churn_risk<'py>(
         overdue_factor,
     };
     let spec = spec(customer, date, amount, order);
-    run(py, data, spec, on_invalid, |_, history, customers| {
+    let name = spec.customer.clone();
+    run(py, data, spec, on_invalid, |tx| {
+        let (history, keys, _) = with_customers(tx)?;
+        let history = &history;
         let c = domain::churn::churn_risk(history, &options)?;
         let labels = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         emit::batch(vec![
-            (customers.name, customers.keys),
+            (name.as_str(), keys),
             ("last_purchase", emit::dates(c.last_purchase)),
             (
                 "days_since_last_purchase",
@@ -313,8 +314,8 @@ pub fn cohorts<'py>(
         }
     };
     let spec = spec(customer, date, amount, None);
-    run(py, data, spec, on_invalid, |_, history, _| {
-        let c = domain::cohorts::cohorts(history, period);
+    run(py, data, spec, on_invalid, |tx| {
+        let c = domain::cohorts::cohorts(tx, period, metric);
         let values = c.values(metric);
         let as_column = |v: Vec<Option<f64>>| match metric {
             domain::cohorts::Metric::ActiveCustomers => {
@@ -393,8 +394,9 @@ pub fn acquisition<'py>(
 ) -> Output<'py> {
     let period = parse_period(py, period)?;
     let spec = spec(customer, date, amount, None);
-    run(py, data, spec, on_invalid, |_, history, _| {
-        let a = domain::acquisition::acquisition(history, period, lapse_days, as_of)?;
+    run(py, data, spec, on_invalid, |tx| {
+        let history = history::build(tx);
+        let a = domain::acquisition::acquisition(&history, period, lapse_days, as_of)?;
         let ratio = |num: &[i64], den: &[i64]| {
             emit::float64(
                 num.iter()
@@ -463,15 +465,18 @@ pub fn activity<'py>(
         extra: extra.clone(),
         ..spec(customer, date, amount, order)
     };
-    run(py, data, spec, on_invalid, |tx, history, customers| {
+    let name = spec.customer.clone();
+    run(py, data, spec, on_invalid, |tx| {
+        let (history, keys, codes) = with_customers(tx)?;
+        let history = &history;
         let sums: Vec<Vec<f64>> = tx
             .extras
             .iter()
-            .map(|values| history::column_sums(tx, values, &customers.codes))
+            .map(|values| history::column_sums(tx, values, &codes))
             .collect();
         let a = domain::activity::activity(history, &sums, &options)?;
         let mut columns: Vec<(String, ArrayRef)> = vec![
-            (customers.name.to_string(), customers.keys),
+            (name.clone(), keys),
             (
                 "days_since_last_purchase".into(),
                 emit::int32(a.days_since_last_purchase),

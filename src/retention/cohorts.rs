@@ -1,9 +1,13 @@
 //! `crm.cohorts`: customers grouped by the period of their first purchase, followed period
 //! by period (retention, active customers, revenue, cumulative revenue per customer).
 
-use super::{fold_customers, purchase_days};
+use rayon::prelude::*;
+
+use super::{day_range, fold_customers, purchase_days};
 use crate::error::{CrmError, Result};
-use crate::history::History;
+use crate::history::{self, History};
+use crate::ingest::Transactions;
+use crate::period_masks::{period_masks, PeriodMasks, MAX_PERIODS};
 use crate::periods::{Calendar, Period};
 use crate::summary::Sum;
 
@@ -39,6 +43,7 @@ pub struct Cohorts {
     pub starts: Vec<i32>,
     pub sizes: Vec<u64>,
     pub active: Vec<Vec<u64>>,
+    /// Zeros when only a counting metric was asked for.
     pub revenue: Vec<Vec<f64>>,
 }
 
@@ -72,8 +77,10 @@ struct Acc {
     revenue: Vec<Vec<Sum>>,
 }
 
-pub fn cohorts(history: &History, period: Period) -> Cohorts {
-    let Some((first, last)) = history.days else {
+/// The cohorts of a log whose customers have codes. Counting metrics over at most 64
+/// periods come from the period masks; revenue and longer spans from the history.
+pub fn cohorts(tx: &Transactions, period: Period, metric: Metric) -> Cohorts {
+    let Some((first, last)) = day_range(tx) else {
         return Cohorts {
             starts: vec![],
             sizes: vec![],
@@ -82,6 +89,51 @@ pub fn cohorts(history: &History, period: Period) -> Cohorts {
         };
     };
     let calendar = Calendar::new(period, first, last);
+    let counts_only = matches!(metric, Metric::Retention | Metric::ActiveCustomers);
+    if counts_only && calendar.len() <= MAX_PERIODS {
+        let masks = period_masks(tx, calendar.len(), |d| calendar.of(d));
+        return from_masks(&masks, &calendar);
+    }
+    from_history(&history::build(tx), &calendar)
+}
+
+fn from_masks(masks: &PeriodMasks, calendar: &Calendar) -> Cohorts {
+    let n = calendar.len();
+    let count = |once: &[u64]| {
+        let mut sizes = vec![0u64; n];
+        let mut active: Vec<Vec<u64>> = (0..n).map(|c| vec![0; n - c]).collect();
+        for &mask in once.iter().filter(|&&m| m != 0) {
+            let c = mask.trailing_zeros() as usize;
+            sizes[c] += 1;
+            let mut rest = mask;
+            while rest != 0 {
+                active[c][rest.trailing_zeros() as usize - c] += 1;
+                rest &= rest - 1;
+            }
+        }
+        (sizes, active)
+    };
+    let partial: Vec<_> =
+        crate::pool::install(|| masks.once.par_chunks(1 << 16).map(count).collect());
+    let (mut sizes, mut active) = (
+        vec![0u64; n],
+        (0..n).map(|c| vec![0; n - c]).collect::<Vec<_>>(),
+    );
+    for (s, a) in partial {
+        sizes.iter_mut().zip(s).for_each(|(t, x)| *t += x);
+        for (t, x) in active.iter_mut().zip(a) {
+            t.iter_mut().zip(x).for_each(|(t, x)| *t += x);
+        }
+    }
+    Cohorts {
+        starts: calendar.starts(),
+        sizes,
+        active,
+        revenue: (0..n).map(|c| vec![0.0; n - c]).collect(),
+    }
+}
+
+fn from_history(history: &History, calendar: &Calendar) -> Cohorts {
     let n = calendar.len();
     let init = || Acc {
         sizes: vec![0; n],
@@ -99,7 +151,7 @@ pub fn cohorts(history: &History, period: Period) -> Cohorts {
             // A refund before the first purchase counts in period 0.
             let k = calendar.of(e.day).saturating_sub(c);
             acc.revenue[c][k].add(e.net);
-            if e.purchases > 0 && k != last_active {
+            if e.purchase_rows > 0 && k != last_active {
                 acc.active[c][k] += 1;
                 last_active = k;
             }

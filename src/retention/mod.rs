@@ -14,6 +14,7 @@ use rayon::prelude::*;
 
 use crate::error::{CrmError, Result};
 use crate::history::{Entry, History};
+use crate::ingest::Transactions;
 use crate::rfm::format_day;
 
 /// `as_of`, defaulting to the last day of the data; earlier than that is an error.
@@ -31,10 +32,16 @@ pub fn as_of_day(as_of: Option<i32>, history: &History) -> Result<Option<i32>> {
     }
 }
 
-/// A customer's purchase days (entries with a purchase), in day order, of a history built
-/// without groups.
+/// First and last day of any row of the log.
+pub fn day_range(tx: &Transactions) -> Option<(i32, i32)> {
+    let ranges = tx.days.iter().filter_map(|d| d.range());
+    ranges.reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)))
+}
+
+/// A customer's purchase days (entries with a purchase row), in day order, of a history
+/// built without groups.
 pub fn purchase_days(entries: &[Entry]) -> impl Iterator<Item = &Entry> {
-    entries.iter().filter(|e| e.purchases > 0)
+    entries.iter().filter(|e| e.purchase_rows > 0)
 }
 
 /// `f` of every customer with rows, in code order.

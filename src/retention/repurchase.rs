@@ -2,8 +2,12 @@
 //! repeat-customer intensity) with their counts, per window: the whole log or each period,
 //! times each group of the `by` columns.
 
-use super::fold_customers;
-use crate::history::{Entry, History};
+use rayon::prelude::*;
+
+use super::{day_range, fold_customers};
+use crate::history::{self, Entry, History};
+use crate::ingest::Transactions;
+use crate::period_masks::{period_masks, PeriodMasks, MAX_PERIODS};
 use crate::periods::{Calendar, Period};
 
 /// The counts of one window (docs/retention_definitions.md).
@@ -64,16 +68,88 @@ pub struct Repurchase {
     pub windows: Vec<Window>,
 }
 
-/// `grouped`: the history was built with `by` columns (else one group, even when empty).
-pub fn repurchase(history: &History, period: Option<Period>, grouped: bool) -> Repurchase {
-    let groups = if grouped { history.groups() } else { vec![0] };
-    let calendar = period.and_then(|p| history.days.map(|(f, l)| Calendar::new(p, f, l)));
-    let n_periods = match (period, &calendar) {
-        (None, _) => 1,
-        (Some(_), Some(c)) => c.len(),
-        (Some(_), None) => 0,
+/// The windows of a log whose customers have codes. Without orders or groups and over at
+/// most 64 periods they come from the period masks, else from the history.
+pub fn repurchase(tx: &Transactions, period: Option<Period>) -> Repurchase {
+    let Some((first, last)) = day_range(tx) else {
+        return Repurchase {
+            groups: vec![],
+            starts: period.map(|_| vec![]),
+            windows: vec![],
+        };
     };
-    let period_of = |day: i32| calendar.as_ref().map_or(0, |c| c.of(day));
+    let calendar = period.map(|p| Calendar::new(p, first, last));
+    let n_periods = calendar.as_ref().map_or(1, Calendar::len);
+    let starts = calendar.as_ref().map(Calendar::starts);
+    if tx.orders.is_none() && tx.groups.is_none() && n_periods <= MAX_PERIODS {
+        let period_of = |d: i32| calendar.as_ref().map_or(0, |c| c.of(d));
+        let masks = period_masks(tx, n_periods, period_of);
+        return Repurchase {
+            groups: vec![0],
+            starts,
+            windows: from_masks(&masks, n_periods),
+        };
+    }
+    let history = history::build(tx);
+    let groups = if tx.groups.is_some() {
+        history.groups()
+    } else {
+        vec![0]
+    };
+    let windows = from_history(&history, &groups, calendar.as_ref(), n_periods);
+    Repurchase {
+        groups,
+        starts,
+        windows,
+    }
+}
+
+fn from_masks(masks: &PeriodMasks, n_periods: usize) -> Vec<Window> {
+    // Customers and repeat customers per period, one pass over the customers' set bits.
+    let count = |(once, twice): (&[u64], &[u64])| {
+        let mut counts = vec![(0i64, 0i64); n_periods];
+        for (&o, &t) in once.iter().zip(twice) {
+            for_each_bit(o, |p| counts[p].0 += 1);
+            for_each_bit(t, |p| counts[p].1 += 1);
+        }
+        counts
+    };
+    let chunks = masks
+        .once
+        .par_chunks(1 << 16)
+        .zip(masks.twice.par_chunks(1 << 16));
+    let partial: Vec<Vec<(i64, i64)>> = crate::pool::install(|| chunks.map(count).collect());
+    (0..n_periods)
+        .map(|p| {
+            let customers: i64 = partial.iter().map(|c| c[p].0).sum();
+            let repeat: i64 = partial.iter().map(|c| c[p].1).sum();
+            let orders = masks.purchases[p] as i64;
+            Window {
+                customers,
+                repeat_customers: repeat,
+                orders,
+                repeat_orders: orders - customers,
+                // Everyone else bought exactly once.
+                repeat_customer_orders: orders - (customers - repeat),
+            }
+        })
+        .collect()
+}
+
+fn for_each_bit(mut word: u64, mut f: impl FnMut(usize)) {
+    while word != 0 {
+        f(word.trailing_zeros() as usize);
+        word &= word - 1;
+    }
+}
+
+fn from_history(
+    history: &History,
+    groups: &[u32],
+    calendar: Option<&Calendar>,
+    n_periods: usize,
+) -> Vec<Window> {
+    let period_of = |day: i32| calendar.map_or(0, |c| c.of(day));
     let n_windows = groups.len() * n_periods;
     let add = |acc: &mut Vec<Window>, es: &[Entry]| {
         for run in es.chunk_by(|a, b| a.group == b.group) {
@@ -99,10 +175,5 @@ pub fn repurchase(history: &History, period: Option<Period>, grouped: bool) -> R
     let merge = |total: &mut Vec<Window>, part: Vec<Window>| {
         total.iter_mut().zip(&part).for_each(|(t, p)| t.merge(p));
     };
-    let windows = fold_customers(history, || vec![Window::default(); n_windows], add, merge);
-    Repurchase {
-        groups,
-        starts: period.map(|_| calendar.map_or(vec![], |c| c.starts())),
-        windows,
-    }
+    fold_customers(history, || vec![Window::default(); n_windows], add, merge)
 }
