@@ -306,38 +306,9 @@ fn condense<L: Line>(lines: &mut [L], out: &mut Vec<Entry>) {
 mod tests {
     use super::*;
     use crate::ingest::{ingest, OnInvalid, Spec};
-    use arrow_array::{ArrayRef, Date32Array, Float64Array, Int64Array, RecordBatch};
-    use std::sync::Arc;
 
     fn history(rows: &[(i64, i32, f64, i64)], orders: bool) -> (Vec<u32>, History) {
-        let col = |a: ArrayRef| a;
-        let batch = RecordBatch::try_from_iter([
-            (
-                "c",
-                col(Arc::new(Int64Array::from_iter_values(
-                    rows.iter().map(|r| r.0),
-                ))),
-            ),
-            (
-                "d",
-                col(Arc::new(Date32Array::from_iter_values(
-                    rows.iter().map(|r| r.1),
-                ))),
-            ),
-            (
-                "a",
-                col(Arc::new(Float64Array::from_iter_values(
-                    rows.iter().map(|r| r.2),
-                ))),
-            ),
-            (
-                "o",
-                col(Arc::new(Int64Array::from_iter_values(
-                    rows.iter().map(|r| r.3),
-                ))),
-            ),
-        ])
-        .unwrap();
+        let batch = crate::testing::log(rows);
         let spec = Spec {
             customer: "c".into(),
             date: "d".into(),

@@ -17,6 +17,8 @@ pub mod rfm;
 pub mod scores;
 pub mod segments;
 pub mod summary;
+#[cfg(test)]
+mod testing;
 pub mod trace;
 
 #[cfg(feature = "python")]

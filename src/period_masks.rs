@@ -159,3 +159,58 @@ fn masks<W: Packed>(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::{ingest, OnInvalid, Spec};
+    use rand::{Rng, SeedableRng};
+
+    fn masks_of(rows: &[(i64, i32, f64, i64)], n_periods: usize) -> PeriodMasks {
+        let batch = crate::testing::log(rows);
+        let spec = Spec {
+            customer: "c".into(),
+            date: "d".into(),
+            amount: "a".into(),
+            need_codes: true,
+            ..Spec::default()
+        };
+        let tx = ingest(&batch.schema(), &[batch], &spec, OnInvalid::Raise).unwrap();
+        period_masks(&tx, n_periods, |d| d as usize % n_periods)
+    }
+
+    #[test]
+    fn masks_match_brute_force_for_both_word_sizes() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        for n_periods in [1, 7, 32, 33, 64] {
+            let rows: Vec<(i64, i32, f64, i64)> = (0..200_000)
+                .map(|_| {
+                    let amount = rng.random_range(-5.0..100.0f64);
+                    (
+                        rng.random_range(0..3_000),
+                        rng.random_range(0..400),
+                        amount,
+                        0,
+                    )
+                })
+                .collect();
+            let masks = masks_of(&rows, n_periods);
+            let mut counts = vec![vec![0u32; n_periods]; 3_000];
+            let mut purchases = vec![0u64; n_periods];
+            for &(c, d, a, _) in rows.iter().filter(|r| r.2 > 0.0) {
+                counts[c as usize][d as usize % n_periods] += 1;
+                purchases[d as usize % n_periods] += 1;
+            }
+            let bits = |c: usize, at_least: u32| {
+                (0..n_periods)
+                    .filter(|&p| counts[c][p] >= at_least)
+                    .fold(0u64, |m, p| m | 1 << p)
+            };
+            for c in 0..3_000 {
+                assert_eq!(masks.once[c], bits(c, 1), "once, customer {c}");
+                assert_eq!(masks.twice[c], bits(c, 2), "twice, customer {c}");
+            }
+            assert_eq!(masks.purchases, purchases);
+        }
+    }
+}

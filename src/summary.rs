@@ -390,40 +390,12 @@ pub fn merge_keyed<K: Ord + Clone>(
 mod tests {
     use super::*;
     use crate::ingest::{ingest, OnInvalid, Spec};
-    use arrow_array::{
-        cast::AsArray, types::Int64Type, ArrayRef, Date32Array, Float64Array, Int64Array,
-        RecordBatch,
-    };
+    use arrow_array::{cast::AsArray, types::Int64Type};
     use rand::{Rng, SeedableRng};
-    use std::sync::Arc;
-
-    fn log(rows: &[(i64, i32, f64)]) -> RecordBatch {
-        let col = |a: ArrayRef| a;
-        RecordBatch::try_from_iter([
-            (
-                "c",
-                col(Arc::new(Int64Array::from_iter_values(
-                    rows.iter().map(|r| r.0),
-                ))),
-            ),
-            (
-                "d",
-                col(Arc::new(Date32Array::from_iter_values(
-                    rows.iter().map(|r| r.1),
-                ))),
-            ),
-            (
-                "a",
-                col(Arc::new(Float64Array::from_iter_values(
-                    rows.iter().map(|r| r.2),
-                ))),
-            ),
-        ])
-        .unwrap()
-    }
 
     fn keyed(rows: &[(i64, i32, f64)]) -> (Vec<i64>, Vec<CustomerState>) {
-        let batch = log(rows);
+        let rows: Vec<_> = rows.iter().map(|&(c, d, a)| (c, d, a, 0)).collect();
+        let batch = crate::testing::log(&rows);
         let spec = Spec {
             customer: "c".into(),
             date: "d".into(),

@@ -6,7 +6,7 @@ use arrow_schema::SchemaRef;
 use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
 
-use super::args::{bad_argument, parse_labels, parse_period, parse_policy};
+use super::args::{bad_argument, choice, parse_labels, parse_period, parse_policy};
 use super::arrow::{read_stream, to_capsule};
 use super::errors::detach;
 use crate::emit;
@@ -143,16 +143,7 @@ pub fn interpurchase<'py>(
     output: &str,
     on_invalid: &str,
 ) -> Output<'py> {
-    let per_customer = match output {
-        "customers" => true,
-        "distribution" => false,
-        other => {
-            return Err(bad_argument(
-                py,
-                format!("output must be 'customers' or 'distribution', got '{other}'"),
-            ))
-        }
-    };
+    let per_customer = choice(py, "output", output, &["customers", "distribution"])? == 0;
     let spec = spec(customer, date, amount, None);
     let name = spec.customer.clone();
     run(py, data, spec, on_invalid, |tx| {
@@ -303,16 +294,7 @@ pub fn cohorts<'py>(
     let metric_name = metric.to_string();
     let metric =
         domain::cohorts::Metric::parse(metric).map_err(|e| super::errors::to_pyerr(py, e))?;
-    let wide = match format {
-        "long" => false,
-        "wide" => true,
-        other => {
-            return Err(bad_argument(
-                py,
-                format!("format must be 'long' or 'wide', got '{other}'"),
-            ))
-        }
-    };
+    let wide = choice(py, "format", format, &["long", "wide"])? == 1;
     let spec = spec(customer, date, amount, None);
     run(py, data, spec, on_invalid, |tx| {
         let c = domain::cohorts::cohorts(tx, period, metric);

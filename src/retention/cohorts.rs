@@ -178,3 +178,42 @@ fn from_history(history: &History, calendar: &Calendar) -> Cohorts {
             .collect(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::{ingest, OnInvalid, Spec};
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn masks_and_history_give_the_same_counts() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        let rows: Vec<(i64, i32, f64, i64)> = (0..100_000)
+            .map(|_| {
+                let amount = rng.random_range(-10.0..100.0f64);
+                (
+                    rng.random_range(0..20_000),
+                    rng.random_range(19_000..19_700),
+                    amount,
+                    0,
+                )
+            })
+            .collect();
+        let batch = crate::testing::log(&rows);
+        let spec = Spec {
+            customer: "c".into(),
+            date: "d".into(),
+            amount: "a".into(),
+            need_codes: true,
+            ..Spec::default()
+        };
+        let tx = ingest(&batch.schema(), &[batch], &spec, OnInvalid::Raise).unwrap();
+        let calendar = Calendar::new(Period::Month, 19_000, 19_699);
+        let masks = period_masks(&tx, calendar.len(), |d| calendar.of(d));
+        let fast = from_masks(&masks, &calendar);
+        let slow = from_history(&history::build(&tx), &calendar);
+        assert_eq!(fast.sizes, slow.sizes);
+        assert_eq!(fast.active, slow.active);
+        assert_eq!(fast.starts, slow.starts);
+    }
+}
