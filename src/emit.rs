@@ -154,3 +154,21 @@ pub fn batch(columns: Vec<(&str, ArrayRef)>) -> Result<RecordBatch> {
     let arrays = columns.into_iter().map(|(_, a)| a).collect();
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
 }
+
+/// The batch with the categorical columns `names` marked as ordered (their categories are
+/// levels: stages, risk), which pandas keeps as an ordered Categorical.
+pub fn mark_ordered(batch: RecordBatch, names: &[&str]) -> Result<RecordBatch> {
+    let fields: Vec<Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| {
+            let ordered = names.contains(&f.name().as_str());
+            f.as_ref().clone().with_dict_is_ordered(ordered)
+        })
+        .collect();
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        batch.columns().to_vec(),
+    )?)
+}

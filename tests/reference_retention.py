@@ -532,8 +532,8 @@ def reference_churn_risk(
     keys = sorted_customers(work)
 
     gaps = customer_gaps(work)
-    every_gap = [g for gap_list in gaps.values() for g in gap_list]
-    population_median = float(statistics.median(every_gap)) if every_gap else None
+    own_medians = [statistics.median(gap_list) for gap_list in gaps.values() if gap_list]
+    population_median = float(statistics.median(own_medians)) if own_medians else None
 
     purchases = purchase_events(work, order)
     purchases["age"] = [days_between(as_of_day, day) for day in purchases["day"]]

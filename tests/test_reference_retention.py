@@ -393,12 +393,12 @@ def test_churn_risk_window_40():
     assert _na_list(out["purchases_recent"]) == [1, 2, None, 1]
     assert _na_list(out["purchases_prior"]) == [2, 1, None, 0]
     assert _na_list(out["declining"]) == [True, False, None, False]
-    # rhythm: A own median 14, B own 51, D has one purchase day -> population median of
-    # 1, 14, 50, 51 = (14 + 50) / 2 = 32
-    _close(_na_list(out["median_gap_days"]), [14.0, 51.0, None, 32.0])
+    # rhythm: A own median 14, B own 51, D has one purchase day -> population: the median of
+    # the own medians 14 and 51 = 32.5
+    _close(_na_list(out["median_gap_days"]), [14.0, 51.0, None, 32.5])
     assert _na_list(out["rhythm"]) == ["own", "own", None, "population"]
-    # overdue_ratio = d / gap: 15/14, 24/51, 5/32 -> none above 2
-    _close(_na_list(out["overdue_ratio"]), [15 / 14, 24 / 51, None, 5 / 32])
+    # overdue_ratio = d / gap: 15/14, 24/51, 5/32.5 -> none above 2
+    _close(_na_list(out["overdue_ratio"]), [15 / 14, 24 / 51, None, 5 / 32.5])
     assert _na_list(out["overdue"]) == [False, False, None, False]
     # risk: A declining only -> medium; B, D -> low; C null, reason "no purchase"
     assert _na_list(out["risk"]) == ["medium", "low", None, "low"]
@@ -425,10 +425,10 @@ def test_churn_risk_later_as_of():
     # as_of 2024-06-30 (day 182 of 2024), window 90.
     #   A: ages 177, 176, 162, 112 -> recent 0, prior 4 -> declining; d 112, ratio 112/14 = 8 > 2 -> high
     #   B: ages 172, 121, 121 -> recent 0, prior 3; d 121, ratio 121/51 -> high
-    #   D: age 102 -> recent 0, prior 1; d 102, ratio 102/32 -> high
+    #   D: age 102 -> recent 0, prior 1; d 102, ratio 102/32.5 -> high
     out = reference_churn_risk(LOG, as_of="2024-06-30")
     assert _na_list(out["purchases_prior"]) == [4, 3, None, 1]
-    _close(_na_list(out["overdue_ratio"]), [8.0, 121 / 51, None, 102 / 32])
+    _close(_na_list(out["overdue_ratio"]), [8.0, 121 / 51, None, 102 / 32.5])
     assert _na_list(out["risk"]) == ["high", "high", None, "high"]
     # overdue is strictly above the factor: A's ratio is exactly 8
     out = reference_churn_risk(LOG, as_of="2024-06-30", overdue_factor=8.0)

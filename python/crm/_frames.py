@@ -72,14 +72,21 @@ class _Capsule:
 
 
 def from_arrow(capsule: Any, kind: str) -> Any:
-    """The Rust result as the caller's kind of frame."""
+    """The Rust result as the caller's kind of frame. Ordered categoricals (levels such as
+    stages) stay ordered: pandas reads Arrow's flag, polars needs an Enum."""
     table = pa.table(_Capsule(capsule))
     if kind == "pandas":
         return table.to_pandas(date_as_object=False)
     if kind == "polars":
         import polars as pl
 
-        return pl.from_arrow(table)
+        frame = pl.from_arrow(table)
+        levels = [
+            pl.col(field.name).cast(pl.Enum(table.column(field.name).chunk(0).dictionary.to_pylist()))
+            for field in table.schema
+            if pa.types.is_dictionary(field.type) and field.type.ordered and table.column(field.name).num_chunks
+        ]
+        return frame.with_columns(levels) if levels else frame
     if kind == "dict":
         return {name: col.to_numpy(zero_copy_only=False) for name, col in zip(table.column_names, table.columns)}
     return table

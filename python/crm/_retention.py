@@ -202,6 +202,8 @@ def lifecycle(
     1            2                       150     active
     2            3                       537    dormant
     """
+    if len(thresholds) != 3:
+        raise InvalidArgumentError(f"thresholds must be three day counts (t1, t2, t3), got {thresholds!r}")
     return _call(
         "lifecycle",
         data,

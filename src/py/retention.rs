@@ -220,6 +220,7 @@ pub fn lifecycle<'py>(
             ),
             ("stage", emit::categorical_or_null(l.stage, &l.labels)?),
         ])
+        .and_then(|b| emit::mark_ordered(b, &["stage"]))
     })
 }
 
@@ -273,6 +274,7 @@ pub fn churn_risk<'py>(
             ),
             ("reason", emit::strings(c.reason)),
         ])
+        .and_then(|b| emit::mark_ordered(b, &["risk"]))
     })
 }
 
@@ -463,7 +465,10 @@ pub fn activity<'py>(
                 "days_since_last_purchase".into(),
                 emit::int32(a.days_since_last_purchase),
             ),
-            ("purchases".into(), emit::int64(a.purchases)),
+            (
+                "purchases".into(),
+                emit::int32(a.purchases.into_iter().map(Some).collect()),
+            ),
             ("net_spend".into(), emit::floats(a.net_spend)),
         ];
         for (name, s) in extra.iter().zip(sums) {

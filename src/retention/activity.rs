@@ -21,7 +21,7 @@ pub struct ActivityOptions {
 
 pub struct Activity {
     pub days_since_last_purchase: Vec<Option<i32>>,
-    pub purchases: Vec<i64>,
+    pub purchases: Vec<i32>,
     pub net_spend: Vec<f64>,
     pub recency: Vec<f64>,
     pub frequency: Vec<f64>,
@@ -58,13 +58,13 @@ pub fn activity(
     let as_of = super::as_of_day(options.as_of, history)?.unwrap_or(0);
     let rows = per_customer(history, |es| {
         let last = purchase_days(es).last().map(|e| e.day);
-        let purchases: i64 = es.iter().map(|e| e.purchases as i64).sum();
+        let purchases: i32 = es.iter().map(|e| e.purchases as i32).sum();
         let mut net = Sum::default();
         es.iter().for_each(|e| net.add(e.net));
         (last.map(|d| as_of - d), purchases, net.value())
     });
     let days_since: Vec<Option<i32>> = rows.iter().map(|r| r.0).collect();
-    let purchases: Vec<i64> = rows.iter().map(|r| r.1).collect();
+    let purchases: Vec<i32> = rows.iter().map(|r| r.1).collect();
     let net_spend: Vec<f64> = rows.iter().map(|r| r.2).collect();
     let recency: Vec<f64> = days_since
         .iter()

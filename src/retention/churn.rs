@@ -1,7 +1,6 @@
 //! `crm.churn_risk`: early-warning signals per customer (a falling buying rate, overdue
 //! against their own rhythm) combined into a risk level with a reason.
 
-use super::interpurchase::{distribution, median_of};
 use super::{gaps, median_sorted, per_customer, purchase_days};
 use crate::error::{CrmError, Result};
 use crate::history::History;
@@ -57,7 +56,6 @@ pub fn churn_risk(history: &History, options: &ChurnOptions) -> Result<ChurnRisk
     }
     let as_of = super::as_of_day(options.as_of, history)?.unwrap_or(0);
     let w = options.window;
-    let population = median_of(&distribution(history));
     let signals = per_customer(history, |es| {
         let last = purchase_days(es).last()?.day;
         let (mut recent, mut prior) = (0, 0);
@@ -79,6 +77,15 @@ pub fn churn_risk(history: &History, options: &ChurnOptions) -> Result<ChurnRisk
             own_median: median_sorted(&g),
         })
     });
+    // The typical customer's rhythm: the median of the repeat customers' own medians (so
+    // that the most frequent buyers, with the most gaps, do not set it).
+    let mut own: Vec<f64> = signals
+        .iter()
+        .flatten()
+        .filter_map(|s| s.own_median)
+        .collect();
+    own.sort_unstable_by(f64::total_cmp);
+    let population = median_sorted(&own);
     let mut out = ChurnRisk::default();
     for s in signals {
         let Some(s) = s else {

@@ -59,23 +59,3 @@ pub fn distribution(history: &History) -> BTreeMap<i32, u64> {
         },
     )
 }
-
-/// Median of all gaps, from their distribution.
-pub fn median_of(distribution: &BTreeMap<i32, u64>) -> Option<f64> {
-    let n: u64 = distribution.values().sum();
-    if n == 0 {
-        return None;
-    }
-    // The values at 0-based positions (n-1)/2 and n/2.
-    let at = |pos: u64| {
-        let mut seen = 0;
-        for (&g, &c) in distribution {
-            seen += c;
-            if seen > pos {
-                return g;
-            }
-        }
-        unreachable!("pos < n")
-    };
-    Some((at((n - 1) / 2) as f64 + at(n / 2) as f64) / 2.0)
-}

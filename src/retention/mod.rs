@@ -83,12 +83,13 @@ pub fn fold_customers<A: Send>(
 }
 
 /// Median of sorted values (mean of the two middle ones for an even count).
-pub fn median_sorted(sorted: &[i32]) -> Option<f64> {
+pub fn median_sorted<T: Copy + Into<f64>>(sorted: &[T]) -> Option<f64> {
     let n = sorted.len();
+    let at = |i: usize| -> f64 { sorted[i].into() };
     match n {
         0 => None,
-        _ if n % 2 == 1 => Some(sorted[n / 2] as f64),
-        _ => Some((sorted[n / 2 - 1] as f64 + sorted[n / 2] as f64) / 2.0),
+        _ if n % 2 == 1 => Some(at(n / 2)),
+        _ => Some((at(n / 2 - 1) + at(n / 2)) / 2.0),
     }
 }
 
