@@ -20,7 +20,8 @@ pub struct Entry {
     pub day: i32,
     /// Code of the row's `by` value combination (0 without `by`).
     pub group: u32,
-    /// Rows with amount > 0 (a day with any is a purchase day).
+    /// Purchase rows (amount > 0, or >= 0 by `Purchase::NonNegative`); a day with any is a
+    /// purchase day.
     pub purchase_rows: u32,
     /// Purchases counted this day: the purchase rows, or with an order column the orders
     /// whose earliest purchase row (in the group) is on this day.
@@ -149,8 +150,31 @@ impl Line for Full {
 const PARTITION_BITS: u32 = 13;
 const PIECE_ROWS: usize = 1 << 18;
 
+/// Which rows are purchases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purchase {
+    /// Rows with a positive amount (everywhere but the BTYD summaries).
+    Positive,
+    /// Every row but refunds: a free order is still a transaction (CDNOW has some).
+    NonNegative,
+}
+
+impl Purchase {
+    #[inline(always)]
+    fn counts(self, amount: f64) -> bool {
+        match self {
+            Purchase::Positive => amount > 0.0,
+            Purchase::NonNegative => amount >= 0.0,
+        }
+    }
+}
+
 /// The history of a log whose customers have codes (`Spec::need_codes`).
 pub fn build(tx: &Transactions) -> History {
+    build_with(tx, Purchase::Positive)
+}
+
+pub fn build_with(tx: &Transactions, rule: Purchase) -> History {
     let _p = crate::trace::phase("history");
     let amount = |c: usize, i: usize| match &tx.amounts[c] {
         Amounts::F64(a) => a[i],
@@ -158,13 +182,13 @@ pub fn build(tx: &Transactions) -> History {
     };
     let code = |c: usize, i: usize| tx.customers.rows.code(c, i);
     if tx.orders.is_none() && tx.groups.is_none() {
-        return build_from(tx, |c, i| Plain {
+        return build_from(tx, rule, |c, i| Plain {
             code: code(c, i),
             day: tx.days[c].day(i),
             amount: amount(c, i),
         });
     }
-    build_from(tx, |c, i| Full {
+    build_from(tx, rule, |c, i| Full {
         code: code(c, i),
         day: tx.days[c].day(i),
         group: tx.groups.as_ref().map_or(0, |g| g.codes[c][i]),
@@ -175,6 +199,7 @@ pub fn build(tx: &Transactions) -> History {
 
 fn build_from<L: Line>(
     tx: &Transactions,
+    rule: Purchase,
     line: impl Fn(usize, usize) -> L + Sync + Send,
 ) -> History {
     pool::install(|| {
@@ -191,7 +216,7 @@ fn build_from<L: Line>(
             .map(|q| {
                 let base = (q << shift) as u32;
                 let width = (1usize << shift).min(n - (q << shift).min(n));
-                condense_part(base, width, &rows[bounds[q]..bounds[q + 1]])
+                condense_part(base, width, &rows[bounds[q]..bounds[q + 1]], rule)
             })
             .collect();
         let days = parts
@@ -232,7 +257,7 @@ pub fn column_sums(
 }
 
 /// Counting-sort one partition's rows by customer (stable) and condense each customer's.
-fn condense_part<L: Line>(base: u32, width: usize, rows: &[L]) -> Part {
+fn condense_part<L: Line>(base: u32, width: usize, rows: &[L], rule: Purchase) -> Part {
     let mut offsets = vec![0u32; width + 1];
     for r in rows {
         offsets[(r.code() - base) as usize + 1] += 1;
@@ -252,7 +277,7 @@ fn condense_part<L: Line>(base: u32, width: usize, rows: &[L]) -> Part {
     entry_offsets.push(0u32);
     for k in 0..width {
         let lines = &mut sorted[offsets[k] as usize..offsets[k + 1] as usize];
-        condense(lines, &mut entries);
+        condense(lines, rule, &mut entries);
         entry_offsets.push(entries.len() as u32);
     }
     Part {
@@ -263,7 +288,7 @@ fn condense_part<L: Line>(base: u32, width: usize, rows: &[L]) -> Part {
 }
 
 /// Append one customer's entries, ordered by (group, day).
-fn condense<L: Line>(lines: &mut [L], out: &mut Vec<Entry>) {
+fn condense<L: Line>(lines: &mut [L], rule: Purchase, out: &mut Vec<Entry>) {
     let key = |r: &L| (r.group(), r.day());
     if !lines.is_sorted_by_key(key) {
         lines.sort_by_key(key);
@@ -272,7 +297,7 @@ fn condense<L: Line>(lines: &mut [L], out: &mut Vec<Entry>) {
     for run in lines.chunk_by(|a, b| key(a) == key(b)) {
         let mut net = Sum::default();
         run.iter().for_each(|r| net.add(r.amount()));
-        let purchase_rows = run.iter().filter(|r| r.amount() > 0.0).count() as u32;
+        let purchase_rows = run.iter().filter(|r| rule.counts(r.amount())).count() as u32;
         out.push(Entry {
             day: run[0].day(),
             group: run[0].group(),
@@ -289,7 +314,7 @@ fn condense<L: Line>(lines: &mut [L], out: &mut Vec<Entry>) {
         // Each (group, order) is one purchase, on the earliest day of its purchase rows.
         let mut firsts: Vec<(u32, i64, i32)> = lines
             .iter()
-            .filter(|r| r.amount() > 0.0)
+            .filter(|r| rule.counts(r.amount()))
             .map(|r| (r.group(), r.order().unwrap_or(0), r.day()))
             .collect();
         firsts.sort_unstable();

@@ -12,6 +12,7 @@ from __future__ import annotations
 import warnings as _warnings
 
 from . import _core, datasets
+from ._clv import calibration_holdout, summary
 from ._retention import acquisition, activity, churn_risk, cohorts, interpurchase, lifecycle, repurchase
 from ._rfm import rfm, segment
 from .errors import (
@@ -34,6 +35,8 @@ __all__ = [
     "cohorts",
     "acquisition",
     "activity",
+    "summary",
+    "calibration_holdout",
     "datasets",
     "num_threads",
     "CrmError",

@@ -14,6 +14,8 @@ __all__ = [
     "cohorts",
     "acquisition",
     "activity",
+    "summary",
+    "calibration_holdout",
     "num_threads",
 ]
 
@@ -144,5 +146,30 @@ def activity(
     on_invalid: _OnInvalid = "raise",
 ) -> _Result:
     """Member activity score per customer."""
+
+def summary(
+    data: Any,
+    *,
+    customer: str,
+    date: str,
+    amount: str,
+    time_unit: Literal["D", "W", "M"] = "W",
+    observation_end: int | None = None,
+    on_invalid: _OnInvalid = "raise",
+) -> _Result:
+    """The BTYD summary (frequency, recency, T, monetary_value) per customer."""
+
+def calibration_holdout(
+    data: Any,
+    *,
+    customer: str,
+    date: str,
+    amount: str,
+    calibration_end: int,
+    observation_end: int | None = None,
+    time_unit: Literal["D", "W", "M"] = "W",
+    on_invalid: _OnInvalid = "raise",
+) -> _Result:
+    """Calibration summary and holdout purchases per customer."""
 
 def num_threads() -> int: ...

@@ -2,6 +2,7 @@
 
 mod args;
 mod arrow;
+mod clv;
 mod errors;
 mod retention;
 mod rfm;
@@ -24,6 +25,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(retention::cohorts, m)?)?;
     m.add_function(wrap_pyfunction!(retention::acquisition, m)?)?;
     m.add_function(wrap_pyfunction!(retention::activity, m)?)?;
+    m.add_function(wrap_pyfunction!(clv::summary, m)?)?;
+    m.add_function(wrap_pyfunction!(clv::calibration_holdout, m)?)?;
     m.add_function(wrap_pyfunction!(num_threads, m)?)?;
     Ok(())
 }

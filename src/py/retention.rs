@@ -11,15 +11,15 @@ use super::arrow::{read_stream, to_capsule};
 use super::errors::detach;
 use crate::emit;
 use crate::error::Result;
-use crate::history::{self, History};
+use crate::history::{self, History, Purchase};
 use crate::ingest::{ingest, OnInvalid, Spec, Transactions};
 use crate::retention as domain;
 
-type Output<'py> = PyResult<(Bound<'py, PyCapsule>, usize)>;
+pub(super) type Output<'py> = PyResult<(Bound<'py, PyCapsule>, usize)>;
 
 /// What every call does: read the stream, ingest with codes for every customer, then
 /// `derive` a batch; returns the batch and the rows dropped.
-fn run<'py>(
+pub(super) fn run<'py>(
     py: Python<'py>,
     data: &Bound<'py, PyAny>,
     spec: Spec,
@@ -40,14 +40,17 @@ fn run<'py>(
 }
 
 /// The history of a log and its customers (those with rows, in history order).
-fn with_customers(tx: &Transactions) -> Result<(History, ArrayRef, Vec<u32>)> {
-    let history = history::build(tx);
+pub(super) fn with_customers(
+    tx: &Transactions,
+    rule: Purchase,
+) -> Result<(History, ArrayRef, Vec<u32>)> {
+    let history = history::build_with(tx, rule);
     let codes = history.codes();
     let keys = tx.customers.keys(&codes)?;
     Ok((history, keys, codes))
 }
 
-fn spec(customer: String, date: String, amount: String, order: Option<String>) -> Spec {
+pub(super) fn spec(customer: String, date: String, amount: String, order: Option<String>) -> Spec {
     Spec {
         customer,
         date,
@@ -147,7 +150,7 @@ pub fn interpurchase<'py>(
     let spec = spec(customer, date, amount, None);
     let name = spec.customer.clone();
     run(py, data, spec, on_invalid, |tx| {
-        let (history, keys, _) = with_customers(tx)?;
+        let (history, keys, _) = with_customers(tx, Purchase::Positive)?;
         let history = &history;
         if per_customer {
             let g = domain::interpurchase::per_customer_gaps(history);
@@ -206,7 +209,7 @@ pub fn lifecycle<'py>(
     let spec = spec(customer, date, amount, None);
     let name = spec.customer.clone();
     run(py, data, spec, on_invalid, |tx| {
-        let (history, keys, _) = with_customers(tx)?;
+        let (history, keys, _) = with_customers(tx, Purchase::Positive)?;
         let history = &history;
         let l = domain::lifecycle::lifecycle(history, as_of, thresholds, labels)?;
         emit::batch(vec![
@@ -247,7 +250,7 @@ pub fn churn_risk<'py>(
     let spec = spec(customer, date, amount, order);
     let name = spec.customer.clone();
     run(py, data, spec, on_invalid, |tx| {
-        let (history, keys, _) = with_customers(tx)?;
+        let (history, keys, _) = with_customers(tx, Purchase::Positive)?;
         let history = &history;
         let c = domain::churn::churn_risk(history, &options)?;
         let labels = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
@@ -451,7 +454,7 @@ pub fn activity<'py>(
     };
     let name = spec.customer.clone();
     run(py, data, spec, on_invalid, |tx| {
-        let (history, keys, codes) = with_customers(tx)?;
+        let (history, keys, codes) = with_customers(tx, Purchase::Positive)?;
         let history = &history;
         let sums: Vec<Vec<f64>> = tx
             .extras
