@@ -9,6 +9,7 @@ __all__ = [
     "ColumnTypeError",
     "InvalidDataError",
     "InvalidArgumentError",
+    "ConvergenceError",
 ]
 
 
@@ -33,3 +34,12 @@ class InvalidDataError(CrmError, ValueError):
 
 class InvalidArgumentError(CrmError, ValueError):
     """A parameter is outside its domain (e.g. ``bins=0``, ``as_of`` before the last purchase)."""
+
+
+class ConvergenceError(CrmError):
+    """A model fit did not converge. ``diagnostics`` holds the best attempt: its parameters,
+    log-likelihood, iterations, gradient norm and converged flag."""
+
+    def __init__(self, message: str, diagnostics: dict | None = None) -> None:
+        super().__init__(message)
+        self.diagnostics = diagnostics or {}
