@@ -773,8 +773,10 @@ def worker_check(args):
 # ============================================================================ data
 
 
-def edge_rows(table):
-    """A few hand-made customers for the check data (see the module docstring)."""
+def edge_rows(table, more=None):
+    """A few hand-made customers for the check data (see the module docstring).  `more`, when
+    given, is called as more(first, last) with the first and last local day of `table` and
+    returns further (customer, day, time, amount) rows (other scripts' own edge cases)."""
     import datetime as dt
 
     import pandas as pd
@@ -814,6 +816,8 @@ def edge_rows(table):
         ("late_new", plus(last, 70), "14:00:00", 20.0),
         ("late_zero", plus(last, 85), "18:00:00", 0.0),           # as_of mid-month
     ]
+    if more is not None:
+        rows += list(more(first, last))
     names = sorted({r[0] for r in rows})
     key_type = table.schema.field("customer_id").type
     if pa.types.is_integer(key_type):

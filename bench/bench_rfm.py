@@ -527,8 +527,11 @@ def worker_check(args):
 # ============================================================================ workers
 
 
-def measure(runner, data, runs, input_mb):
-    """Time `runner(data)` `runs` times in this process; median and peak extra memory (a dict)."""
+def measure(runner, data, runs, input_mb, stop=None):
+    """Time `runner(data)` `runs` times in this process; median and peak extra memory (a dict).
+
+    `stop(times)`, when given, is asked after every run but the last whether to stop early
+    (e.g. when one run takes minutes); the runs done are reported."""
     gc.collect()
     baseline = current_rss_mb()
     reset_ok = reset_peak_rss()
@@ -544,6 +547,8 @@ def measure(runner, data, runs, input_mb):
         n_out = sum(len(o) if not hasattr(o, "num_rows") else o.num_rows for o in outs)
         del out, outs
         gc.collect()
+        if stop is not None and len(times) < runs and stop(times):
+            break
 
     peak = peak_rss_mb(reset_ok)
     return {
@@ -581,12 +586,17 @@ def worker_probe(args):
     print(json.dumps({"crm_problem": crm_status(), "source": source}))
 
 
-def run_worker(argv, what, attempts=1, script=None):
-    """Run `script` (default: this script) as a worker subprocess; return its JSON (last stdout
-    line) or None."""
-    cmd = [sys.executable, script or os.path.abspath(__file__)] + argv
+def run_worker(argv, what, attempts=1, script=None, python=None, timeout=None):
+    """Run `script` (default: this script) as a worker subprocess, with the interpreter `python`
+    (default: this one); return its JSON (last stdout line) or None.  With `timeout` (seconds),
+    a worker still running then is killed and {"timeout": timeout} is returned."""
+    cmd = [python or sys.executable, script or os.path.abspath(__file__)] + argv
     for attempt in range(1, attempts + 1):
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=None, text=True)
+        try:
+            proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=None, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            log(f"  !! {what} killed after {timeout:.0f}s (timeout)")
+            return {"timeout": timeout}
         lines = [ln for ln in proc.stdout.strip().splitlines() if ln.strip()]
         if proc.returncode == 0 and lines:
             try:
