@@ -87,14 +87,13 @@ fn calibration(es: &[crate::history::Entry], end: i32, unit: f64) -> Option<Repe
     })
 }
 
-/// Purchase days whose day passes `keep`, and the sum of their amounts (all of each day's
-/// rows, refunds included).
+/// Purchase days whose day passes `keep`, and the sum of their purchase rows' amounts.
 fn day_totals(es: &[crate::history::Entry], keep: impl Fn(i32) -> bool) -> (i32, f64) {
     let mut total = Sum::default();
     let mut days = 0;
     for e in purchase_days(es).filter(|e| keep(e.day)) {
         days += 1;
-        total.add(e.net);
+        total.add(e.spent);
     }
     (days, total.value())
 }

@@ -28,6 +28,8 @@ pub struct Entry {
     pub purchases: u32,
     /// Sum of all the day's amounts, refunds included.
     pub net: f64,
+    /// Sum of the day's purchase rows' amounts (refunds left out).
+    pub spent: f64,
 }
 
 /// The entries of the customers of one partition (codes `base..base + len`).
@@ -41,14 +43,16 @@ pub struct Part {
 impl Part {
     /// The customers with at least one row, with their entries, in code order.
     pub fn customers(&self) -> impl Iterator<Item = (u32, &[Entry])> {
-        self.offsets.windows(2).enumerate().filter_map(|(k, w)| {
-            (w[1] > w[0]).then(|| {
+        self.offsets
+            .windows(2)
+            .enumerate()
+            .filter(|(_, w)| w[1] > w[0])
+            .map(|(k, w)| {
                 (
                     self.base + k as u32,
                     &self.entries[w[0] as usize..w[1] as usize],
                 )
             })
-        })
     }
 }
 
@@ -295,9 +299,15 @@ fn condense<L: Line>(lines: &mut [L], rule: Purchase, out: &mut Vec<Entry>) {
     }
     let start = out.len();
     for run in lines.chunk_by(|a, b| key(a) == key(b)) {
-        let mut net = Sum::default();
-        run.iter().for_each(|r| net.add(r.amount()));
-        let purchase_rows = run.iter().filter(|r| rule.counts(r.amount())).count() as u32;
+        let (mut net, mut spent) = (Sum::default(), Sum::default());
+        let mut purchase_rows = 0;
+        for r in run {
+            net.add(r.amount());
+            if rule.counts(r.amount()) {
+                purchase_rows += 1;
+                spent.add(r.amount());
+            }
+        }
         out.push(Entry {
             day: run[0].day(),
             group: run[0].group(),
@@ -308,6 +318,7 @@ fn condense<L: Line>(lines: &mut [L], rule: Purchase, out: &mut Vec<Entry>) {
                 purchase_rows
             },
             net: net.value(),
+            spent: spent.value(),
         });
     }
     if lines.first().is_some_and(|r| r.order().is_some()) {

@@ -39,13 +39,11 @@ def test_weekly_summary_equals_the_published_cdnow_summary(cdnow):
 
 
 def reference_summary(log: pd.DataFrame, end: pd.Timestamp, unit_days: float) -> pd.DataFrame:
-    """The lifetimes convention, written out: the customer-days with a non-refund row, and
-    each such day's amount (all its rows)."""
-    rows = log[log["order_date"].dt.normalize() <= end].copy()
+    """The lifetimes convention, written out: one row per customer-day of transactions (every
+    row but refunds), with the day's amount."""
+    rows = log[(log["amount"] >= 0) & (log["order_date"].dt.normalize() <= end)].copy()
     rows["day"] = rows["order_date"].dt.normalize()
-    rows["transaction"] = rows["amount"] >= 0
-    per_day = rows.groupby(["customer_id", "day"]).agg(amount=("amount", "sum"), transaction=("transaction", "any"))
-    per_day = per_day[per_day["transaction"]].reset_index()
+    per_day = rows.groupby(["customer_id", "day"])["amount"].sum().reset_index()
     out = []
     for key, days in per_day.groupby("customer_id"):
         days = days.sort_values("day")

@@ -13,11 +13,13 @@ import warnings as _warnings
 
 from . import _core, datasets
 from ._clv import calibration_holdout, summary
+from ._models import BetaGeo, GammaGamma, ModifiedBetaGeo, ParetoNBD, clv
 from ._retention import acquisition, activity, churn_risk, cohorts, interpurchase, lifecycle, repurchase
 from ._rfm import rfm, segment
 from .errors import (
     ColumnNotFoundError,
     ColumnTypeError,
+    ConvergenceError,
     CrmError,
     InvalidArgumentError,
     InvalidDataError,
@@ -37,6 +39,12 @@ __all__ = [
     "activity",
     "summary",
     "calibration_holdout",
+    "BetaGeo",
+    "ParetoNBD",
+    "ModifiedBetaGeo",
+    "GammaGamma",
+    "clv",
+    "ConvergenceError",
     "datasets",
     "num_threads",
     "CrmError",

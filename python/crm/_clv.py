@@ -32,7 +32,8 @@ def summary(
     last purchase day and ``T`` = age at ``observation_end``, both from the first purchase day
     and expressed in ``time_unit`` (``"D"`` days, ``"W"`` weeks of 7 days, ``"M"`` months of
     365.25/12 days: purchases are never bucketed); ``monetary_value`` = mean amount of the
-    repeat purchase days (each day's rows summed, refunds included), 0 without repeats.
+    repeat purchase days (each day's transactions summed; refunds are left out), 0 without
+    repeats.
     Rows after ``observation_end`` (default: the last day of the data) are ignored, and so are
     customers without a purchase by then. ``time_unit="W"`` gives what lifetimes'
     ``summary_data_from_transaction_data(..., freq="D", freq_multiplier=7)`` gives.

@@ -16,6 +16,14 @@ __all__ = [
     "activity",
     "summary",
     "calibration_holdout",
+    "fit_btyd",
+    "predict_btyd",
+    "expected_purchases_new",
+    "fit_gamma_gamma",
+    "expected_spend",
+    "clv",
+    "model_to_json",
+    "model_from_json",
     "num_threads",
 ]
 
@@ -171,5 +179,82 @@ def calibration_holdout(
     on_invalid: _OnInvalid = "raise",
 ) -> _Result:
     """Calibration summary and holdout purchases per customer."""
+
+_Model = Literal["BetaGeo", "ParetoNbd", "ModifiedBetaGeo"]
+
+def fit_btyd(
+    data: Any,
+    *,
+    model: _Model,
+    frequency: str,
+    recency: str,
+    T: str,
+    weights: str | None = None,
+    penalizer: float = 0.0,
+) -> dict[str, Any]:
+    """Fit a transaction model; a dict of params, log_likelihood, standard_errors, iterations,
+    gradient_norm, converged (and message when the fit failed)."""
+
+def predict_btyd(
+    data: Any,
+    *,
+    model: _Model,
+    params: Sequence[float],
+    what: Literal["expected_purchases", "p_alive"],
+    frequency: str,
+    recency: str,
+    T: str,
+    t: float = 0.0,
+) -> Any:
+    """Per-customer predictions as a one-column arrow_array_stream capsule."""
+
+def expected_purchases_new(*, model: _Model, params: Sequence[float], t: float) -> float:
+    """Unconditional expected purchases in (0, t]."""
+
+def fit_gamma_gamma(
+    data: Any,
+    *,
+    frequency: str,
+    monetary_value: str,
+    weights: str | None = None,
+    penalizer: float = 0.0,
+) -> dict[str, Any]:
+    """Fit the Gamma-Gamma spend model (same dict as fit_btyd)."""
+
+def expected_spend(data: Any, *, params: Sequence[float], frequency: str, monetary_value: str) -> Any:
+    """Conditional expected spend per transaction, as a one-column capsule."""
+
+def clv(
+    data: Any,
+    *,
+    model: _Model,
+    params: Sequence[float],
+    spend_params: Sequence[float],
+    frequency: str,
+    recency: str,
+    T: str,
+    monetary_value: str,
+    horizon: int,
+    period_length: float,
+    discount_rate: float,
+    margin: float,
+) -> Any:
+    """Discounted customer lifetime value, as a one-column capsule."""
+
+def model_to_json(
+    *,
+    model: str,
+    penalizer: float,
+    params: Sequence[float],
+    log_likelihood: float,
+    standard_errors: Sequence[float],
+    iterations: int,
+    gradient_norm: float,
+    converged: bool,
+) -> str:
+    """A fitted model as versioned JSON."""
+
+def model_from_json(text: str) -> dict[str, Any]:
+    """A model read from JSON written by model_to_json (refuses other files)."""
 
 def num_threads() -> int: ...

@@ -256,6 +256,23 @@ pub fn numbers(array: &ArrayRef, name: &str) -> Result<Vec<Option<f64>>> {
         .collect())
 }
 
+/// A numeric column of every batch as f64 values; a null or NaN is an error naming the
+/// column and its first row.
+pub fn float_column(schema: &SchemaRef, batches: &[RecordBatch], name: &str) -> Result<Vec<f64>> {
+    let i = column_index(schema, name)?;
+    let mut out = Vec::new();
+    for b in batches {
+        out.extend(numbers(b.column(i), name)?);
+    }
+    let missing = out.iter().filter(|v| v.is_none()).count();
+    if let Some(first) = out.iter().position(Option::is_none) {
+        return Err(CrmError::InvalidData(format!(
+            "column '{name}' has {missing} null or NaN value(s) (first at row {first})"
+        )));
+    }
+    Ok(out.into_iter().flatten().collect())
+}
+
 fn check_numeric_type(dtype: &DataType, column: &str) -> Result<()> {
     if dtype.is_numeric() {
         return Ok(());

@@ -4,6 +4,7 @@ mod args;
 mod arrow;
 mod clv;
 mod errors;
+mod models;
 mod retention;
 mod rfm;
 
@@ -27,6 +28,18 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(retention::activity, m)?)?;
     m.add_function(wrap_pyfunction!(clv::summary, m)?)?;
     m.add_function(wrap_pyfunction!(clv::calibration_holdout, m)?)?;
+    for f in [
+        wrap_pyfunction!(models::fit_btyd, m)?,
+        wrap_pyfunction!(models::predict_btyd, m)?,
+        wrap_pyfunction!(models::expected_purchases_new, m)?,
+        wrap_pyfunction!(models::fit_gamma_gamma, m)?,
+        wrap_pyfunction!(models::expected_spend, m)?,
+        wrap_pyfunction!(models::clv, m)?,
+        wrap_pyfunction!(models::model_to_json, m)?,
+        wrap_pyfunction!(models::model_from_json, m)?,
+    ] {
+        m.add_function(f)?;
+    }
     m.add_function(wrap_pyfunction!(num_threads, m)?)?;
     Ok(())
 }
