@@ -197,7 +197,7 @@ mod tests {
             let masks = masks_of(&rows, n_periods);
             let mut counts = vec![vec![0u32; n_periods]; 3_000];
             let mut purchases = vec![0u64; n_periods];
-            for &(c, d, a, _) in rows.iter().filter(|r| r.2 > 0.0) {
+            for &(c, d, _, _) in rows.iter().filter(|r| r.2 > 0.0) {
                 counts[c as usize][d as usize % n_periods] += 1;
                 purchases[d as usize % n_periods] += 1;
             }
