@@ -253,3 +253,34 @@ def test_a_failed_fit_raises_convergence_error_with_diagnostics():
         _fitted(result, ("r", "alpha", "a", "b"), "BetaGeo")
     assert info.value.diagnostics["params"] == {"r": 1.0, "alpha": 2.0, "a": 3.0, "b": 4.0}
     assert info.value.diagnostics["gradient_norm"] == 0.3
+
+
+THREADS_SCRIPT = """
+import json, sys
+import crm
+log = crm.datasets.synthetic(30_000, seed=11, frame="pyarrow")
+s = crm.summary(log)
+out = {}
+for name in ("BetaGeo", "ParetoNBD", "ModifiedBetaGeo"):
+    m = getattr(crm, name)().fit(s)
+    out[name] = [m.params_, m.log_likelihood_, m.p_alive(s)[:50].tolist(), m.predict(10, s)[:50].tolist()]
+repeat = s.filter(s["frequency"].to_numpy() > 0) if hasattr(s, "filter") else s
+gg = crm.GammaGamma().fit(repeat)
+out["GammaGamma"] = [gg.params_, gg.log_likelihood_]
+out["summary"] = [s.column(c).to_pylist()[:2000] for c in ("frequency", "recency", "T", "monetary_value")]
+json.dump(out, open(sys.argv[1], "w"))
+"""
+
+
+def test_fits_do_not_depend_on_the_thread_count(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    results = []
+    for threads in (1, 2):
+        path = tmp_path / f"fit{threads}.json"
+        env = dict(os.environ, CRM_NUM_THREADS=str(threads))
+        subprocess.run([sys.executable, "-c", THREADS_SCRIPT, str(path)], env=env, check=True)
+        results.append(json.loads(path.read_text()))
+    assert results[0] == results[1]

@@ -100,3 +100,12 @@ def test_bad_arguments():
         crm.calibration_holdout(log, calibration_end="2024-06-30", observation_end="2024-06-01")
     with pytest.raises(KeyError, match="order_day"):
         crm.summary(log, date="order_day")
+
+
+def test_row_order_does_not_change_the_summaries(cdnow):
+    shuffled = cdnow.sample(frac=1.0, random_state=7)
+    for call in (
+        lambda d: crm.summary(d, observation_end="1997-09-30"),
+        lambda d: crm.calibration_holdout(d, calibration_end="1997-09-30", observation_end="1998-06-30"),
+    ):
+        pd.testing.assert_frame_equal(call(cdnow), call(shuffled))
