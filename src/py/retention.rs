@@ -303,66 +303,62 @@ pub fn cohorts<'py>(
     let spec = spec(customer, date, amount, None);
     run(py, data, spec, on_invalid, |tx| {
         let c = domain::cohorts::cohorts(tx, period, metric);
-        let values = c.values(metric);
-        let as_column = |v: Vec<Option<f64>>| match metric {
-            domain::cohorts::Metric::ActiveCustomers => {
-                emit::int64(v.into_iter().map(|x| x.unwrap_or(0.0) as i64).collect())
-            }
-            _ => emit::float64(v),
-        };
-        let sizes = |per_row: &dyn Fn(usize) -> usize| {
-            let mut out = Vec::new();
-            for (c_, &s) in c.sizes.iter().enumerate() {
-                out.extend(std::iter::repeat_n(s as i64, per_row(c_)));
-            }
-            emit::int64(out)
-        };
-        if wide {
-            let n = c.starts.len();
-            let mut columns: Vec<(String, ArrayRef)> = vec![
-                (
-                    "cohort".into(),
-                    emit::dates(c.starts.iter().map(|&d| Some(d)).collect()),
-                ),
-                ("cohort_size".into(), sizes(&|_| 1)),
-            ];
-            for k in 0..n {
-                let cells = values.iter().map(|row| row.get(k).copied().flatten());
-                let column = match metric {
-                    domain::cohorts::Metric::ActiveCustomers => {
-                        let ints = values
-                            .iter()
-                            .map(|row| row.get(k).map(|x| x.unwrap_or(0.0) as i64));
-                        std::sync::Arc::new(arrow_array::Int64Array::from_iter(ints)) as ArrayRef
-                    }
-                    _ => emit::float64(cells.collect()),
-                };
-                columns.push((k.to_string(), column));
-            }
-            return emit::batch(
-                columns
-                    .iter()
-                    .map(|(n, a)| (n.as_str(), a.clone()))
-                    .collect(),
-            );
-        }
-        let cohort = values
-            .iter()
-            .zip(&c.starts)
-            .flat_map(|(row, &d)| std::iter::repeat_n(Some(d), row.len()));
-        let number = values
-            .iter()
-            .flat_map(|row| (0..row.len() as i32).map(Some));
-        emit::batch(vec![
-            ("cohort", emit::dates(cohort.collect())),
-            ("cohort_size", sizes(&|c_| values[c_].len())),
-            ("period_number", emit::int32(number.collect())),
-            (
-                metric_name.as_str(),
-                as_column(values.into_iter().flatten().collect()),
-            ),
-        ])
+        cohort_batch(&c, metric, &metric_name, wide)
     })
+}
+
+/// The cohort matrix in long (one row per cohort and period number) or wide form.
+fn cohort_batch(
+    c: &domain::cohorts::Cohorts,
+    metric: domain::cohorts::Metric,
+    metric_name: &str,
+    wide: bool,
+) -> Result<RecordBatch> {
+    let values = c.values(metric);
+    let metric_column = |cells: Vec<Option<f64>>| match metric {
+        domain::cohorts::Metric::ActiveCustomers => {
+            let counts: Vec<Option<i64>> = cells.iter().map(|x| x.map(|v| v as i64)).collect();
+            std::sync::Arc::new(arrow_array::Int64Array::from(counts)) as ArrayRef
+        }
+        _ => emit::float64(cells),
+    };
+    let per_cohort = |rows: &dyn Fn(usize) -> usize| {
+        let mut starts = Vec::new();
+        let mut sizes = Vec::new();
+        for (k, (&start, &size)) in c.starts.iter().zip(&c.sizes).enumerate() {
+            starts.extend(std::iter::repeat_n(Some(start), rows(k)));
+            sizes.extend(std::iter::repeat_n(size as i64, rows(k)));
+        }
+        (emit::dates(starts), emit::int64(sizes))
+    };
+    if wide {
+        let (cohort, size) = per_cohort(&|_| 1);
+        let mut columns: Vec<(String, ArrayRef)> =
+            vec![("cohort".into(), cohort), ("cohort_size".into(), size)];
+        for k in 0..c.starts.len() {
+            let cells = values.iter().map(|row| row.get(k).copied().flatten());
+            columns.push((k.to_string(), metric_column(cells.collect())));
+        }
+        return emit::batch(
+            columns
+                .iter()
+                .map(|(n, a)| (n.as_str(), a.clone()))
+                .collect(),
+        );
+    }
+    let (cohort, size) = per_cohort(&|k| values[k].len());
+    let number = values
+        .iter()
+        .flat_map(|row| (0..row.len() as i32).map(Some));
+    emit::batch(vec![
+        ("cohort", cohort),
+        ("cohort_size", size),
+        ("period_number", emit::int32(number.collect())),
+        (
+            metric_name,
+            metric_column(values.into_iter().flatten().collect()),
+        ),
+    ])
 }
 
 #[pyfunction]
