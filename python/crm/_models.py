@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from . import _core
 from ._frames import _Capsule, to_arrow
-from .errors import ConvergenceError, InvalidArgumentError
+from .errors import ConvergenceError, InvalidArgumentError, InvalidDataError
 
 __all__ = ["BetaGeo", "ParetoNBD", "ModifiedBetaGeo", "GammaGamma", "clv"]
 
@@ -25,10 +25,13 @@ def _column(capsule: Any, name: str) -> np.ndarray:
 
 
 def _fitted(result: dict, names: tuple[str, ...], model: str) -> dict:
+    if "message" in result and not result["params"]:
+        raise InvalidDataError(result["message"])
     if not result["converged"]:
         raise ConvergenceError(
             f"{model} fit did not converge (gradient norm {result['gradient_norm']:.3g} after "
-            f"{result['iterations']} iterations); try a penalizer or check the summary",
+            f"{result['iterations']} iterations{': ' + result['message'] if 'message' in result else ''}); "
+            "try a penalizer or check the summary",
             diagnostics=dict(result, params=dict(zip(names, result["params"]))),
         )
     return result
@@ -90,6 +93,18 @@ class _Fitted:
         return f"{type(self).__name__}({shown}, log_likelihood={self.log_likelihood_:.2f})"
 
 
+def _names_in(summary: Any, frequency: str | None, recency: str | None, T: str | None) -> tuple[str, str, str]:
+    """The summary's column names: as given, else ``frequency``/``recency``/``T``, or the
+    ``_cal`` columns of :func:`crm.calibration_holdout` when those are what the frame has."""
+    present = set(getattr(summary, "column_names", None) or getattr(summary, "columns", []))
+    suffix = "_cal" if "frequency" not in present and "frequency_cal" in present else ""
+    return (
+        frequency or "frequency" + suffix,
+        recency or "recency" + suffix,
+        T or "T" + suffix,
+    )
+
+
 class _TransactionModel(_Fitted):
     """A model of the repeat-purchase process (BG/NBD and its relatives)."""
 
@@ -97,17 +112,20 @@ class _TransactionModel(_Fitted):
         self,
         summary: Any,
         *,
-        frequency: str = "frequency",
-        recency: str = "recency",
-        T: str = "T",
+        frequency: str | None = None,
+        recency: str | None = None,
+        T: str | None = None,
         weights: str | None = None,
     ) -> Any:
         """Fit by maximum likelihood from several starting points; returns the model.
 
-        ``summary`` has one row per customer (``crm.summary``); ``weights`` names a column
-        counting identical customers (rows standing for many). Raises
-        :class:`crm.ConvergenceError` (with ``diagnostics``) when no start converges.
+        ``summary`` has one row per customer (``crm.summary``, or ``crm.calibration_holdout``
+        whose ``_cal`` columns are used by default); ``weights`` names a column counting
+        identical customers (rows standing for many). Raises :class:`crm.ConvergenceError`
+        (with ``diagnostics``) when no start converges, and :class:`crm.InvalidDataError`
+        for a summary the model cannot take (e.g. recency > T).
         """
+        frequency, recency, T = _names_in(summary, frequency, recency, T)
         columns = [frequency, recency, T] + ([weights] if weights else [])
         result = _core.fit_btyd(
             to_arrow(summary, columns),
@@ -121,7 +139,10 @@ class _TransactionModel(_Fitted):
         self._keep(_fitted(result, self._names, self._model))
         return self
 
-    def _per_customer(self, what: str, summary: Any, frequency: str, recency: str, T: str, **extra: Any) -> np.ndarray:
+    def _per_customer(
+        self, what: str, summary: Any, frequency: str | None, recency: str | None, T: str | None, **extra: Any
+    ) -> np.ndarray:
+        frequency, recency, T = _names_in(summary, frequency, recency, T)
         capsule = _core.predict_btyd(
             to_arrow(summary, [frequency, recency, T]),
             model=self._model,
@@ -135,14 +156,14 @@ class _TransactionModel(_Fitted):
         return _column(capsule, what)
 
     def predict(
-        self, t: float, summary: Any, *, frequency: str = "frequency", recency: str = "recency", T: str = "T"
+        self, t: float, summary: Any, *, frequency: str | None = None, recency: str | None = None, T: str | None = None
     ) -> np.ndarray:
         """Expected purchases of each customer in the next ``t`` periods (the summary's time
         unit), given their history: E[X(T, T + t) | frequency, recency, T]."""
         return self._per_customer("expected_purchases", summary, frequency, recency, T, t=float(t))
 
     def p_alive(
-        self, summary: Any, *, frequency: str = "frequency", recency: str = "recency", T: str = "T"
+        self, summary: Any, *, frequency: str | None = None, recency: str | None = None, T: str | None = None
     ) -> np.ndarray:
         """Probability that each customer is still active at the end of their observation."""
         return self._per_customer("p_alive", summary, frequency, recency, T)
