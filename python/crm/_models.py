@@ -194,7 +194,16 @@ class BetaGeo(_TransactionModel):
 
 class ModifiedBetaGeo(_TransactionModel):
     """MBG/NBD (Batislam, Denizel & Filiztekin 2007): as BG/NBD, but a customer may also drop
-    out right after the first purchase, so customers without repeat purchases can be dead."""
+    out right after the first purchase, so customers without repeat purchases can be dead.
+
+    Examples
+    --------
+    >>> import crm
+    >>> s = crm.summary(crm.datasets.synthetic(2_000, seed=1))
+    >>> m = crm.ModifiedBetaGeo().fit(s)
+    >>> float(m.p_alive(s).min()) < 1.0      # unlike BG/NBD, one-time buyers may be gone
+    True
+    """
 
     _model = "ModifiedBetaGeo"
     _names = ("r", "alpha", "a", "b")
@@ -202,7 +211,18 @@ class ModifiedBetaGeo(_TransactionModel):
 
 class ParetoNBD(_TransactionModel):
     """Pareto/NBD (Schmittlein, Morrison & Colombo 1987): purchases at rate λ ~ Gamma(r, α) while
-    alive; lifetimes exponential with rate μ ~ Gamma(s, β)."""
+    alive; lifetimes exponential with rate μ ~ Gamma(s, β).
+
+    Examples
+    --------
+    >>> import crm
+    >>> s = crm.summary(crm.datasets.synthetic(2_000, seed=1), time_unit="W")
+    >>> m = crm.ParetoNBD().fit(s)
+    >>> sorted(m.params_)
+    ['alpha', 'beta', 'r', 's']
+    >>> m.predict(13, s).shape == (len(s),)     # purchases expected in the next 13 weeks
+    True
+    """
 
     _model = "ParetoNbd"
     _names = ("r", "alpha", "s", "beta")
@@ -210,7 +230,18 @@ class ParetoNBD(_TransactionModel):
 
 class GammaGamma(_Fitted):
     """Gamma-Gamma model of spend per transaction (Fader & Hardie 2013), fitted on customers
-    with repeat purchases: ``GammaGamma().fit(s[s.frequency > 0])``."""
+    with repeat purchases: ``GammaGamma().fit(s[s.frequency > 0])``. Parameters p, q and v
+    (v is the γ of the paper); amounts in the currency of the log.
+
+    Examples
+    --------
+    >>> import crm
+    >>> s = crm.summary(crm.datasets.synthetic(2_000, seed=1))
+    >>> gg = crm.GammaGamma().fit(s[s.frequency > 0])
+    >>> spend = gg.expected_spend(s)          # per transaction, shrunk towards the population mean
+    >>> bool((spend > 0).all())
+    True
+    """
 
     _model = "GammaGamma"
     _names = ("p", "q", "v")
@@ -270,7 +301,17 @@ def clv(
     """Customer lifetime value over ``horizon`` periods of ``time_unit``, discounted at
     ``discount_rate`` per period: Σᵢ (E[X(i)] − E[X(i−1)]) × expected spend × margin /
     (1 + discount_rate)ⁱ, as lifetimes' ``customer_lifetime_value``. ``summary_time_unit`` is
-    the unit the summary (and so the model) counts time in.
+    the unit the summary (and so the model) counts time in. Returns one value per summary row,
+    in the currency of the log.
+
+    Examples
+    --------
+    >>> import crm
+    >>> s = crm.summary(crm.datasets.synthetic(2_000, seed=1), time_unit="W")
+    >>> m, gg = crm.BetaGeo().fit(s), crm.GammaGamma().fit(s[s.frequency > 0])
+    >>> value = crm.clv(m, gg, s, horizon=12, time_unit="months", discount_rate=0.01, margin=0.3)
+    >>> value.shape == (len(s),) and bool((value >= 0).all())
+    True
     """
     if time_unit not in _PERIOD_DAYS:
         raise InvalidArgumentError(f"time_unit must be 'days', 'weeks' or 'months', got {time_unit!r}")
