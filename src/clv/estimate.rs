@@ -1,10 +1,12 @@
 //! Maximum likelihood for every model: minimise the penalised mean negative log-likelihood
 //! over the logs of the parameters (so they stay positive) by BFGS from several starts, keep
-//! the best, and take standard errors from the Hessian at the optimum.
+//! the best, and take standard errors from the Hessian at the optimum. With many customers the
+//! starts run on a sample of them, and BFGS on all of them goes on from the best of those
+//! optima: most evaluations are of the cheap sample.
 
 use rayon::prelude::*;
 
-use super::optimize::{self, max_abs, Settings};
+use super::optimize::{self, max_abs, Minimum, Settings};
 use super::{Fit, FitError};
 
 /// Customers per piece of a parallel sum. Fixed, and the pieces are added in order, so a sum
@@ -13,6 +15,8 @@ const CHUNK: usize = 2048;
 /// `Fit::converged` requires max |∂f/∂ln p| at most this, f the penalised mean negative
 /// log-likelihood: the criterion and tolerance lifetimes gives scipy's BFGS.
 pub const CONVERGED_TOLERANCE: f64 = 1e-7;
+/// Rows of the sample a fit first looks at, at least (see `Problem::sample`).
+pub const SAMPLE_ROWS: usize = 4096;
 /// BFGS goes on toward this (or until rounding stops it) for more exact parameters.
 const TARGET_TOLERANCE: f64 = 1e-10;
 const MAX_ITERATIONS: usize = 1000;
@@ -77,9 +81,27 @@ pub struct Problem<'a, const N: usize> {
     pub penalty_scale: [f64; N],
     /// Starting parameters, tried in order.
     pub starts: Vec<[f64; N]>,
+    /// The same problem on a sample of the customers, for a cheap first look: when given, the
+    /// starts are tried there and only the best optimum goes on with every customer.
+    pub sample: Option<Box<Problem<'a, N>>>,
 }
 
-impl<const N: usize> Problem<'_, N> {
+impl<'a, const N: usize> Problem<'a, N> {
+    /// With the same problem on a sample: its log-likelihood and total weight.
+    pub fn with_sample(self, log_likelihood: &'a LogLikelihood<'a, N>, total_weight: f64) -> Self {
+        let sample = Problem {
+            log_likelihood,
+            total_weight,
+            starts: self.starts.clone(),
+            sample: None,
+            ..self
+        };
+        Problem {
+            sample: Some(Box::new(sample)),
+            ..self
+        }
+    }
+
     /// The penalised mean negative log-likelihood and its gradient in θ = ln p.
     fn objective(&self, theta: &[f64]) -> (f64, Vec<f64>) {
         let p: [f64; N] = std::array::from_fn(|j| theta[j].exp());
@@ -96,19 +118,22 @@ impl<const N: usize> Problem<'_, N> {
     }
 }
 
-/// Fit by maximum likelihood: the best of the starts, or an error with the best attempt.
-pub fn maximize<const N: usize>(problem: &Problem<N>) -> Result<Fit, FitError> {
-    let settings = Settings {
+fn settings() -> Settings {
+    Settings {
         gradient_tolerance: TARGET_TOLERANCE,
         max_iterations: MAX_ITERATIONS,
         max_step: MAX_STEP,
-    };
+    }
+}
+
+/// BFGS from each start until two reach the same converged optimum; the best point found.
+fn best_of_starts<const N: usize>(problem: &Problem<N>) -> Option<Minimum> {
     let mut objective = |theta: &[f64]| problem.objective(theta);
-    let mut best: Option<optimize::Minimum> = None;
+    let mut best: Option<Minimum> = None;
     let mut agreeing = 0;
     for start in &problem.starts {
         let theta0: Vec<f64> = start.iter().map(|p| p.ln()).collect();
-        let m = optimize::minimize(&mut objective, &theta0, &settings);
+        let m = optimize::minimize(&mut objective, &theta0, None, &settings());
         if !m.value.is_finite() {
             continue;
         }
@@ -131,7 +156,31 @@ pub fn maximize<const N: usize>(problem: &Problem<N>) -> Result<Fit, FitError> {
             break;
         }
     }
-    let Some(best) = best else {
+    best
+}
+
+/// The starts on the sample, then BFGS on every customer from the best optimum there, with its
+/// curvature: a few evaluations of the full likelihood instead of a whole run per start.
+/// `None` if that does not converge.
+fn from_the_sample<const N: usize>(problem: &Problem<N>) -> Option<Minimum> {
+    let sample = problem.sample.as_ref()?;
+    let rough = best_of_starts(sample)?;
+    let mut objective = |theta: &[f64]| problem.objective(theta);
+    let m = optimize::minimize(
+        &mut objective,
+        &rough.x,
+        Some(rough.inverse_hessian),
+        &settings(),
+    );
+    (max_abs(&m.gradient) <= CONVERGED_TOLERANCE).then_some(Minimum {
+        iterations: rough.iterations + m.iterations,
+        ..m
+    })
+}
+
+/// Fit by maximum likelihood: the best of the starts, or an error with the best attempt.
+pub fn maximize<const N: usize>(problem: &Problem<N>) -> Result<Fit, FitError> {
+    let Some(best) = from_the_sample(problem).or_else(|| best_of_starts(problem)) else {
         return Err(FitError {
             message: format!(
                 "{}: the log-likelihood is not finite at any starting point; check that the \
@@ -146,7 +195,7 @@ pub fn maximize<const N: usize>(problem: &Problem<N>) -> Result<Fit, FitError> {
     let fit = Fit {
         params: params.to_vec(),
         log_likelihood: (problem.log_likelihood)(&params).0,
-        standard_errors: standard_errors(problem, &best.x),
+        standard_errors: standard_errors(problem, &best.x, &best.gradient),
         iterations: best.iterations,
         gradient_norm,
         converged: gradient_norm <= CONVERGED_TOLERANCE,
@@ -168,14 +217,17 @@ pub fn maximize<const N: usize>(problem: &Problem<N>) -> Result<Fit, FitError> {
 
 /// Standard errors: the square roots of the diagonal of the inverse Hessian, in the parameters,
 /// of the total objective (the negative log-likelihood, plus the penalty times the total
-/// weight). The Hessian comes from central differences of the analytic gradient in θ = ln p,
-/// where ∂G_i/∂θ_j = p_i p_j H_ij + δ_ij G_i. NaN where it is not positive definite.
-fn standard_errors<const N: usize>(problem: &Problem<N>, theta: &[f64]) -> Vec<f64> {
-    let gradient = |t: &[f64]| -> Vec<f64> {
-        let g = problem.objective(t).1;
-        g.iter().map(|g| g * problem.total_weight).collect()
-    };
-    let g0 = gradient(theta);
+/// weight), given the objective's gradient at θ. The Hessian comes from central differences
+/// of the analytic gradient in θ = ln p, where ∂G_i/∂θ_j = p_i p_j H_ij + δ_ij G_i. NaN where
+/// it is not positive definite.
+fn standard_errors<const N: usize>(
+    problem: &Problem<N>,
+    theta: &[f64],
+    objective_gradient: &[f64],
+) -> Vec<f64> {
+    let total = |g: &[f64]| -> Vec<f64> { g.iter().map(|g| g * problem.total_weight).collect() };
+    let gradient = |t: &[f64]| total(&problem.objective(t).1);
+    let g0 = total(objective_gradient);
     let mut d_g = [[0.0; N]; N]; // d_g[j][i] = ∂G_i/∂θ_j
     for (j, row) in d_g.iter_mut().enumerate() {
         let shifted = |h: f64| {
@@ -289,6 +341,7 @@ mod tests {
             penalizer: 0.0,
             penalty_scale: [1.0; 2],
             starts: vec![[1.0, 1.0], [10.0, 0.1]],
+            sample: None,
         };
         let fit = maximize(&problem).unwrap();
         let (k, rate) = (fit.params[0], fit.params[1]);

@@ -3,7 +3,7 @@
 //! gamma(p, ν) with ν ~ gamma(q, v) across customers. Fitted to the customers with repeat
 //! purchases: x ≥ 1 and their mean repeat spend m > 0. Parameters [p, q, v].
 
-use super::estimate::{self, per_customer, weighted_sum, Problem};
+use super::estimate::{self, per_customer, weighted_sum, Problem, SAMPLE_ROWS};
 use super::special::{digamma, ln_gamma};
 use super::{check_weights, first_bad, Fit, FitError};
 
@@ -11,9 +11,6 @@ struct GammaGamma {
     p: f64,
     q: f64,
     v: f64,
-    ln_v: f64,
-    ln_gamma_q: f64,
-    digamma_q: f64,
 }
 
 impl GammaGamma {
@@ -22,32 +19,89 @@ impl GammaGamma {
         if !params.iter().all(|x| x.is_finite() && *x > 0.0) {
             return None;
         }
-        Some(GammaGamma {
-            p,
-            q,
-            v,
-            ln_v: v.ln(),
-            ln_gamma_q: ln_gamma(q),
-            digamma_q: digamma(q),
-        })
+        Some(GammaGamma { p, q, v })
+    }
+}
+
+/// The log-likelihood: the sum over customers of ln the density of the mean m of x purchases
+/// (the note's equation 1a),
+/// ln Γ(px+q) − ln Γ(px) − ln Γ(q) + q ln v + (px−1) ln m + px ln x − (px+q) ln(v + xm).
+/// Only ln(v + xm) needs both x and m: the Γ terms are computed once per distinct x, and the
+/// sums of ln m and ln x once per fit.
+struct Likelihood<'a> {
+    frequency: &'a [f64],
+    monetary: &'a [f64],
+    weights: Option<&'a [f64]>,
+    /// The distinct x (of positive weight) and their total weights.
+    counts: Vec<(f64, f64)>,
+    total_weight: f64,
+    /// Σ w ln m, Σ w x ln m and Σ w x ln x.
+    sum_ln_m: f64,
+    sum_x_ln_m: f64,
+    sum_x_ln_x: f64,
+}
+
+impl<'a> Likelihood<'a> {
+    fn new(frequency: &'a [f64], monetary: &'a [f64], weights: Option<&'a [f64]>) -> Self {
+        let mut counts: Vec<(f64, f64)> = Vec::new();
+        let mut index = hashbrown::HashMap::<u64, usize>::new();
+        for (i, &x) in frequency.iter().enumerate() {
+            let w = weights.map_or(1.0, |w| w[i]);
+            if w != 0.0 {
+                let x = x + 0.0; // −0 and 0 are one value
+                let k = *index.entry(x.to_bits()).or_insert_with(|| {
+                    counts.push((x, 0.0));
+                    counts.len() - 1
+                });
+                counts[k].1 += w;
+            }
+        }
+        let (sum_ln_m, [sum_x_ln_m]) = weighted_sum(frequency.len(), weights, |i| {
+            let ln_m = monetary[i].ln();
+            (ln_m, [frequency[i] * ln_m])
+        });
+        Likelihood {
+            frequency,
+            monetary,
+            weights,
+            total_weight: counts.iter().map(|c| c.1).sum(),
+            sum_x_ln_x: counts.iter().map(|&(x, w)| w * x * x.ln()).sum(),
+            counts,
+            sum_ln_m,
+            sum_x_ln_m,
+        }
     }
 
-    /// ln of the density of the mean m of x purchases (the note's equation 1a):
-    /// ln Γ(px+q) − ln Γ(px) − ln Γ(q) + q ln v + (px−1) ln m + px ln x − (px+q) ln(v + xm).
-    fn log_likelihood(&self, x: f64, m: f64) -> (f64, [f64; 3]) {
-        let (p, q, v) = (self.p, self.q, self.v);
-        let px = p * x;
-        let (ln_m, ln_x, ln_total) = (m.ln(), x.ln(), (v + x * m).ln());
-        let value = ln_gamma(px + q) - ln_gamma(px) - self.ln_gamma_q
-            + q * self.ln_v
-            + (px - 1.0) * ln_m
-            + px * ln_x
-            - (px + q) * ln_total;
-        let psi_pxq = digamma(px + q);
+    fn at(&self, params: &[f64]) -> (f64, [f64; 3]) {
+        let Some(GammaGamma { p, q, v }) = GammaGamma::new(params) else {
+            return (f64::NAN, [f64::NAN; 3]);
+        };
+        // Σ w ln(v + xm) and the sums its terms need: Σ w x ln(v + xm), Σ w / (v + xm) and
+        // Σ w x / (v + xm).
+        let (ln_total, [x_ln_total, inv_total, x_inv_total]) =
+            weighted_sum(self.frequency.len(), self.weights, |i| {
+                let x = self.frequency[i];
+                let total = v + x * self.monetary[i];
+                let (ln, inv) = (total.ln(), 1.0 / total);
+                (ln, [x * ln, inv, x * inv])
+            });
+        let (mut gammas, mut d_p, mut d_q) = (0.0, 0.0, 0.0);
+        for &(x, w) in &self.counts {
+            let px = p * x;
+            let psi_pxq = digamma(px + q);
+            gammas += w * (ln_gamma(px + q) - ln_gamma(px));
+            d_p += w * x * (psi_pxq - digamma(px));
+            d_q += w * psi_pxq;
+        }
+        let (w, ln_v) = (self.total_weight, v.ln());
+        let value = gammas + w * (q * ln_v - ln_gamma(q)) + p * (self.sum_x_ln_m + self.sum_x_ln_x)
+            - self.sum_ln_m
+            - p * x_ln_total
+            - q * ln_total;
         let gradient = [
-            x * (psi_pxq - digamma(px) + ln_m + ln_x - ln_total),
-            psi_pxq - self.digamma_q + self.ln_v - ln_total,
-            q / v - (px + q) / (v + x * m),
+            d_p + self.sum_x_ln_m + self.sum_x_ln_x - x_ln_total,
+            d_q - w * digamma(q) + w * ln_v - ln_total,
+            w * q / v - p * x_inv_total - q * inv_total,
         ];
         (value, gradient)
     }
@@ -84,6 +138,18 @@ pub fn fit(
     weights: Option<&[f64]>,
     penalizer: f64,
 ) -> Result<Fit, FitError> {
+    fit_sampling(frequency, monetary, weights, penalizer, SAMPLE_ROWS)
+}
+
+/// `fit`, first on a sample of about `sample_rows` customers when there are at least twice as
+/// many (see `estimate::Problem::sample`).
+pub(super) fn fit_sampling(
+    frequency: &[f64],
+    monetary: &[f64],
+    weights: Option<&[f64]>,
+    penalizer: f64,
+    sample_rows: usize,
+) -> Result<Fit, FitError> {
     let invalid = |message: String| FitError {
         message: format!("Gamma-Gamma: {message}"),
         best: None,
@@ -96,12 +162,15 @@ pub fn fit(
     }
     let (spend, _) = weighted_sum(frequency.len(), weights, |i| (monetary[i], []));
     let mean = spend / total_weight;
-    let log_likelihood = |params: &[f64; 3]| {
-        let model = GammaGamma::new(params).expect("positive finite parameters");
-        weighted_sum(frequency.len(), weights, |i| {
-            model.log_likelihood(frequency[i], monetary[i])
-        })
-    };
+    let likelihood = Likelihood::new(frequency, monetary, weights);
+    let log_likelihood = |params: &[f64; 3]| likelihood.at(params);
+    let sample = sample(frequency, monetary, weights, sample_rows);
+    let on_sample = sample
+        .as_ref()
+        .map(|(x, m, w)| Likelihood::new(x, m, w.as_deref()));
+    let sample_log_likelihood = on_sample
+        .as_ref()
+        .map(|l| (l.total_weight, move |params: &[f64; 3]| l.at(params)));
     // Each start has the population mean spend p·v/(q−1) equal to the sample's.
     let problem = Problem {
         name: "Gamma-Gamma",
@@ -110,8 +179,27 @@ pub fn fit(
         penalizer,
         penalty_scale: [1.0; 3],
         starts: vec![[1.0, 2.0, mean], [5.0, 3.0, 0.4 * mean], [0.5, 1.5, mean]],
+        sample: None,
+    };
+    let problem = match &sample_log_likelihood {
+        Some((weight, l)) => problem.with_sample(l, *weight),
+        None => problem,
     };
     estimate::maximize(&problem)
+}
+
+/// Every k-th customer (frequency, monetary, weights), k the largest that leaves at least
+/// `rows`; `None` unless k ≥ 2.
+#[allow(clippy::type_complexity)]
+fn sample(
+    frequency: &[f64],
+    monetary: &[f64],
+    weights: Option<&[f64]>,
+    rows: usize,
+) -> Option<(Vec<f64>, Vec<f64>, Option<Vec<f64>>)> {
+    let step = frequency.len() / rows.max(1);
+    let every = |v: &[f64]| -> Vec<f64> { v.iter().step_by(step).copied().collect() };
+    (step >= 2).then(|| (every(frequency), every(monetary), weights.map(every)))
 }
 
 /// Total (weighted) log-likelihood at `params`; NaN for parameters that are not positive.
@@ -121,13 +209,7 @@ pub fn log_likelihood(
     monetary: &[f64],
     weights: Option<&[f64]>,
 ) -> f64 {
-    let Some(model) = GammaGamma::new(params) else {
-        return f64::NAN;
-    };
-    weighted_sum(frequency.len(), weights, |i| {
-        (model.log_likelihood(frequency[i], monetary[i]).0, [])
-    })
-    .0
+    Likelihood::new(frequency, monetary, weights).at(params).0
 }
 
 /// E[spend per purchase | x, m] = (v + x·m)·p / (p·x + q − 1): a weighted mean of the
@@ -139,7 +221,7 @@ pub fn expected_spend(params: &[f64], frequency: &[f64], monetary: &[f64]) -> Ve
         monetary.len(),
         "frequency and monetary must have the same length"
     );
-    let Some(GammaGamma { p, q, v, .. }) = GammaGamma::new(params) else {
+    let Some(GammaGamma { p, q, v }) = GammaGamma::new(params) else {
         return vec![f64::NAN; frequency.len()];
     };
     per_customer(frequency.len(), |i| {
@@ -157,9 +239,8 @@ mod tests {
     fn gradient_matches_finite_differences() {
         let customers = [(1.0, 12.5), (2.0, 35.0), (7.0, 18.2), (30.0, 250.0)];
         for p in [[6.25, 3.74, 15.44], [0.3, 1.2, 2.0], [40.0, 0.5, 300.0]] {
-            let model = GammaGamma::new(&p).unwrap();
             for (x, m) in customers {
-                let (_, analytic) = model.log_likelihood(x, m);
+                let (_, analytic) = Likelihood::new(&[x], &[m], None).at(&p);
                 for j in 0..3 {
                     let h = 1e-6 * p[j];
                     let (mut up, mut down) = (p, p);

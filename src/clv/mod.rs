@@ -7,7 +7,9 @@
 //! (days, weeks...). The scale parameters (α, and β of the Pareto/NBD) are in that unit.
 //!
 //! Fitting maximises the log-likelihood over the logs of the parameters (BFGS, analytic
-//! gradients, several starts; see `estimate`). With `penalizer` > 0 it minimises
+//! gradients, several starts, a first look at a sample; see `estimate`), with identical
+//! histories merged and what depends on x or on one age alone computed once per distinct value
+//! (see `histories`). With `penalizer` > 0 it minimises
 //! −LL / Σw + penalizer · Σ p_j² instead, like lifetimes: α and β enter the penalty in units
 //! of the largest T, as lifetimes scales time, so the penalty does not depend on the unit.
 //! (lifetimes' Pareto/NBD divides the negative log-likelihood by the mean weight instead of the
@@ -16,6 +18,7 @@
 mod bg_nbd;
 mod estimate;
 pub mod gamma_gamma;
+mod histories;
 mod mbg_nbd;
 mod optimize;
 mod pareto_nbd;
@@ -29,7 +32,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 pub use estimate::CONVERGED_TOLERANCE;
-use estimate::{per_customer, weighted_sum, Problem};
+use estimate::{per_customer, weighted_sum, Problem, SAMPLE_ROWS};
+use histories::Histories;
 
 /// The calibration summary of the customers to fit.
 pub struct Customers<'a> {
@@ -59,7 +63,8 @@ pub struct Fit {
     /// Total (weighted) log-likelihood at `params`, without the penalty.
     pub log_likelihood: f64,
     pub standard_errors: Vec<f64>,
-    /// BFGS iterations of the start that was kept.
+    /// BFGS iterations of the start that was kept (on the sample, then on every customer, when
+    /// the fit looked at a sample first).
     pub iterations: usize,
     /// max |∂f/∂ln p_j| at `params`, f the penalised mean negative log-likelihood.
     pub gradient_norm: f64,
@@ -93,18 +98,42 @@ impl FitError {
 
 /// One count model at given parameters: what a customer's history (x, t_x, T) implies.
 trait CountModel: Sync {
-    /// ln L of the history and its gradient in the parameters.
-    fn log_likelihood(&self, x: f64, t_x: f64, big_t: f64) -> (f64, [f64; 4]);
     fn p_alive(&self, x: f64, t_x: f64, big_t: f64) -> f64;
     /// E[X(T, T+t) | history] for each t of `horizons`, into `out`.
     fn expected(&self, horizons: &[f64], x: f64, t_x: f64, big_t: f64, out: &mut [f64]);
 }
 
-fn count_model(model: Model, params: &[f64]) -> Option<Box<dyn CountModel>> {
-    let p: [f64; 4] = params.try_into().ok()?;
-    if !p.iter().all(|v| v.is_finite() && *v > 0.0) {
-        return None;
+/// A count model's log-likelihood of a set of histories, summed, with its gradient in the
+/// parameters: what a fit evaluates many times over.
+trait Likelihood: Sync {
+    /// At positive finite parameters.
+    fn at(&self, params: &[f64; 4]) -> (f64, [f64; 4]);
+
+    /// NaN where the parameters are not positive and finite.
+    fn at_any(&self, params: &[f64; 4]) -> (f64, [f64; 4]) {
+        match positive(params) {
+            Some(p) => self.at(&p),
+            None => (f64::NAN, [f64::NAN; 4]),
+        }
     }
+}
+
+fn likelihood(model: Model, histories: Histories) -> Box<dyn Likelihood> {
+    match model {
+        Model::BetaGeo => Box::new(bg_nbd::Likelihood::new(histories, false)),
+        Model::ParetoNbd => Box::new(pareto_nbd::Likelihood::new(histories)),
+        Model::ModifiedBetaGeo => Box::new(bg_nbd::Likelihood::new(histories, true)),
+    }
+}
+
+/// Four positive finite parameters, or `None`.
+fn positive(params: &[f64]) -> Option<[f64; 4]> {
+    let p: [f64; 4] = params.try_into().ok()?;
+    p.iter().all(|v| v.is_finite() && *v > 0.0).then_some(p)
+}
+
+fn count_model(model: Model, params: &[f64]) -> Option<Box<dyn CountModel>> {
+    let p = positive(params)?;
     Some(match model {
         Model::BetaGeo => Box::new(bg_nbd::BgNbd::new(p)),
         Model::ParetoNbd => Box::new(pareto_nbd::ParetoNbd::new(p)),
@@ -151,8 +180,8 @@ impl Model {
 
 /// The first position where `bad` holds, and how many there are, as a message tail.
 fn first_bad(n: usize, bad: impl Fn(usize) -> bool) -> Option<String> {
-    let count = (0..n).filter(|&i| bad(i)).count();
     let first = (0..n).find(|&i| bad(i))?;
+    let count = (first..n).filter(|&i| bad(i)).count();
     Some(format!(
         "{count} customer(s), the first at position {first}"
     ))
@@ -178,6 +207,30 @@ fn check_weights(n: usize, weights: Option<&[f64]>) -> Result<f64, String> {
     }
 }
 
+/// What a summary must satisfy, as lifetimes checks it, in the order the checks are reported.
+const RULES: [&str; 5] = [
+    "frequency, recency and T must be finite",
+    "frequency must be a whole number >= 0",
+    "recency must be >= 0",
+    "recency must be <= T",
+    "recency must be 0 when frequency is 0",
+];
+
+/// The first of `RULES` that a customer's (x, t_x, T) breaks.
+fn broken_rule(x: f64, t_x: f64, t: f64) -> Option<usize> {
+    // Doubles from 2^52 on are whole; below, the cast truncates (without a call to trunc).
+    let whole = x >= 4_503_599_627_370_496.0 || (x as u64) as f64 == x;
+    // `&` rather than `&&`: no branch on the data, which would be mispredicted.
+    let broken = [
+        !(x.is_finite() & t_x.is_finite() & t.is_finite()),
+        !((x >= 0.0) & whole),
+        t_x < 0.0,
+        t_x > t,
+        (x == 0.0) & (t_x != 0.0),
+    ];
+    broken.iter().position(|&b| b)
+}
+
 impl Customers<'_> {
     /// Checks the summary as lifetimes does; returns the total weight.
     pub fn validate(&self) -> Result<f64, String> {
@@ -194,23 +247,12 @@ impl Customers<'_> {
         if n == 0 {
             return Err("there are no customers".into());
         }
-        let checks: [(&str, &dyn Fn(usize) -> bool); 5] = [
-            ("frequency, recency and T must be finite", &|i| {
-                !(x[i].is_finite() && t_x[i].is_finite() && t[i].is_finite())
-            }),
-            ("frequency must be a whole number >= 0", &|i| {
-                !(x[i] >= 0.0 && x[i].fract() == 0.0)
-            }),
-            ("recency must be >= 0", &|i| t_x[i] < 0.0),
-            ("recency must be <= T", &|i| t_x[i] > t[i]),
-            ("recency must be 0 when frequency is 0", &|i| {
-                x[i] == 0.0 && t_x[i] != 0.0
-            }),
-        ];
-        for (rule, bad) in checks {
-            if let Some(at) = first_bad(n, bad) {
-                return Err(format!("{rule}: not so for {at}"));
-            }
+        let broken = |i: usize| broken_rule(x[i], t_x[i], t[i]);
+        // The first rule anyone breaks: nobody breaks an earlier one, so it is the first
+        // broken rule of every customer who breaks it.
+        if let Some(rule) = (0..n).filter_map(broken).min() {
+            let at = first_bad(n, |i| broken(i) == Some(rule)).expect("a customer breaks it");
+            return Err(format!("{}: not so for {at}", RULES[rule]));
         }
         if !t.iter().any(|&v| v > 0.0) {
             return Err("T is 0 for every customer".into());
@@ -221,6 +263,17 @@ impl Customers<'_> {
 
 /// Maximum likelihood estimates of `model` (parameter order in `Model`).
 pub fn fit(model: Model, data: &Customers, penalizer: f64) -> Result<Fit, FitError> {
+    fit_sampling(model, data, penalizer, SAMPLE_ROWS)
+}
+
+/// `fit`, first on a sample of about `sample_rows` distinct histories when there are at least
+/// twice as many (see `estimate::Problem::sample`).
+fn fit_sampling(
+    model: Model,
+    data: &Customers,
+    penalizer: f64,
+    sample_rows: usize,
+) -> Result<Fit, FitError> {
     let name = model.name();
     let total_weight = data
         .validate()
@@ -236,12 +289,15 @@ pub fn fit(model: Model, data: &Customers, penalizer: f64) -> Result<Fit, FitErr
     });
     let times = model.time_parameters();
     let unit = |j: usize| if times[j] { max_t } else { 1.0 };
-    let log_likelihood = |p: &[f64; 4]| {
-        let m = count_model(model, p).expect("positive finite parameters");
-        weighted_sum(data.t.len(), data.weights, |i| {
-            m.log_likelihood(data.frequency[i], data.recency[i], data.t[i])
-        })
-    };
+    let histories = Histories::new(data);
+    let sample = histories
+        .sample(sample_rows)
+        .map(|s| (s.total_weight(), likelihood(model, s)));
+    let likelihood = likelihood(model, histories);
+    let log_likelihood = |p: &[f64; 4]| likelihood.at_any(p);
+    let sample_log_likelihood = sample
+        .as_ref()
+        .map(|(weight, l)| (*weight, move |p: &[f64; 4]| l.at_any(p)));
     let problem = Problem {
         name,
         log_likelihood: &log_likelihood,
@@ -253,6 +309,11 @@ pub fn fit(model: Model, data: &Customers, penalizer: f64) -> Result<Fit, FitErr
             .into_iter()
             .map(|s| std::array::from_fn(|j| s[j] * unit(j)))
             .collect(),
+        sample: None,
+    };
+    let problem = match &sample_log_likelihood {
+        Some((weight, l)) => problem.with_sample(l, *weight),
+        None => problem,
     };
     estimate::maximize(&problem)
 }
@@ -260,14 +321,10 @@ pub fn fit(model: Model, data: &Customers, penalizer: f64) -> Result<Fit, FitErr
 /// Total (weighted) log-likelihood of the customers under `model` at `params`, unpenalised;
 /// NaN for parameters that are not positive.
 pub fn log_likelihood(model: Model, params: &[f64], data: &Customers) -> f64 {
-    let Some(m) = count_model(model, params) else {
+    let Some(p) = positive(params) else {
         return f64::NAN;
     };
-    weighted_sum(data.t.len(), data.weights, |i| {
-        let (value, _) = m.log_likelihood(data.frequency[i], data.recency[i], data.t[i]);
-        (value, [])
-    })
-    .0
+    likelihood(model, Histories::new(data)).at(&p).0
 }
 
 fn check_lengths(frequency: &[f64], recency: &[f64], big_t: &[f64]) {

@@ -26,6 +26,8 @@ pub struct Minimum {
     pub value: f64,
     pub gradient: Vec<f64>,
     pub iterations: usize,
+    /// The last estimate of the inverse Hessian.
+    pub inverse_hessian: Vec<Vec<f64>>,
 }
 
 pub fn max_abs(v: &[f64]) -> f64 {
@@ -42,13 +44,20 @@ fn identity(n: usize) -> Vec<Vec<f64>> {
         .collect()
 }
 
-/// Minimise `f`, which returns the value and gradient at a point, from `x0`.
-pub fn minimize(f: &mut Objective, x0: &[f64], settings: &Settings) -> Minimum {
+/// Minimise `f`, which returns the value and gradient at a point, from `x0`, with
+/// `inverse_hessian` as the first estimate of the inverse Hessian if given (else the identity,
+/// scaled after the first step).
+pub fn minimize(
+    f: &mut Objective,
+    x0: &[f64],
+    inverse_hessian: Option<Vec<Vec<f64>>>,
+    settings: &Settings,
+) -> Minimum {
     let n = x0.len();
     let mut x = x0.to_vec();
     let (mut value, mut gradient) = f(&x);
-    let mut inverse_hessian = identity(n);
-    let mut fresh = true; // inverse_hessian is the identity, not yet scaled
+    let mut fresh = inverse_hessian.is_none(); // the identity, not yet scaled
+    let mut inverse_hessian = inverse_hessian.unwrap_or_else(|| identity(n));
     let mut iterations = 0;
     while value.is_finite()
         && iterations < settings.max_iterations
@@ -109,6 +118,7 @@ pub fn minimize(f: &mut Objective, x0: &[f64], settings: &Settings) -> Minimum {
         value,
         gradient,
         iterations,
+        inverse_hessian,
     }
 }
 
@@ -291,7 +301,7 @@ mod tests {
             ];
             (value, gradient)
         };
-        let m = minimize(&mut f, &[-1.2, 1.0], &settings());
+        let m = minimize(&mut f, &[-1.2, 1.0], None, &settings());
         assert!(
             (m.x[0] - 1.0).abs() < 1e-8 && (m.x[1] - 1.0).abs() < 1e-8,
             "{:?}",
@@ -315,7 +325,7 @@ mod tests {
             max_step: 100.0,
             ..settings()
         };
-        let m = minimize(&mut f, &[5.0], &wide);
+        let m = minimize(&mut f, &[5.0], None, &wide);
         assert!((m.x[0] - 0.1).abs() < 1e-10, "{:?}", m.x);
     }
 }

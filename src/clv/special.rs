@@ -72,14 +72,22 @@ pub fn expm1_over(k: f64, x: f64) -> f64 {
     }
 }
 
-/// ln(e^u + e^v), exact when either is −∞.
-pub fn log_add_exp(u: f64, v: f64) -> f64 {
-    let (hi, lo) = if u >= v { (u, v) } else { (v, u) };
-    if lo == f64::NEG_INFINITY {
-        hi
-    } else {
-        hi + (lo - hi).exp().ln_1p()
+/// ln(e^u + e^v) and the share e^v / (e^u + e^v) of the second; exact when either is −∞.
+pub fn log_add_exp_with_share(u: f64, v: f64) -> (f64, f64) {
+    let (hi, lo) = (u.max(v), u.min(v));
+    if hi == f64::NEG_INFINITY {
+        return (hi, 0.0);
     }
+    let ratio = (lo - hi).exp(); // 0 when lo is −∞
+    let share_of_hi = 1.0 / (1.0 + ratio);
+    let share_of_v = if v > u {
+        share_of_hi
+    } else {
+        ratio * share_of_hi
+    };
+    // ln(1 + ratio) rather than ln_1p(ratio): an error of at most an ulp of 1 is nothing in a
+    // log-likelihood, and ln is much faster.
+    (hi + (1.0 + ratio).ln(), share_of_v)
 }
 
 /// ln 2F1(a, b; a + 1; z) and its partial derivatives, for a > 0, 0 < b < a + 1, 0 ≤ z < 1.
@@ -92,53 +100,90 @@ pub struct LnHyp2f1 {
     pub d_z: f64,
 }
 
-/// ln 2F1(a, b; a + 1; z), the hypergeometric function of the Pareto/NBD likelihood, with its
-/// gradient. Euler's transformation 2F1(a, b; a+1; z) = (1−z)^(1−b) 2F1(1, a+1−b; a+1; z)
-/// gives a series whose terms are all positive and fall from the first one on (each is the
-/// last times z(a+1−b+n)/(a+1+n) < z), so it has no cancellation and its tail after a term t
-/// is below t·z/(1−z). The derivatives of each term follow the same recurrence.
-pub fn ln_hyp2f1_c_is_a_plus_1(a: f64, b: f64, z: f64) -> LnHyp2f1 {
-    const NAN: LnHyp2f1 = LnHyp2f1 {
-        value: f64::NAN,
-        d_a: f64::NAN,
-        d_b: f64::NAN,
-        d_z: f64::NAN,
-    };
-    let e = a + 1.0 - b;
-    let c = a + 1.0;
-    if !(a > 0.0 && b > 0.0 && e > 0.0 && (0.0..1.0).contains(&z)) {
-        return NAN;
-    }
-    // The term and its partial derivatives in a, b and z; then the four sums.
-    let (mut t, mut t_a, mut t_b, mut t_z) = (1.0, 0.0, 0.0, 0.0);
-    let (mut s, mut s_a, mut s_b, mut s_z) = (1.0, 0.0, 0.0, 0.0);
-    let mut converged = false;
-    for n in 0..MAX_TERMS {
-        let inv_cn = 1.0 / (c + n as f64);
-        let q = (e + n as f64) * inv_cn;
-        t_z = (t_z * z + t) * q;
-        t_a = (t_a * q + t * b * inv_cn * inv_cn) * z;
-        t_b = (t_b * q - t * inv_cn) * z;
-        t *= q * z;
-        s += t;
-        s_a += t_a;
-        s_b += t_b;
-        s_z += t_z;
-        // Bounds the tails of the sum and of its z-derivative (whose terms are n·t_n / z).
-        if t * (n as f64 + 2.0) <= SERIES_TOLERANCE * s * (1.0 - z) * (1.0 - z) {
-            converged = true;
-            break;
+const NAN_HYP2F1: LnHyp2f1 = LnHyp2f1 {
+    value: f64::NAN,
+    d_a: f64::NAN,
+    d_b: f64::NAN,
+    d_z: f64::NAN,
+};
+
+/// ln 2F1(a, b; a + 1; z) for one (a, b) and any number of z. Euler's transformation
+/// 2F1(a, b; a+1; z) = (1−z)^(1−b) 2F1(1, a+1−b; a+1; z) gives a series Σ c_n z^n whose
+/// coefficients are all positive and fall from the first one on (c_(n+1) = c_n (a+1−b+n) /
+/// (a+1+n) < c_n), so it has no cancellation and its tail after a term t is below t·z/(1−z).
+/// The coefficients and their derivatives in a and b do not depend on z: they are made once,
+/// as far as the largest z needs, and each z then costs a polynomial.
+pub struct Hyp2f1Series {
+    b: f64,
+    /// a + 1 − b and c = a + 1.
+    e: f64,
+    c: f64,
+    valid: bool,
+    /// c_n, ∂c_n/∂a, ∂c_n/∂b.
+    coefficients: Vec<[f64; 3]>,
+}
+
+impl Hyp2f1Series {
+    pub fn new(a: f64, b: f64) -> Hyp2f1Series {
+        let e = a + 1.0 - b;
+        Hyp2f1Series {
+            b,
+            e,
+            c: a + 1.0,
+            valid: a > 0.0 && b > 0.0 && e > 0.0,
+            coefficients: vec![[1.0, 0.0, 0.0]],
         }
     }
-    if !converged {
-        return NAN;
+
+    /// Appends c_n for the next n.
+    fn extend(&mut self) {
+        let n = (self.coefficients.len() - 1) as f64;
+        let [t, t_a, t_b] = self.coefficients[self.coefficients.len() - 1];
+        let inv_cn = 1.0 / (self.c + n);
+        let q = (self.e + n) * inv_cn;
+        self.coefficients.push([
+            t * q,
+            t_a * q + t * self.b * inv_cn * inv_cn,
+            t_b * q - t * inv_cn,
+        ]);
     }
-    let ln_1mz = (-z).ln_1p();
-    LnHyp2f1 {
-        value: (1.0 - b) * ln_1mz + s.ln(),
-        d_a: s_a / s,
-        d_b: -ln_1mz + s_b / s,
-        d_z: (b - 1.0) / (1.0 - z) + s_z / s,
+
+    pub fn at(&mut self, z: f64) -> LnHyp2f1 {
+        if !(self.valid && (0.0..1.0).contains(&z)) {
+            return NAN_HYP2F1;
+        }
+        // The sums of c_n z^n, of its derivatives in a and b, and in z (n c_n z^(n−1)).
+        let (mut s, mut s_a, mut s_b, mut s_z) = (1.0, 0.0, 0.0, 0.0);
+        let mut power = 1.0; // z^(n−1)
+                             // Bounds the tails of the sum and of its z-derivative (whose terms are n·t_n / z).
+        let tolerance = SERIES_TOLERANCE * (1.0 - z) * (1.0 - z);
+        let mut n = 1;
+        loop {
+            if n == self.coefficients.len() {
+                if n > MAX_TERMS {
+                    return NAN_HYP2F1;
+                }
+                self.extend();
+            }
+            let [t, t_a, t_b] = self.coefficients[n];
+            s_z += n as f64 * t * power;
+            power *= z;
+            let term = t * power;
+            s += term;
+            s_a += t_a * power;
+            s_b += t_b * power;
+            if term * (n + 1) as f64 <= tolerance * s {
+                break;
+            }
+            n += 1;
+        }
+        let ln_1mz = (-z).ln_1p();
+        LnHyp2f1 {
+            value: (1.0 - self.b) * ln_1mz + s.ln(),
+            d_a: s_a / s,
+            d_b: -ln_1mz + s_b / s,
+            d_z: (self.b - 1.0) / (1.0 - z) + s_z / s,
+        }
     }
 }
 
@@ -179,6 +224,10 @@ pub fn bg_expected_factor(k: f64, big_b: f64, a: f64, ln_y: f64) -> f64 {
 mod tests {
     use super::*;
 
+    fn ln_hyp2f1_c_is_a_plus_1(a: f64, b: f64, z: f64) -> LnHyp2f1 {
+        Hyp2f1Series::new(a, b).at(z)
+    }
+
     fn close(got: f64, want: f64, rel: f64) -> bool {
         (got - want).abs() <= rel * want.abs().max(1e-300)
     }
@@ -206,6 +255,44 @@ mod tests {
             );
         }
         assert!(ln_gamma(0.0).is_nan() && digamma(-1.0).is_nan());
+    }
+
+    #[test]
+    fn log_add_exp_with_share_handles_the_extremes() {
+        let (value, share) = log_add_exp_with_share(1.0, 2.0);
+        assert!(close(value, (1f64.exp() + 2f64.exp()).ln(), 1e-15));
+        assert!(close(share, 2f64.exp() / (1f64.exp() + 2f64.exp()), 1e-15));
+        let (value, share) = log_add_exp_with_share(2.0, 1.0);
+        assert!(close(share, 1f64.exp() / (1f64.exp() + 2f64.exp()), 1e-15));
+        assert!(close(value, (1f64.exp() + 2f64.exp()).ln(), 1e-15));
+        assert_eq!(log_add_exp_with_share(-3.0, f64::NEG_INFINITY), (-3.0, 0.0));
+        assert_eq!(log_add_exp_with_share(f64::NEG_INFINITY, -3.0), (-3.0, 1.0));
+        // Far apart: no overflow, and the share of the small one does not round to 1 − 1.
+        let (value, share) = log_add_exp_with_share(-800.0, 800.0);
+        assert_eq!(value, 800.0);
+        assert!(share == 1.0 && log_add_exp_with_share(800.0, -800.0).1 == 0.0);
+        assert!(close(
+            log_add_exp_with_share(0.0, -40.0).1,
+            (-40f64).exp(),
+            1e-15
+        ));
+    }
+
+    #[test]
+    fn a_hyp2f1_series_gives_the_same_values_in_any_order() {
+        // The coefficients are made as far as the largest z needs, whichever z comes first.
+        let zs = [0.1, 0.9, 0.0, 0.5, 0.99, 0.3];
+        let mut shared = Hyp2f1Series::new(3.7, 1.6);
+        for z in zs {
+            let (got, want) = (shared.at(z), ln_hyp2f1_c_is_a_plus_1(3.7, 1.6, z));
+            assert_eq!(
+                (got.value, got.d_a, got.d_b, got.d_z),
+                (want.value, want.d_a, want.d_b, want.d_z)
+            );
+        }
+        assert!(
+            shared.at(1.0).value.is_nan() && Hyp2f1Series::new(1.0, 2.5).at(0.5).value.is_nan()
+        );
     }
 
     #[test]

@@ -319,9 +319,10 @@ fn gradients_match_finite_differences() {
             if trial == 0 {
                 p[3] = p[1]; // α = β
             }
-            let m = count_model(model, &p).unwrap();
             for &(x, t_x, big_t) in &histories {
-                let (_, analytic) = m.log_likelihood(x, t_x, big_t);
+                let data = [vec![x], vec![t_x], vec![big_t]];
+                let one = Histories::new(&customers(&data));
+                let (_, analytic) = likelihood(model, one).at(&p);
                 let numeric = numeric_gradient(model, &p, x, t_x, big_t);
                 for j in 0..4 {
                     let scale = 1.0 + numeric[j].abs();
@@ -530,6 +531,47 @@ fn fits_recover_the_parameters_of_simulated_customers() {
         for ((got, want), se) in fit.params.iter().zip(truth).zip(&fit.standard_errors) {
             assert!((got - want).abs() < 4.0 * se, "{model:?} {fit:?}");
         }
+    }
+}
+
+#[test]
+fn a_first_look_at_a_sample_finds_the_optimum_of_all_the_starts() {
+    let all_starts = usize::MAX; // no sample
+    for (model, truth) in [
+        (Model::BetaGeo, BG_PUBLISHED),
+        (Model::ParetoNbd, [0.553, 10.578, 0.606, 11.669]),
+        (Model::ModifiedBetaGeo, BG_PUBLISHED),
+    ] {
+        let data = simulate(model, truth, 30_000, 17);
+        let sampled = fit_sampling(model, &customers(&data), 0.0, 2048).unwrap();
+        let direct = fit_sampling(model, &customers(&data), 0.0, all_starts).unwrap();
+        for (a, b) in sampled.params.iter().zip(&direct.params) {
+            assert!(
+                (a / b - 1.0).abs() < 1e-7,
+                "{model:?} {sampled:?} vs {direct:?}"
+            );
+        }
+        for (a, b) in sampled.standard_errors.iter().zip(&direct.standard_errors) {
+            assert!(
+                (a / b - 1.0).abs() < 1e-5,
+                "{model:?} {sampled:?} vs {direct:?}"
+            );
+        }
+    }
+    // Gamma-Gamma: mean spends of x purchases, each gamma(p, ν), ν ~ gamma(q, v).
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let [p, q, v] = [6.25, 3.74, 15.44];
+    let (x, m): (Vec<f64>, Vec<f64>) = (0..30_000)
+        .map(|_| {
+            let x = f64::from(rng.random_range(1..20));
+            let nu = gamma_sample(&mut rng, q) / v;
+            (x, gamma_sample(&mut rng, p * x) / (x * nu))
+        })
+        .unzip();
+    let sampled = gamma_gamma::fit_sampling(&x, &m, None, 0.0, 2048).unwrap();
+    let direct = gamma_gamma::fit_sampling(&x, &m, None, 0.0, all_starts).unwrap();
+    for (a, b) in sampled.params.iter().zip(&direct.params) {
+        assert!((a / b - 1.0).abs() < 1e-7, "{sampled:?} vs {direct:?}");
     }
 }
 
