@@ -16,26 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import crm
-from reference_retention import (
-    reference_acquisition,
-    reference_activity,
-    reference_churn_risk,
-    reference_cohorts,
-    reference_interpurchase,
-    reference_lifecycle,
-    reference_repurchase,
-)
-from test_retention import assert_matches, check_reasons
-
-REFERENCE = {
-    "repurchase": reference_repurchase,
-    "interpurchase": reference_interpurchase,
-    "lifecycle": reference_lifecycle,
-    "churn_risk": reference_churn_risk,
-    "cohorts": reference_cohorts,
-    "acquisition": reference_acquisition,
-    "activity": reference_activity,
-}
+from test_retention import REFERENCE, assert_matches, check_reasons
 
 # A few option sets per function; each example picks one.
 CASES = {
