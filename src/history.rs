@@ -237,26 +237,38 @@ pub fn column_sums(
     values: &[arrow_buffer::ScalarBuffer<f64>],
     codes: &[u32],
 ) -> Vec<f64> {
+    let code = |c: usize, i: usize| tx.customers.rows.code(c, i);
+    let sums = sums_by_key(tx, tx.customers.n_codes, code, |c, i| values[c][i]);
+    codes.iter().map(|&c| sums[c as usize]).collect()
+}
+
+/// The sum of `value(chunk, i)` over the rows of every key `key(chunk, i)` (< `n_keys`).
+/// Rows are scattered by key keeping their order, then summed per partition with
+/// compensation: the sums do not depend on the number of threads.
+pub fn sums_by_key(
+    tx: &Transactions,
+    n_keys: usize,
+    key: impl Fn(usize, usize) -> u32 + Sync,
+    value: impl Fn(usize, usize) -> f64 + Sync,
+) -> Vec<f64> {
     pool::install(|| {
-        let n = tx.customers.n_codes;
-        let shift = PARTITION_BITS.min(usize::BITS - n.leading_zeros());
+        let shift = PARTITION_BITS.min(usize::BITS - n_keys.leading_zeros());
         let lens: Vec<usize> = (0..tx.days.len()).map(|c| tx.chunk_len(c)).collect();
         let pieces = partition::pieces(&lens, PIECE_ROWS);
-        let code = |c: usize, i: usize| tx.customers.rows.code(c, i);
         let mut rows: Vec<(u32, f64)> = Vec::new();
-        let part_of = |c: usize, i: usize| (code(c, i) >> shift) as usize;
-        let item = |c: usize, i: usize| (code(c, i), values[c][i]);
-        let bounds = partition::scatter(&pieces, (n >> shift) + 1, part_of, item, &mut rows);
-        let mut sums = vec![Sum::default(); n];
+        let part_of = |c: usize, i: usize| (key(c, i) >> shift) as usize;
+        let item = |c: usize, i: usize| (key(c, i), value(c, i));
+        let bounds = partition::scatter(&pieces, (n_keys >> shift) + 1, part_of, item, &mut rows);
+        let mut sums = vec![Sum::default(); n_keys];
         sums.par_chunks_mut(1 << shift)
             .enumerate()
             .for_each(|(q, sums)| {
                 let base = (q << shift) as u32;
-                for &(c, v) in &rows[bounds[q]..bounds[q + 1]] {
-                    sums[(c - base) as usize].add(v);
+                for &(k, v) in &rows[bounds[q]..bounds[q + 1]] {
+                    sums[(k - base) as usize].add(v);
                 }
             });
-        codes.iter().map(|&c| sums[c as usize].value()).collect()
+        sums.iter().map(Sum::value).collect()
     })
 }
 

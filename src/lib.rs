@@ -22,6 +22,7 @@ pub mod summary;
 #[cfg(test)]
 mod testing;
 pub mod trace;
+pub mod value;
 
 #[cfg(feature = "python")]
 mod py;

@@ -7,6 +7,7 @@ mod errors;
 mod models;
 mod retention;
 mod rfm;
+mod value;
 
 use pyo3::prelude::*;
 
@@ -37,6 +38,13 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(models::clv, m)?,
         wrap_pyfunction!(models::model_to_json, m)?,
         wrap_pyfunction!(models::model_from_json, m)?,
+    ] {
+        m.add_function(f)?;
+    }
+    for f in [
+        wrap_pyfunction!(value::profitability, m)?,
+        wrap_pyfunction!(value::performance, m)?,
+        wrap_pyfunction!(value::loyalty, m)?,
     ] {
         m.add_function(f)?;
     }
