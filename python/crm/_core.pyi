@@ -14,6 +14,9 @@ __all__ = [
     "cohorts",
     "acquisition",
     "activity",
+    "profitability",
+    "performance",
+    "loyalty",
     "summary",
     "calibration_holdout",
     "fit_btyd",
@@ -154,6 +157,53 @@ def activity(
     on_invalid: _OnInvalid = "raise",
 ) -> _Result:
     """Member activity score per customer."""
+
+def profitability(
+    data: Any,
+    *,
+    customer: str,
+    date: str,
+    amount: str,
+    cost_column: str | None = None,
+    cost_rate: float | None = None,
+    tiers: Sequence[tuple[str, float]],
+    output: Literal["customers", "deciles", "tiers"] = "customers",
+    on_invalid: _OnInvalid = "raise",
+) -> _Result:
+    """Revenue, cost, margin, rank, Pareto shares, deciles and tiers per customer."""
+
+def performance(
+    data: Any,
+    *,
+    customer: str,
+    date: str,
+    amount: str,
+    order: str | None = None,
+    by: Sequence[str] = ...,
+    period: Literal["W", "M", "Q", "Y"] | None = None,
+    values: Sequence[str],
+    quantity: str | None = None,
+    shape: Literal["long", "wide"] = "long",
+    on_invalid: _OnInvalid = "raise",
+) -> _Result:
+    """Quantity, revenue, customers and orders by group x period."""
+
+def loyalty(
+    data: Any,
+    *,
+    customer: str,
+    date: str,
+    amount: str,
+    as_of: int | None = None,
+    window_days: int | None = None,
+    points_per_unit: float = 1.0,
+    tiers: Sequence[tuple[str, float]],
+    near: float = 0.1,
+    bonus: str | None = None,
+    output: Literal["customers", "tiers"] = "customers",
+    on_invalid: _OnInvalid = "raise",
+) -> _Result:
+    """Loyalty points and tiers per customer."""
 
 def summary(
     data: Any,

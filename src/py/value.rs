@@ -10,11 +10,11 @@ use crate::emit;
 use crate::error::Result;
 use crate::history::{self, Purchase};
 use crate::ingest::{Spec, Transactions};
+use crate::retention::per_customer;
 use crate::value::loyalty::{self as loyalty_domain, LoyaltyOptions};
+use crate::value::net_amount;
 use crate::value::performance::{self as performance_domain, Value};
 use crate::value::profitability::{self as domain, Cost, Group};
-use crate::value::net_amount;
-use crate::retention::per_customer;
 
 #[pyfunction]
 #[pyo3(signature = (data, *, customer, date, amount, cost_column=None, cost_rate=None, tiers, output="customers", on_invalid="raise"))]
@@ -57,7 +57,8 @@ pub fn profitability<'py>(
             _ => {
                 let tiers = domain::groups(&p, |i| p.tier[i] as usize, names.len());
                 let labels = emit::categorical((0..names.len() as u16).collect(), &names)?;
-                groups_batch(("tier", labels), &tiers).and_then(|b| emit::mark_ordered(b, &["tier"]))
+                groups_batch(("tier", labels), &tiers)
+                    .and_then(|b| emit::mark_ordered(b, &["tier"]))
             }
         }
     })
@@ -78,15 +79,32 @@ fn customers_batch(
         ("revenue", floats(&p.revenue)),
         ("cost", floats(&p.cost)),
         ("margin", floats(&p.margin)),
-        ("margin_rate", emit::float64(order.iter().map(|&i| p.margin_rate[i]).collect())),
-        ("margin_rank", emit::int64(order.iter().map(|&i| p.rank[i]).collect())),
+        (
+            "margin_rate",
+            emit::float64(order.iter().map(|&i| p.margin_rate[i]).collect()),
+        ),
+        (
+            "margin_rank",
+            emit::int64(order.iter().map(|&i| p.rank[i]).collect()),
+        ),
         ("customer_share", floats(&p.customer_share)),
         (
             "cumulative_margin_share",
-            emit::float64(order.iter().map(|&i| p.cumulative_margin_share[i]).collect()),
+            emit::float64(
+                order
+                    .iter()
+                    .map(|&i| p.cumulative_margin_share[i])
+                    .collect(),
+            ),
         ),
-        ("decile", emit::int32(order.iter().map(|&i| Some(p.decile[i])).collect())),
-        ("tier", emit::categorical(order.iter().map(|&i| p.tier[i]).collect(), tiers)?),
+        (
+            "decile",
+            emit::int32(order.iter().map(|&i| Some(p.decile[i])).collect()),
+        ),
+        (
+            "tier",
+            emit::categorical(order.iter().map(|&i| p.tier[i]).collect(), tiers)?,
+        ),
     ])
     .and_then(|b| emit::mark_ordered(b, &["tier"]))
 }
@@ -108,12 +126,21 @@ fn groups_batch(label: (&str, ArrayRef), groups: &[Group]) -> Result<RecordBatch
     let column = |f: fn(&Group) -> f64| emit::floats(groups.iter().map(f).collect());
     emit::batch(vec![
         label,
-        ("customers", emit::int64(groups.iter().map(|g| g.customers).collect())),
+        (
+            "customers",
+            emit::int64(groups.iter().map(|g| g.customers).collect()),
+        ),
         ("revenue", column(|g| g.revenue)),
         ("cost", column(|g| g.cost)),
         ("margin", column(|g| g.margin)),
-        ("margin_share", emit::float64(groups.iter().map(|g| share(g.margin)).collect())),
-        ("cumulative_customer_share", emit::float64(cumulative_customers)),
+        (
+            "margin_share",
+            emit::float64(groups.iter().map(|g| share(g.margin)).collect()),
+        ),
+        (
+            "cumulative_customer_share",
+            emit::float64(cumulative_customers),
+        ),
         ("cumulative_margin_share", emit::float64(cumulative_margin)),
     ])
 }
@@ -143,11 +170,17 @@ pub fn performance<'py>(
         .collect::<Result<Vec<_>>>()
         .map_err(|e| super::errors::to_pyerr(py, e))?;
     if parsed.is_empty() {
-        return Err(bad_argument(py, "values must name at least one value".into()));
+        return Err(bad_argument(
+            py,
+            "values must name at least one value".into(),
+        ));
     }
     let wants_quantity = parsed.contains(&Value::Quantity);
     if wants_quantity && quantity.is_none() {
-        return Err(bad_argument(py, "the value 'quantity' needs a quantity column".into()));
+        return Err(bad_argument(
+            py,
+            "the value 'quantity' needs a quantity column".into(),
+        ));
     }
     let spec = Spec {
         by,
@@ -185,7 +218,11 @@ fn performance_batch(
     let repeat = if wide { 1 } else { n_periods };
     let mut columns: Vec<(String, ArrayRef)> = Vec::new();
     if let Some(groups) = &tx.groups {
-        let codes: Vec<u32> = p.groups.iter().flat_map(|&g| std::iter::repeat_n(g, repeat)).collect();
+        let codes: Vec<u32> = p
+            .groups
+            .iter()
+            .flat_map(|&g| std::iter::repeat_n(g, repeat))
+            .collect();
         columns.extend(groups.labels(&codes)?);
     }
     if wide {
@@ -202,14 +239,25 @@ fn performance_batch(
         }
     } else {
         if with_period {
-            let days = p.groups.iter().flat_map(|_| p.starts.iter().map(|&d| Some(d)));
+            let days = p
+                .groups
+                .iter()
+                .flat_map(|_| p.starts.iter().map(|&d| Some(d)));
             columns.push(("period".into(), emit::dates(days.collect())));
         }
         for (name, &v) in names.iter().zip(values) {
-            columns.push((name.clone(), column(v, &mut (0..p.groups.len() * n_periods))));
+            columns.push((
+                name.clone(),
+                column(v, &mut (0..p.groups.len() * n_periods)),
+            ));
         }
     }
-    emit::batch(columns.iter().map(|(n, a)| (n.as_str(), a.clone())).collect())
+    emit::batch(
+        columns
+            .iter()
+            .map(|(n, a)| (n.as_str(), a.clone()))
+            .collect(),
+    )
 }
 
 #[pyfunction]
@@ -251,10 +299,19 @@ pub fn loyalty<'py>(
             (Some(values), Some((first, _))) => {
                 let code = |c: usize, i: usize| tx.customers.rows.code(c, i);
                 let in_window = |c: usize, i: usize| {
-                    if tx.days[c].day(i) >= first { values[c][i] } else { 0.0 }
+                    if tx.days[c].day(i) >= first {
+                        values[c][i]
+                    } else {
+                        0.0
+                    }
                 };
                 let sums = history::sums_by_key(tx, tx.customers.n_codes, code, in_window);
-                Some(codes.iter().map(|&c| sums[c as usize]).collect::<Vec<f64>>())
+                Some(
+                    codes
+                        .iter()
+                        .map(|&c| sums[c as usize])
+                        .collect::<Vec<f64>>(),
+                )
             }
             _ => None,
         };
@@ -272,9 +329,15 @@ pub fn loyalty<'py>(
             columns.extend([
                 ("points", emit::floats(l.points)),
                 ("tier", emit::categorical(l.tier.clone(), &names)?),
-                ("next_tier", emit::categorical_or_null(l.tier.iter().map(|&t| next(t)).collect(), &names)?),
+                (
+                    "next_tier",
+                    emit::categorical_or_null(l.tier.iter().map(|&t| next(t)).collect(), &names)?,
+                ),
                 ("points_to_next", emit::float64(l.points_to_next)),
-                ("close_to_next", emit::booleans(l.close_to_next.into_iter().map(Some).collect())),
+                (
+                    "close_to_next",
+                    emit::booleans(l.close_to_next.into_iter().map(Some).collect()),
+                ),
             ]);
             emit::batch(columns)?
         } else {
@@ -299,11 +362,22 @@ fn tiers_batch(l: &loyalty_domain::Loyalty, names: &[String]) -> Result<RecordBa
         ("customers", emit::int64(customers.clone())),
         (
             "share",
-            emit::float64(customers.iter().map(|&c| (total > 0).then(|| c as f64 / total as f64)).collect()),
+            emit::float64(
+                customers
+                    .iter()
+                    .map(|&c| (total > 0).then(|| c as f64 / total as f64))
+                    .collect(),
+            ),
         ),
         (
             "mean_points",
-            emit::float64(customers.iter().zip(&points).map(|(&c, &p)| (c > 0).then(|| p / c as f64)).collect()),
+            emit::float64(
+                customers
+                    .iter()
+                    .zip(&points)
+                    .map(|(&c, &p)| (c > 0).then(|| p / c as f64))
+                    .collect(),
+            ),
         ),
         ("close_to_next", emit::int64(close)),
     ])

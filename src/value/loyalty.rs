@@ -38,10 +38,16 @@ impl LoyaltyOptions {
     fn check(&self) -> Result<()> {
         let bad = |what: String| Err(CrmError::InvalidArgument(what));
         if !(self.points_per_unit >= 0.0 && self.points_per_unit.is_finite()) {
-            return bad(format!("points_per_unit must be a finite number >= 0, got {}", self.points_per_unit));
+            return bad(format!(
+                "points_per_unit must be a finite number >= 0, got {}",
+                self.points_per_unit
+            ));
         }
         if self.window_days.is_some_and(|w| w < 1) {
-            return bad(format!("window_days must be at least 1, got {:?}", self.window_days));
+            return bad(format!(
+                "window_days must be at least 1, got {:?}",
+                self.window_days
+            ));
         }
         if !(0.0..1.0).contains(&self.near) {
             return bad(format!("near must be in [0, 1), got {}", self.near));
@@ -64,7 +70,11 @@ pub fn window(history: &History, options: &LoyaltyOptions) -> Result<Option<(i32
 }
 
 /// `bonus`: each customer's bonus points in the window (in history order), if any.
-pub fn loyalty(history: &History, options: &LoyaltyOptions, bonus: Option<&[f64]>) -> Result<Loyalty> {
+pub fn loyalty(
+    history: &History,
+    options: &LoyaltyOptions,
+    bonus: Option<&[f64]>,
+) -> Result<Loyalty> {
     let Some((first, _)) = window(history, options)? else {
         return Ok(tiers_of(vec![], vec![], options, None));
     };
@@ -76,7 +86,12 @@ pub fn loyalty(history: &History, options: &LoyaltyOptions, bonus: Option<&[f64]
     Ok(tiers_of(spend, spend_points, options, bonus))
 }
 
-fn tiers_of(spend: Vec<f64>, spend_points: Vec<i64>, options: &LoyaltyOptions, bonus: Option<&[f64]>) -> Loyalty {
+fn tiers_of(
+    spend: Vec<f64>,
+    spend_points: Vec<i64>,
+    options: &LoyaltyOptions,
+    bonus: Option<&[f64]>,
+) -> Loyalty {
     let points: Vec<f64> = spend_points
         .iter()
         .enumerate()
@@ -87,8 +102,11 @@ fn tiers_of(spend: Vec<f64>, spend_points: Vec<i64>, options: &LoyaltyOptions, b
         .map(|&p| options.thresholds.iter().take_while(|&&t| p >= t).count() as u16)
         .collect();
     let next = |t: u16| options.thresholds.get(t as usize).copied();
-    let points_to_next: Vec<Option<f64>> =
-        points.iter().zip(&tier).map(|(&p, &t)| next(t).map(|n| n - p)).collect();
+    let points_to_next: Vec<Option<f64>> = points
+        .iter()
+        .zip(&tier)
+        .map(|(&p, &t)| next(t).map(|n| n - p))
+        .collect();
     let close_to_next = points_to_next
         .iter()
         .zip(&tier)
@@ -122,7 +140,10 @@ mod tests {
     fn tiers_and_distance_to_the_next() {
         let l = tiers_of(vec![], vec![0, 95, 100, 499, 900], &options(0.1), None);
         assert_eq!(l.tier, vec![0, 0, 1, 1, 2]);
-        assert_eq!(l.points_to_next, vec![Some(100.0), Some(5.0), Some(400.0), Some(1.0), None]);
+        assert_eq!(
+            l.points_to_next,
+            vec![Some(100.0), Some(5.0), Some(400.0), Some(1.0), None]
+        );
         assert_eq!(l.close_to_next, vec![false, true, false, true, false]);
     }
 

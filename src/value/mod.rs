@@ -11,7 +11,10 @@ use crate::summary::Sum;
 /// A customer's net amount (refunds included) over the entries `keep` selects.
 pub fn net_amount(entries: &[Entry], keep: impl Fn(&Entry) -> bool) -> f64 {
     let mut sum = Sum::default();
-    entries.iter().filter(|e| keep(e)).for_each(|e| sum.add(e.net));
+    entries
+        .iter()
+        .filter(|e| keep(e))
+        .for_each(|e| sum.add(e.net));
     sum.value()
 }
 

@@ -174,7 +174,12 @@ mod tests {
     #[test]
     fn monthly_cells_of_one_group() {
         // (customer, day, amount, order): January has two customers, March one; February is empty.
-        let batch = log(&[(1, 0, 10.0, 1), (1, 3, -4.0, 2), (2, 5, 7.0, 3), (2, 60, 5.0, 4)]);
+        let batch = log(&[
+            (1, 0, 10.0, 1),
+            (1, 3, -4.0, 2),
+            (2, 5, 7.0, 3),
+            (2, 60, 5.0, 4),
+        ]);
         let spec = Spec {
             customer: "c".into(),
             date: "d".into(),

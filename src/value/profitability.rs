@@ -64,7 +64,11 @@ pub fn profitability(revenue: Vec<f64>, cost: Cost, tier_shares: &[f64]) -> Resu
         }
     };
     // `+ 0.0` turns -0.0 into 0.0, so a zero margin is one value whatever its sign.
-    let margin: Vec<f64> = revenue.iter().zip(&cost).map(|(r, c)| r - c + 0.0).collect();
+    let margin: Vec<f64> = revenue
+        .iter()
+        .zip(&cost)
+        .map(|(r, c)| r - c + 0.0)
+        .collect();
     let mut by_rank: Vec<usize> = (0..n).collect();
     by_rank.par_sort_by(|&a, &b| margin[b].total_cmp(&margin[a]).then(a.cmp(&b)));
     let sorted: Vec<f64> = by_rank.iter().map(|&i| margin[i]).collect();
@@ -90,7 +94,10 @@ pub fn profitability(revenue: Vec<f64>, cost: Cost, tier_shares: &[f64]) -> Resu
     for (start, end) in runs_of_equal(&sorted) {
         sorted[start..end].iter().for_each(|&m| running.add(m));
         let decile = (start * 10 / n) as i32 + 1;
-        let tier = cuts.iter().position(|&cut| start < cut).unwrap_or(cuts.len() - 1) as u16;
+        let tier = cuts
+            .iter()
+            .position(|&cut| start < cut)
+            .unwrap_or(cuts.len() - 1) as u16;
         for &i in &out.by_rank[start..end] {
             out.rank[i] = start as i64 + 1;
             out.customer_share[i] = end as f64 / n as f64;
@@ -137,7 +144,10 @@ fn tier_cuts(shares: &[f64], n: usize) -> Vec<usize> {
 
 fn check_shares(shares: &[f64]) -> Result<()> {
     let total: f64 = shares.iter().sum();
-    if shares.is_empty() || shares.iter().any(|s| !(*s > 0.0)) || (total - 1.0).abs() > 1e-9 {
+    if shares.is_empty()
+        || shares.iter().any(|s| s.is_nan() || *s <= 0.0)
+        || (total - 1.0).abs() > 1e-9
+    {
         return Err(CrmError::InvalidArgument(format!(
             "tier shares must be positive and sum to 1, got {shares:?}"
         )));
