@@ -69,9 +69,10 @@ pub fn profitability(revenue: Vec<f64>, cost: Cost, tier_shares: &[f64]) -> Resu
         .zip(&cost)
         .map(|(r, c)| r - c + 0.0)
         .collect();
-    let mut by_rank: Vec<usize> = (0..n).collect();
-    by_rank.par_sort_by(|&a, &b| margin[b].total_cmp(&margin[a]).then(a.cmp(&b)));
-    let sorted: Vec<f64> = by_rank.iter().map(|&i| margin[i]).collect();
+    // (margin, position) pairs sort in cache; positions are unique, so unstable is exact.
+    let mut pairs: Vec<(f64, usize)> = margin.iter().copied().zip(0..n).collect();
+    pairs.par_sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    let (sorted, by_rank): (Vec<f64>, Vec<usize>) = pairs.into_iter().unzip();
     let total = sum(&sorted);
     let cuts = tier_cuts(tier_shares, n);
     let mut out = Customers {
