@@ -216,6 +216,7 @@ def report(
     amount: str = "amount",
     order: str | None = None,
     product: str | None = None,
+    labels: str = "en",
     top: int = 20,
     progress: bool | None = None,
 ) -> Path:
@@ -231,6 +232,7 @@ def report(
     and ``crm.basket_rules`` exists. Images are embedded PNGs: no network is needed to open
     it. The file is written beside ``out`` and renamed, so it is never half-written.
 
+    ``labels``: ``"zh"`` for Chinese segment and stage names (rfm11 and lifecycle).
     ``progress``: a line per section on stderr; default when stderr is a terminal.
     Needs matplotlib (``pip install 'crm-analytics[plot]'``).
 
@@ -256,7 +258,7 @@ def report(
     step = _Progress(sys.stderr.isatty() if progress is None else progress, len(SECTIONS) - (0 if cross_sell else 1))
     sections = []
 
-    rfm = crm.rfm(log, as_of=as_of, **columns)
+    rfm = crm.rfm(log, as_of=as_of, labels=labels, **columns)
     step("headline numbers")
     numbers = headline_numbers(log, rfm, columns, as_of)
     sections.append(_section("headline", "Headline numbers", _headline(numbers)))
@@ -267,7 +269,7 @@ def report(
     sections.append(_section("segments", "Segments (RFM)", body))
 
     step("lifecycle")
-    stages = crm.lifecycle(log, as_of=as_of, **_without(columns, "order"))
+    stages = crm.lifecycle(log, as_of=as_of, labels=labels, **_without(columns, "order"))
     sections.append(_section("lifecycle", "Lifecycle stages", _png(plot.lifecycle(stages, ax=_axes(7.5, 3.5)))))
 
     step("cohorts")
@@ -318,7 +320,7 @@ def report(
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     meta = f"{log.num_rows:,} transactions · as of {html.escape(str(as_of) if as_of is not None else 'the last day of the data')} · made by crm {crm.__version__} on {stamp}"
     page = (
-        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f'<!DOCTYPE html><html lang="{"zh" if labels == "zh" else "en"}"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
         f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{STYLE}</style></head>'
         f'<body><h1>{html.escape(title)}</h1><p class="meta">{meta}</p>{"".join(sections)}</body></html>\n'
     )

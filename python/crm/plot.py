@@ -338,12 +338,12 @@ def lifecycle(result: Any, ax: Any = None, *, stage: str = "stage", over: str | 
     codes = np.array([index[v] for v in labels.to_pylist()])
     colours = OKABE_ITO[: len(levels)] if len(levels) <= len(OKABE_ITO) else None
     if over is None:
-        counts = np.bincount(codes, minlength=len(levels))
-        y = np.arange(len(levels))[::-1]  # first stage on top
-        bars = ax.barh(y, counts, color=colours, **style)
+        counts = np.bincount(codes, minlength=len(levels))[::-1]  # drawn bottom up: the first stage on top
+        y = np.arange(len(levels))
+        bars = ax.barh(y, counts, color=colours[::-1] if colours else None, **style)
         total = counts.sum()
         ax.bar_label(bars, [f"{c:,} ({100 * c / total:.0f}%)" for c in counts], padding=3)
-        ax.set_yticks(y, levels)
+        ax.set_yticks(y, levels[::-1])
         ax.set_xlabel("customers")
         ax.set_xlim(0, counts.max() * 1.25)
     else:
@@ -541,17 +541,18 @@ def basket_rules(result: Any, ax: Any = None, *, top: int = 15, by: str = "lift"
     written at the end of the bar."""
     table = _table(result)
     _need(table, "antecedent", "consequent", "confidence", "support", by)
-    ax = _axes(ax, (8.0, 0.6 + 0.38 * max(1, min(top, table.num_rows))))
+    ax = _axes(ax, (8.0, max(3.0, 0.8 + 0.38 * min(top, table.num_rows))))
     title = _pop_title(style, f"Top {min(top, table.num_rows)} product rules by {by}")
     if table.num_rows == 0:
         return _empty(ax, title, "no rules")
     best = table.sort_by([(by, "descending"), ("support", "descending")]).slice(0, top)
+    best = best.take(np.arange(best.num_rows)[::-1])  # drawn bottom up: the best rule on top
     labels = [f"{_items(a)} → {_items(c)}" for a, c in zip(best.column("antecedent").to_pylist(), best.column("consequent").to_pylist())]
     values, confidence, support = _numbers(best, by), _numbers(best, "confidence"), _numbers(best, "support")
     from matplotlib import colormaps
 
     colours = colormaps[HEATMAP](0.15 + 0.7 * np.nan_to_num(confidence))
-    y = np.arange(len(labels))[::-1]  # the best on top
+    y = np.arange(len(labels))
     bars = ax.barh(y, values, color=colours, **style)
     ax.bar_label(bars, [f"conf {c:.0%} · supp {s:.1%}" for c, s in zip(confidence, support)], padding=3, fontsize="small")
     ax.set_yticks(y, labels)
