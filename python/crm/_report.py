@@ -66,13 +66,19 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _html_table(table: pa.Table, headers: dict[str, str] | None = None, formats: dict[str, Callable] | None = None) -> str:
-    headers, formats = headers or {}, formats or {}
-    head = "".join(f"<th>{html.escape(headers.get(c, c))}</th>" for c in table.column_names)
+def _html_table(table: pa.Table, formats: dict[str, Callable] | None = None) -> str:
+    """An HTML table; column names read with spaces; text (and keys: ``formats=str``) left-aligned."""
+    formats = formats or {}
+    numeric = [pa.types.is_integer(t) or pa.types.is_floating(t) for t in table.schema.types]
+    text = [not n or formats.get(c) is str for c, n in zip(table.column_names, numeric)]
+    head = "".join(
+        f'<th{" class=text" if t else ""}>{html.escape(c.replace("_", " "))}</th>' for c, t in zip(table.column_names, text)
+    )
     rows = []
     for record in table.to_pylist():
         cells = "".join(
-            f"<td>{html.escape(formats.get(c, _cell)(v) if v is not None else '')}</td>" for c, v in record.items()
+            f'<td{" class=text" if t else ""}>{html.escape(formats.get(c, _cell)(v) if v is not None else "")}</td>'
+            for (c, v), t in zip(record.items(), text)
         )
         rows.append(f"<tr>{cells}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
@@ -200,7 +206,7 @@ h1{margin-bottom:.2em}h2{border-bottom:2px solid #0072B2;padding-bottom:.2em;mar
 .cards{display:flex;flex-wrap:wrap;gap:1em}.card{flex:1 1 150px;border:1px solid #ddd;border-radius:6px;padding:.8em}
 .card .value{font-size:1.6em;font-weight:600;color:#0072B2}.card .label{font-size:.85em;color:#555}
 table{border-collapse:collapse;margin:1em 0;font-size:.9em}th,td{border-bottom:1px solid #e3e3e3;padding:.3em .6em;text-align:right}
-th{background:#f4f6f8}td:first-child,th:first-child{text-align:left}td:last-child{text-align:left}
+th{background:#f4f6f8}.text{text-align:left}
 img{max-width:100%;height:auto;display:block;margin:1em 0}
 """
 
@@ -264,7 +270,7 @@ def report(
     sections.append(_section("headline", "Headline numbers", _headline(numbers)))
 
     step("segments")
-    body = _html_table(_segment_table(rfm), formats={"share of customers": _percent, "share of revenue": _percent})
+    body = _html_table(_segment_table(rfm), {"share of customers": _percent, "share of revenue": _percent})
     body += _png(plot.segments(rfm, ax=_axes(8, 5))) + _png(plot.rfm_heatmap(rfm, ax=_axes(6.5, 5)))
     sections.append(_section("segments", "Segments (RFM)", body))
 
@@ -286,7 +292,7 @@ def report(
     step("churn risk")
     churn = _churn_list(log, rfm, customer, columns, as_of, top)
     body = _note(f"The {top} most valuable customers (by monetary) at high, then medium, churn risk.")
-    body += _html_table(churn) if churn.num_rows else _note("No customer is at risk.")
+    body += _html_table(churn, {customer: str}) if churn.num_rows else _note("No customer is at risk.")
     sections.append(_section("churn", "Churn risk: valuable customers to win back", body))
 
     step("customer lifetime value")
@@ -294,25 +300,39 @@ def report(
         best, model, summary = clv_top(log, customer, columns, as_of, top)
         body = _note(f"The {top} customers of highest expected value over the next 12 months (BG/NBD and Gamma-Gamma "
                      "fitted on the weekly summary; recency and T in weeks).")
-        body += _html_table(best, formats={"p_alive": _percent})
-        body += _png(plot.p_alive_matrix(model, summary, ax=_axes(6.5, 5)))
+        body += _html_table(best, {customer: str, "p_alive": _percent})
+        # the 99th percentile of frequency: a few extreme buyers would squash the picture
+        most = int(np.quantile(summary.column("frequency").to_numpy(), 0.99)) if summary.num_rows else 0
+        body += _png(plot.p_alive_matrix(model, summary, ax=_axes(6.5, 5), max_frequency=max(most, 1)))
     except (CrmError, ValueError) as exc:
         body = _note(f"The CLV models could not be fitted on this log: {exc}")
     sections.append(_section("clv", "Customer lifetime value: top customers", body))
 
     step("Pareto")
     value = crm.profitability(log, **_without(columns, "order"))
-    tiers = crm.profitability(log, output="tiers", **_without(columns, "order"))
-    body = _png(plot.pareto(value, ax=_axes(6.5, 5))) + _html_table(
-        tiers, formats={c: _percent for c in ("margin_share", "cumulative_customer_share", "cumulative_margin_share")}
+    tiers = crm.profitability(log, output="tiers", **_without(columns, "order")).select(
+        ["tier", "customers", "revenue", "margin_share", "cumulative_customer_share", "cumulative_margin_share"]
     )
+    shares = {c: _percent for c in ("margin_share", "cumulative_customer_share", "cumulative_margin_share")}
+    body = _png(plot.pareto(value, ax=_axes(6.5, 5))) + _note(
+        "Margin = revenue here (no cost column); tiers: the top 20 % of customers, the next 30 %, the rest."
+    ) + _html_table(tiers, shares)
     sections.append(_section("pareto", "Pareto: who brings the margin", body))
 
     if cross_sell:
         step("cross-sell")
         try:
-            rules = crm.basket_rules(log, customer=customer, order=order, product=product)
+            rules = plot._table(crm.basket_rules(log, customer=customer, order=order, product=product))
             body = _png(plot.basket_rules(rules, ax=_axes(8, 6)))
+            best = rules.sort_by([("lift", "descending"), ("support", "descending")]).slice(0, 10)
+            named = pa.table({
+                "customers who buy": [plot._items(v) for v in best.column("antecedent").to_pylist()],
+                "also buy": [plot._items(v) for v in best.column("consequent").to_pylist()],
+                "support": best.column("support"),
+                "confidence": best.column("confidence"),
+                "lift": best.column("lift"),
+            })
+            body += _html_table(named, {"support": _percent, "confidence": _percent})
         except (CrmError, ValueError) as exc:
             body = _note(f"No product rules could be computed: {exc}")
         sections.append(_section("cross-sell", "Cross-sell: products bought together", body))
