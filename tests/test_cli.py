@@ -220,6 +220,15 @@ def test_demo_writes_the_html_report_of_the_sample(tmp_path):
     assert elsewhere.returncode == 1 and "output directory" in elsewhere.stderr
 
 
+def test_demo_without_matplotlib_prints_and_says_why_there_is_no_report(tmp_path):
+    code = "import sys; sys.modules['matplotlib'] = None; from crm.cli import main; sys.exit(main(['demo', '--customers', '100']))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT)
+    assert result.returncode == 0, result.stderr
+    assert parse_demo(result.stdout)[1]
+    assert result.stderr.splitlines() == ["crm: no HTML report: it needs matplotlib (pip install 'crm-analytics[plot]')"]
+    assert os.listdir(tmp_path) == []
+
+
 def test_demo_chinese_labels(tmp_path):
     result = run("demo", "--customers", "200", "--labels", "zh", "--no-report", cwd=tmp_path)
     assert result.returncode == 0, result.stderr

@@ -154,6 +154,14 @@ def _report_command(args: argparse.Namespace) -> None:
     print(f"crm: wrote the report to {args.output}", file=sys.stderr)
 
 
+def _has_matplotlib() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def _demo_command(args: argparse.Namespace) -> None:
     import crm
 
@@ -166,7 +174,9 @@ def _demo_command(args: argparse.Namespace) -> None:
     _print_table(table.drop_columns(["first_purchase"]))
     print("\nSegments (customers, mean recency in days, mean frequency, mean and total monetary):")
     _print_table(_segment_summary(table), rows=20)
-    if args.report is not None:
+    if args.report is not None and not _has_matplotlib():
+        print("crm: no HTML report: it needs matplotlib (pip install 'crm-analytics[plot]')", file=sys.stderr)
+    elif args.report is not None:
         sys.stdout.flush()
         crm.report(log, out=args.report, title="crm demo: customer report of the synthetic sample",
                    order="order_id", product="product", labels=args.labels)

@@ -292,12 +292,14 @@ def cohorts(result: Any, ax: Any = None, *, annotate: bool | None = None, **styl
         grid[[row[d] for d in table.column("cohort").to_pylist()], numbers] = _numbers(table, metric)
         sizes = np.zeros(len(cohort_days))
         sizes[[row[d] for d in table.column("cohort").to_pylist()]] = _numbers(table, "cohort_size")
-    title = _pop_title(style, f"Cohorts: {metric.replace('_', ' ')} by months since first purchase"
-                       if _monthly(cohort_days) else f"Cohorts: {metric.replace('_', ' ')} by periods since first purchase")
+    unit = _period_name(cohort_days)
+    title = _pop_title(style, f"Cohorts: {metric.replace('_', ' ')} by {unit} since first purchase")
     if grid.size == 0:
         return _empty(ax, title)
     percent = metric == "retention"
     shown = grid * 100 if percent else grid
+    if percent and shown.shape[1] > 1 and np.isfinite(shown[:, 1:]).any():
+        style.setdefault("vmax", np.nanmax(shown[:, 1:]))  # period 0 is always 100 %: let the rest use the colours
     image = ax.imshow(np.ma.masked_invalid(shown), cmap=style.pop("cmap", HEATMAP), aspect="auto", **style)
     if annotate or (annotate is None and grid.shape[1] <= 16):
         _annotate(ax, image, shown, "{:.0f}" if percent else "{:,.0f}")
@@ -305,17 +307,20 @@ def cohorts(result: Any, ax: Any = None, *, annotate: bool | None = None, **styl
     step = max(1, len(cohort_days) // 24)  # at most ~24 row labels
     ticks = np.arange(0, len(cohort_days), step)
     ax.set_yticks(ticks, [f"{_date_label(cohort_days[i])} (n={sizes[i]:,.0f})" for i in ticks])
-    ax.set_xlabel("periods since the cohort's first purchase")
+    ax.set_xlabel(f"{unit} since the cohort's first purchase")
     ax.set_ylabel("cohort (first purchase) and its size")
     ax.set_title(title)
     ax.get_figure().colorbar(image, ax=ax, label=("% of the cohort buying" if percent else metric.replace("_", " ")))
     return _finish(ax)
 
 
-def _monthly(days: list) -> bool:
-    return len(days) > 1 and all(str(d)[8:10] == "01" for d in days) and all(
-        str(d)[5:7] != str(e)[5:7] for d, e in zip(days, days[1:])
-    ) and (days[1] - days[0]).days in (28, 29, 30, 31)
+def _period_name(days: list) -> str:
+    """"months", "quarters"... from the spacing of the cohorts' first days."""
+    if len(days) < 2:
+        return "periods"
+    gap = (days[1] - days[0]).days
+    return {7: "weeks", 28: "months", 29: "months", 30: "months", 31: "months", 90: "quarters", 91: "quarters",
+            92: "quarters", 365: "years", 366: "years"}.get(gap, "periods")
 
 
 def lifecycle(result: Any, ax: Any = None, *, stage: str = "stage", over: str | None = None, **style: Any) -> Any:
