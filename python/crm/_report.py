@@ -14,7 +14,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -222,7 +222,7 @@ def report(
     amount: str = "amount",
     order: str | None = None,
     product: str | None = None,
-    labels: str = "en",
+    labels: Literal["en", "zh"] = "en",
     top: int = 20,
     progress: bool | None = None,
 ) -> Path:
@@ -260,7 +260,7 @@ def report(
     cross_sell = hasattr(crm, "basket_rules") and order is not None and product is not None
     wanted = [customer, date, amount] + [c for c in (order, product) if c is not None]
     log = pa.table(to_arrow(data, list(dict.fromkeys(wanted))))  # one conversion, then Arrow throughout
-    columns = {"customer": customer, "date": date, "amount": amount, "order": order}
+    columns: dict[str, Any] = {"customer": customer, "date": date, "amount": amount, "order": order}
     step = _Progress(sys.stderr.isatty() if progress is None else progress, len(SECTIONS) - (0 if cross_sell else 1))
     sections = []
 
@@ -280,7 +280,7 @@ def report(
 
     step("cohorts")
     span = (pc.max(log.column(date)).as_py(), pc.min(log.column(date)).as_py()) if log.num_rows else None
-    period = "M" if span is None or (span[0] - span[1]) <= _dt.timedelta(days=456) else "Q"
+    period: Literal["M", "Q"] = "M" if span is None or (span[0] - span[1]) <= _dt.timedelta(days=456) else "Q"
     matrix = crm.cohorts(log, period=period, **_without(columns, "order"))
     kind = "monthly" if period == "M" else "quarterly"
     sections.append(_section("cohorts", f"Cohorts ({kind} retention)", _png(plot.cohorts(matrix, ax=_axes(9, 6)))))
@@ -322,7 +322,8 @@ def report(
     if cross_sell:
         step("cross-sell")
         try:
-            rules = plot._table(crm.basket_rules(log, customer=customer, order=order, product=product))
+            basket_rules = getattr(crm, "basket_rules")  # being built: present once merged
+            rules = plot._table(basket_rules(log, customer=customer, order=order, product=product))
             body = _png(plot.basket_rules(rules, ax=_axes(8, 6)))
             best = rules.sort_by([("lift", "descending"), ("support", "descending")]).slice(0, 10)
             named = pa.table({

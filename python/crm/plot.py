@@ -338,9 +338,10 @@ def lifecycle(result: Any, ax: Any = None, *, stage: str = "stage", over: str | 
     if table.num_rows == 0:
         return _empty(ax, title)
     levels = _levels(table.column(stage))
-    labels = table.column(stage).cast(pa.string()) if pa.types.is_dictionary(table.column(stage).type) else table.column(stage)
-    index = {name: i for i, name in enumerate(levels)}
-    codes = np.array([index[v] for v in labels.to_pylist()])
+    labels = table.column(stage)
+    if pa.types.is_dictionary(labels.type):
+        labels = labels.cast(labels.type.value_type)
+    codes = pc.index_in(labels, value_set=pa.array(levels, labels.type)).to_numpy(zero_copy_only=False)
     colours = OKABE_ITO[: len(levels)] if len(levels) <= len(OKABE_ITO) else None
     if over is None:
         counts = np.bincount(codes, minlength=len(levels))[::-1]  # drawn bottom up: the first stage on top
