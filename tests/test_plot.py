@@ -420,3 +420,63 @@ def test_import_crm_works_without_matplotlib(tmp_path):
     lines = result.stdout.splitlines()
     assert len(lines) == 2 and all("pip install 'crm-analytics[plot]'" in line for line in lines)
     assert list(tmp_path.iterdir()) == []
+
+
+# --- legibility and row order ---------------------------------------------------------------
+
+
+def overlapping_labels(ax) -> list[tuple[str, str]]:
+    """Pairs of tick labels (on the same axis) whose drawn boxes overlap, at the default size."""
+    figure = ax.get_figure()
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    pairs = []
+    for each in figure.axes:
+        for axis in (a for a in (each.xaxis, each.yaxis) if a.get_visible()):  # a twin's x axis is hidden
+            shown = set(map(id, axis.get_ticklabels()))  # the labels of the current ticks
+            labels = [
+                label
+                for tick in axis.get_major_ticks()
+                for label in (tick.label1, tick.label2)
+                if id(label) in shown and label.get_visible() and label.get_text()
+            ]
+            boxes = [t.get_window_extent(renderer) for t in labels]
+            for i in range(len(boxes)):
+                for j in range(i + 1, len(boxes)):
+                    if boxes[i].overlaps(boxes[j]):
+                        pairs.append((labels[i].get_text(), labels[j].get_text()))
+    return pairs
+
+
+def test_no_tick_labels_overlap_at_the_default_size(log, fitted):
+    two_years = crm.datasets.synthetic(2_000, seed=1, frame="pyarrow")
+    cal = crm.calibration_holdout(log, calibration_end="2024-06-30")
+    drawn = {
+        "segments": crm.plot.segments(crm.rfm(two_years)),
+        "segments value8": crm.plot.segments(crm.rfm(two_years, segments="value8")),
+        "rfm_heatmap": crm.plot.rfm_heatmap(crm.rfm(two_years)),
+        "cohorts monthly": crm.plot.cohorts(crm.cohorts(two_years)),
+        "cohorts weekly": crm.plot.cohorts(crm.cohorts(two_years, period="W", format="wide")),
+        "lifecycle": crm.plot.lifecycle(crm.lifecycle(two_years)),
+        "acquisition weekly": crm.plot.acquisition(crm.acquisition(two_years, period="W")),
+        "pareto": crm.plot.pareto(crm.profitability(two_years)),
+        "frequency_recency": crm.plot.frequency_recency(*fitted),
+        "holdout": crm.plot.holdout(cal, crm.BetaGeo().fit(cal)),
+        "basket_rules": crm.plot.basket_rules(rules_table(30)),
+    }
+    for name, ax in drawn.items():
+        assert overlapping_labels(ax) == [], name
+
+
+def test_row_order_of_the_result_does_not_change_the_picture(log):
+    table = crm.rfm(log)
+    backwards = table.take(np.arange(table.num_rows)[::-1])
+    for plot in (crm.plot.segments, crm.plot.rfm_heatmap):
+        one, other = plot(table), plot(backwards)
+        assert ticks(one.yaxis) == ticks(other.yaxis)
+        np.testing.assert_allclose([p.get_width() for p in bars(one)], [p.get_width() for p in bars(other)])
+        if one.images:
+            np.testing.assert_allclose(one.images[0].get_array(), other.images[0].get_array())
+    value = crm.profitability(log)
+    shuffled = value.take(np.random.default_rng(0).permutation(value.num_rows))
+    np.testing.assert_allclose(crm.plot.pareto(value).lines[0].get_ydata(), crm.plot.pareto(shuffled).lines[0].get_ydata())

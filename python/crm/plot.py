@@ -303,8 +303,9 @@ def cohorts(result: Any, ax: Any = None, *, annotate: bool | None = None, **styl
     image = ax.imshow(np.ma.masked_invalid(shown), cmap=style.pop("cmap", HEATMAP), aspect="auto", **style)
     if annotate or (annotate is None and grid.shape[1] <= 16):
         _annotate(ax, image, shown, "{:.0f}" if percent else "{:,.0f}")
-    ax.set_xticks(np.arange(grid.shape[1]), [str(k) for k in range(grid.shape[1])])
-    step = max(1, len(cohort_days) // 24)  # at most ~24 row labels
+    columns = np.arange(0, grid.shape[1], max(1, int(np.ceil(grid.shape[1] / 24))))  # at most 24 labels a side
+    ax.set_xticks(columns, [str(k) for k in columns])
+    step = max(1, int(np.ceil(len(cohort_days) / 24)))
     ticks = np.arange(0, len(cohort_days), step)
     ax.set_yticks(ticks, [f"{_date_label(cohort_days[i])} (n={sizes[i]:,.0f})" for i in ticks])
     ax.set_xlabel(f"{unit} since the cohort's first purchase")
@@ -383,18 +384,23 @@ def acquisition(result: Any, ax: Any = None, **style: Any) -> Any:
     ax.axhline(0, color="0.3", linewidth=0.8)
     ax.set_ylabel("customers (lost below zero)")
     periods = [_date_label(p) for p in table.column("period").to_pylist()]
-    step = max(1, len(periods) // 12)
+    step = max(1, int(np.ceil(len(periods) / 10)))  # at most 10 labels: legible, even as full dates
     ax.set_xticks(x[::step], periods[::step], rotation=45, ha="right")
-    ax.set_xlabel("period")
     right = ax.twinx()
-    right.plot(x, _numbers(table, "cr_index"), color=OKABE_ITO[7], marker="o", markersize=3, label="CR index (new / lost)")
-    right.set_ylabel("CR index (new / lost)")
-    right.set_ylim(bottom=0)
-    handles = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
+    cr = _numbers(table, "cr_index")
+    right.plot(x, cr, color=OKABE_ITO[7], marker="o", markersize=3, label="CR index (new / lost)")
+    finite = cr[np.isfinite(cr)]
+    if finite.size:  # a few early spikes (little lost yet) would flatten the rest: clip them, marked ▲
+        top = max(1.5, 1.15 * float(np.percentile(finite, 90)))
+        above = np.isfinite(cr) & (cr > top)
+        right.plot(x[above], np.full(above.sum(), top), "^", color=OKABE_ITO[7], clip_on=False)
+        right.set_ylim(0, top)
+    right.set_ylabel("CR index (new / lost; ▲ above the scale)")
     right.axhline(1.0, color=OKABE_ITO[7], linestyle=":", linewidth=0.8)
     ax.margins(y=0.08)
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=4, frameon=False)
-    ax.set_title(title)
+    handles = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
+    ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=4, frameon=False)
+    ax.set_title(title, pad=24)  # above the legend
     return _finish(ax)
 
 
