@@ -16,6 +16,7 @@ import pytest
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
+import matplotlib.colors  # noqa: E402
 import matplotlib.image  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.collections import PolyCollection  # noqa: E402
@@ -100,6 +101,15 @@ def test_segments_draws_on_the_given_axes_with_style_and_title(log):
     assert ax is given and plt.get_fignums() == before
     assert ax.get_title() == "Mine"
     assert all(p.get_alpha() == 0.5 for p in bars(ax))
+
+
+def test_colours_can_be_set(log):
+    ax = crm.plot.segments(crm.rfm(log), colors=["#111111", "#222222"])
+    assert matplotlib.colors.to_hex(ax.containers[1].patches[0].get_facecolor()) == "#222222"
+    ax = crm.plot.lifecycle(crm.lifecycle(log), color="#333333")
+    assert {matplotlib.colors.to_hex(p.get_facecolor()) for p in bars(ax)} == {"#333333"}
+    ax = crm.plot.pareto(crm.profitability(log), color="#444444", linewidth=3)
+    assert ax.lines[0].get_color() == "#444444" and ax.lines[0].get_linewidth() == 3
 
 
 def test_plots_never_call_show(log, monkeypatch):

@@ -2,7 +2,8 @@
 
 Every function takes a result ``crm`` computed (pandas, polars or pyarrow) or a fitted model,
 draws on ``ax`` (a new figure when ``ax`` is None), passes ``**style`` to the main drawing
-call and returns the Axes; it never calls ``show()``. They draw from the aggregated result
+call (``title=`` sets the title; ``colors=`` a sequence where several series are drawn) and
+returns the Axes; it never calls ``show()``. They draw from the aggregated result
 only, so their memory does not grow with the transaction log. Colours are colour-blind safe
 (the Okabe-Ito palette; cividis for heatmaps). Chinese labels (``labels="zh"``) are drawn with
 a CJK font found among the installed ones; without one, a warning says how to install one.
@@ -193,8 +194,9 @@ def segments(
     revenue_share = 100 * revenue / total_revenue if total_revenue else np.zeros_like(revenue)
     y = np.arange(len(names))
     height = style.pop("height", 0.4)
-    ax.barh(y + height / 2, customer_share, height, label="customers", color=OKABE_ITO[0], **style)
-    ax.barh(y - height / 2, revenue_share, height, label="revenue", color=OKABE_ITO[1], **style)
+    colors = style.pop("colors", OKABE_ITO[:2])
+    ax.barh(y + height / 2, customer_share, height, label="customers", color=colors[0], **style)
+    ax.barh(y - height / 2, revenue_share, height, label="revenue", color=colors[1], **style)
     ax.set_yticks(y, names)
     ax.set_xlabel("share of all customers / of all revenue (%)")
     ax.set_title(title)
@@ -347,7 +349,8 @@ def lifecycle(result: Any, ax: Any = None, *, stage: str = "stage", over: str | 
     if over is None:
         counts = np.bincount(codes, minlength=len(levels))[::-1]  # drawn bottom up: the first stage on top
         y = np.arange(len(levels))
-        bars = ax.barh(y, counts, color=colours[::-1] if colours else None, **style)
+        style.setdefault("color", colours[::-1] if colours else None)
+        bars = ax.barh(y, counts, **style)
         total = counts.sum()
         ax.bar_label(bars, [f"{c:,} ({100 * c / total:.0f}%)" for c in counts], padding=3)
         ax.set_yticks(y, levels[::-1])
@@ -378,9 +381,10 @@ def acquisition(result: Any, ax: Any = None, **style: Any) -> Any:
         return _empty(ax, title)
     x = np.arange(table.num_rows)
     new, reactivated, lost = (_numbers(table, c) for c in ("new", "reactivated", "lost"))
-    ax.bar(x, new, color=OKABE_ITO[0], label="new", **style)
-    ax.bar(x, reactivated, bottom=new, color=OKABE_ITO[4], label="reactivated", **style)
-    ax.bar(x, -lost, color=OKABE_ITO[3], label="lost", **style)
+    colors = style.pop("colors", (OKABE_ITO[0], OKABE_ITO[4], OKABE_ITO[3]))
+    ax.bar(x, new, color=colors[0], label="new", **style)
+    ax.bar(x, reactivated, bottom=new, color=colors[1], label="reactivated", **style)
+    ax.bar(x, -lost, color=colors[2], label="lost", **style)
     ax.axhline(0, color="0.3", linewidth=0.8)
     ax.set_ylabel("customers (lost below zero)")
     periods = [_date_label(p) for p in table.column("period").to_pylist()]
@@ -427,7 +431,8 @@ def pareto(result: Any, ax: Any = None, *, mark: float = 0.2, max_points: int = 
     if x.size > max_points:
         pick = np.unique(np.linspace(0, x.size - 1, max_points).astype(int))
         x, y = x[pick], y[pick]
-    ax.plot(100 * x, 100 * y, color=OKABE_ITO[0], label="cumulative margin", **style)
+    style.setdefault("color", OKABE_ITO[0])
+    ax.plot(100 * x, 100 * y, label="cumulative margin", **style)
     ax.plot([0, 100], [0, 100], color="0.6", linestyle=":", label="every customer equal")
     at_mark = float(np.interp(mark, x, y))
     ax.axvline(100 * mark, color=OKABE_ITO[3], linestyle="--", linewidth=1)
@@ -530,8 +535,9 @@ def holdout(result: Any, model: Any, ax: Any = None, *, max_frequency: int = 7, 
         actual = np.bincount(bucket, _numbers(table, "frequency_holdout"), max_frequency + 1) / size
         expected = np.bincount(bucket, predicted, max_frequency + 1) / size
     x = np.arange(max_frequency + 1)[present]
-    ax.plot(x, actual[present], marker="o", color=OKABE_ITO[0], label="actual", **style)
-    ax.plot(x, expected[present], marker="s", linestyle="--", color=OKABE_ITO[1], label="model", **style)
+    colors = style.pop("colors", OKABE_ITO[:2])
+    ax.plot(x, actual[present], marker="o", color=colors[0], label="actual", **style)
+    ax.plot(x, expected[present], marker="s", linestyle="--", color=colors[1], label="model", **style)
     ax.set_xticks(x, [f"{k}+" if k == max_frequency else str(k) for k in x])
     ax.set_xlabel("purchases in the calibration period (repeat purchases)")
     ax.set_ylabel(f"mean purchases in the holdout ({duration:.1f} time units)")
@@ -565,7 +571,8 @@ def basket_rules(result: Any, ax: Any = None, *, top: int = 15, by: str = "lift"
 
     colours = colormaps[HEATMAP](0.15 + 0.7 * np.nan_to_num(confidence))
     y = np.arange(len(labels))
-    bars = ax.barh(y, values, color=colours, **style)
+    style.setdefault("color", colours)
+    bars = ax.barh(y, values, **style)
     ax.bar_label(bars, [f"conf {c:.0%} · supp {s:.1%}" for c, s in zip(confidence, support)], padding=3, fontsize="small")
     ax.set_yticks(y, labels)
     ax.set_xlim(0, np.nanmax(values) * 1.35)
