@@ -193,7 +193,7 @@ def parse_demo(stdout: str) -> tuple[list[str], dict[str, int]]:
 
 
 def test_demo_prints_an_rfm_table_and_a_segment_summary(tmp_path):
-    result = run("demo", "--customers", "300", cwd=tmp_path)
+    result = run("demo", "--customers", "300", "--no-report", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     table, summary = parse_demo(result.stdout)
@@ -204,11 +204,33 @@ def test_demo_prints_an_rfm_table_and_a_segment_summary(tmp_path):
     assert {"Champions", "Loyal Customers", "At Risk", "Lost"} <= set(summary)
     assert set(summary) <= RFM11_EN
     assert sum(summary.values()) == 300
-    assert list(os.listdir(tmp_path)) == []  # the demo writes no files
+    assert list(os.listdir(tmp_path)) == []  # --no-report: the demo writes no files
+
+
+def test_demo_writes_the_html_report_of_the_sample(tmp_path):
+    pytest.importorskip("matplotlib")
+    result = run("demo", "--customers", "300", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == ["crm: wrote the report to crm-demo-report.html"]
+    assert parse_demo(result.stdout)[1]  # the printed output is unchanged
+    text = (tmp_path / "crm-demo-report.html").read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>") and text.count("<section id=") >= 8
+    assert os.listdir(tmp_path) == ["crm-demo-report.html"]
+    elsewhere = run("demo", "--customers", "100", "--report", tmp_path / "sub" / "r.html", cwd=tmp_path)
+    assert elsewhere.returncode == 1 and "output directory" in elsewhere.stderr
+
+
+def test_demo_without_matplotlib_prints_and_says_why_there_is_no_report(tmp_path):
+    code = "import sys; sys.modules['matplotlib'] = None; from crm.cli import main; sys.exit(main(['demo', '--customers', '100']))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT)
+    assert result.returncode == 0, result.stderr
+    assert parse_demo(result.stdout)[1]
+    assert result.stderr.splitlines() == ["crm: no HTML report: it needs matplotlib (pip install 'crm-analytics[plot]')"]
+    assert os.listdir(tmp_path) == []
 
 
 def test_demo_chinese_labels(tmp_path):
-    result = run("demo", "--customers", "200", "--labels", "zh", cwd=tmp_path)
+    result = run("demo", "--customers", "200", "--labels", "zh", "--no-report", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     _, summary = parse_demo(result.stdout)
     assert "冠军客户" in summary and sum(summary.values()) == 200
@@ -311,7 +333,8 @@ def test_bad_command_line_exits_2(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-def test_demo_into_a_closed_pipe_stops_quietly():
-    out = subprocess.run(f'"{sys.executable}" -m crm demo --customers 300 | head -1', shell=True, capture_output=True, text=True)
+def test_demo_into_a_closed_pipe_stops_quietly(tmp_path):
+    command = f'"{sys.executable}" -m crm demo --customers 300 --no-report | head -1'
+    out = subprocess.run(command, shell=True, capture_output=True, text=True, cwd=tmp_path)
     assert out.stdout.startswith("Synthetic log:")
     assert "error" not in out.stderr.lower()

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import warnings as _warnings
 
-from . import _core, datasets
+from . import _core, datasets, plot
 from ._clv import calibration_holdout, summary
 from ._models import BetaGeo, GammaGamma, ModifiedBetaGeo, ParetoNBD, clv
+from ._report import report
 from ._retention import acquisition, activity, churn_risk, cohorts, interpurchase, lifecycle, repurchase
 from ._rfm import rfm, segment
 from ._value import loyalty, performance, profitability
@@ -48,6 +49,8 @@ __all__ = [
     "profitability",
     "performance",
     "loyalty",
+    "report",
+    "plot",
     "ConvergenceError",
     "datasets",
     "num_threads",

@@ -1,4 +1,5 @@
-"""The ``crm`` command line, for scheduled jobs: ``crm rfm INPUT -o OUTPUT`` and ``crm demo``.
+"""The ``crm`` command line, for scheduled jobs: ``crm rfm INPUT -o OUTPUT``, ``crm report INPUT -o
+report.html`` and ``crm demo``.
 
 Errors print one line on stderr and exit with status 1 (2 for a bad command line); the
 output file appears complete or not at all (written beside it, then renamed).
@@ -129,16 +130,57 @@ def _rfm_command(args: argparse.Namespace) -> None:
     print(f"crm: wrote {out.num_rows} customers to {args.output}", file=sys.stderr)
 
 
+def _report_command(args: argparse.Namespace) -> None:
+    import crm
+
+    crm.plot._matplotlib()  # fail before the work, not after
+    if not Path(args.output).parent.is_dir():
+        raise FileNotFoundError(f"output directory '{Path(args.output).parent}' does not exist")
+    table = _read(args.input)
+    crm.report(
+        table,
+        out=args.output,
+        title=args.title,
+        as_of=args.as_of,
+        customer=args.customer,
+        date=args.date,
+        amount=args.amount,
+        order=args.order,
+        product=args.product,
+        labels=args.labels,
+        top=args.top,
+        progress=args.progress,
+    )
+    print(f"crm: wrote the report to {args.output}", file=sys.stderr)
+
+
+def _has_matplotlib() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def _demo_command(args: argparse.Namespace) -> None:
     import crm
 
     log = crm.datasets.synthetic(args.customers, seed=args.seed, frame="pyarrow")
+    if args.report is not None and not Path(args.report).parent.is_dir():
+        raise FileNotFoundError(f"output directory '{Path(args.report).parent}' does not exist")
     table = crm.rfm(log, order="order_id", labels=args.labels)
     print(f"Synthetic log: {log.num_rows} rows, {table.num_rows} customers (crm.datasets.synthetic, seed={args.seed})\n")
     print("RFM table (first rows):")
     _print_table(table.drop_columns(["first_purchase"]))
     print("\nSegments (customers, mean recency in days, mean frequency, mean and total monetary):")
     _print_table(_segment_summary(table), rows=20)
+    if args.report is not None and not _has_matplotlib():
+        print("crm: no HTML report: it needs matplotlib (pip install 'crm-analytics[plot]')", file=sys.stderr)
+    elif args.report is not None:
+        sys.stdout.flush()
+        crm.report(log, out=args.report, title="crm demo: customer report of the synthetic sample",
+                   order="order_id", product="product", labels=args.labels)
+        print(f"crm: wrote the report to {args.report}", file=sys.stderr)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -160,10 +202,28 @@ def _parser() -> argparse.ArgumentParser:
     rfm.add_argument("--on-invalid", choices=["raise", "drop"], default="raise")
     rfm.set_defaults(run=_rfm_command)
 
-    demo = sub.add_parser("demo", help="run RFM on an embedded synthetic log and print the result")
+    report = sub.add_parser("report", help="a one-file HTML customer report (needs matplotlib)")
+    report.add_argument("input", help="transaction log: .parquet or .csv")
+    report.add_argument("-o", "--output", default="report.html", help="the HTML file to write (default report.html)")
+    report.add_argument("--title", default="Customer report")
+    report.add_argument("--customer", default="customer_id")
+    report.add_argument("--date", default="order_date")
+    report.add_argument("--amount", default="amount")
+    report.add_argument("--order", default=None, help="order-id column: frequency counts distinct orders")
+    report.add_argument("--product", default=None, help="product column: cross-sell rules (with --order)")
+    report.add_argument("--as-of", default=None, help="analysis date, YYYY-MM-DD (default: latest date in the data)")
+    report.add_argument("--labels", choices=["en", "zh"], default="en")
+    report.add_argument("--top", type=int, default=20, help="rows of the churn-risk and CLV lists")
+    report.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="a line per section on stderr (default: when stderr is a terminal)")
+    report.set_defaults(run=_report_command)
+
+    demo = sub.add_parser("demo", help="run RFM on an embedded synthetic log, print it and write an HTML report")
     demo.add_argument("--customers", type=int, default=2000)
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--labels", choices=["en", "zh"], default="en")
+    demo.add_argument("--report", default="crm-demo-report.html", help="HTML report to write (default crm-demo-report.html)")
+    demo.add_argument("--no-report", dest="report", action="store_const", const=None, help="print only; write no file")
     demo.set_defaults(run=_demo_command)
     return parser
 
