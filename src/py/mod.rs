@@ -2,6 +2,7 @@
 
 mod args;
 mod arrow;
+mod baskets;
 mod clv;
 mod errors;
 mod models;
@@ -40,6 +41,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ] {
         m.add_function(f)?;
     }
+    m.add_function(wrap_pyfunction!(baskets::frequent_itemsets, m)?)?;
+    m.add_function(wrap_pyfunction!(baskets::basket_rules, m)?)?;
+    m.add_function(wrap_pyfunction!(baskets::cross_sell, m)?)?;
     m.add_function(wrap_pyfunction!(num_threads, m)?)?;
     Ok(())
 }

@@ -1,0 +1,356 @@
+//! Frequent itemsets by FP-growth (Han, Pei & Yin 2000).
+//!
+//! Items are renamed by rank (0 = the most frequent; ties by code) and every basket's
+//! frequent items, in rank order, become a path of the FP-tree, a trie whose nodes count
+//! the baskets through them. The tree is built from the paths sorted lexicographically, so
+//! each path shares with the trie exactly its common prefix with the path before it: no
+//! child lookups. Each frequent item is then mined on its own (in parallel): its
+//! conditional pattern base (the paths above its nodes, weighted by their counts), with the
+//! items infrequent in it removed, is again sorted into a tree and mined recursively.
+
+use rayon::prelude::*;
+
+use super::{Baskets, Itemsets};
+
+const ROOT: u32 = u32::MAX;
+
+/// An FP-tree (or a conditional one). Nodes are numbered in creation order.
+#[derive(Default)]
+struct Tree {
+    item: Vec<u32>,
+    count: Vec<u64>,
+    parent: Vec<u32>,
+    /// (item, node) of every node, sorted: the nodes of each item are contiguous.
+    by_item: Vec<(u32, u32)>,
+    /// Each item present and the range of `by_item` holding its nodes.
+    items: Vec<(u32, usize, usize)>,
+}
+
+impl Tree {
+    /// The trie of `paths`, sorted lexicographically; a path adds its weight to every node
+    /// along it. Empty paths add nothing.
+    fn build<'a>(paths: impl Iterator<Item = (&'a [u32], u64)>) -> Tree {
+        let mut tree = Tree::default();
+        let mut nodes: Vec<u32> = Vec::new(); // the nodes of the previous path
+        let mut previous: &[u32] = &[];
+        for (path, weight) in paths {
+            let shared = previous
+                .iter()
+                .zip(path)
+                .take_while(|(a, b)| a == b)
+                .count();
+            nodes.truncate(shared);
+            for &n in &nodes {
+                tree.count[n as usize] += weight;
+            }
+            for &item in &path[shared..] {
+                let parent = nodes.last().copied().unwrap_or(ROOT);
+                nodes.push(tree.item.len() as u32);
+                tree.item.push(item);
+                tree.count.push(weight);
+                tree.parent.push(parent);
+            }
+            previous = path;
+        }
+        tree.by_item = (0..tree.item.len() as u32)
+            .map(|n| (tree.item[n as usize], n))
+            .collect();
+        tree.by_item.sort_unstable();
+        let mut start = 0;
+        for end in 1..=tree.by_item.len() {
+            if end == tree.by_item.len() || tree.by_item[end].0 != tree.by_item[start].0 {
+                tree.items.push((tree.by_item[start].0, start, end));
+                start = end;
+            }
+        }
+        tree
+    }
+
+    fn nodes(&self, k: usize) -> impl Iterator<Item = usize> + '_ {
+        let (_, start, end) = self.items[k];
+        self.by_item[start..end].iter().map(|&(_, n)| n as usize)
+    }
+
+    /// The tree of the conditional pattern base of the `k`-th item: the path above each of
+    /// its nodes, weighted by the node's count, keeping only items with total weight
+    /// >= `min_count`.
+    fn conditional(&self, k: usize, min_count: u64) -> Tree {
+        let mut flat: Vec<u32> = Vec::new();
+        let mut spans: Vec<(usize, usize, u64)> = Vec::new();
+        for n in self.nodes(k) {
+            let start = flat.len();
+            let mut p = self.parent[n];
+            while p != ROOT {
+                flat.push(self.item[p as usize]);
+                p = self.parent[p as usize];
+            }
+            flat[start..].reverse();
+            spans.push((start, flat.len(), self.count[n]));
+        }
+        let mut weights: Vec<(u32, u64)> = spans
+            .iter()
+            .flat_map(|&(s, e, w)| flat[s..e].iter().map(move |&i| (i, w)))
+            .collect();
+        weights.sort_unstable_by_key(|&(i, _)| i);
+        let mut frequent: Vec<u32> = Vec::new();
+        for run in weights.chunk_by(|a, b| a.0 == b.0) {
+            if run.iter().map(|&(_, w)| w).sum::<u64>() >= min_count {
+                frequent.push(run[0].0);
+            }
+        }
+        if frequent.is_empty() {
+            return Tree::default();
+        }
+        let mut kept: Vec<u32> = Vec::with_capacity(flat.len());
+        let mut kept_spans = Vec::with_capacity(spans.len());
+        for (s, e, w) in spans {
+            let start = kept.len();
+            kept.extend(
+                flat[s..e]
+                    .iter()
+                    .filter(|i| frequent.binary_search(i).is_ok()),
+            );
+            if kept.len() > start {
+                kept_spans.push((start, kept.len(), w));
+            }
+        }
+        kept_spans.sort_unstable_by(|a, b| kept[a.0..a.1].cmp(&kept[b.0..b.1]));
+        Tree::build(kept_spans.iter().map(|&(s, e, w)| (&kept[s..e], w)))
+    }
+}
+
+/// Itemsets found by one worker, items as ranks in the order found.
+#[derive(Default)]
+struct Found {
+    offsets: Vec<usize>,
+    items: Vec<u32>,
+    counts: Vec<u64>,
+}
+
+struct Miner {
+    min_count: u64,
+    max_len: usize,
+}
+
+impl Miner {
+    /// Every frequent itemset made of `suffix` and the `k`-th item of `tree` (the tree
+    /// conditional on `suffix`) plus items of its conditional tree.
+    fn mine_item(&self, tree: &Tree, k: usize, suffix: &mut Vec<u32>, out: &mut Found) {
+        let support: u64 = tree.nodes(k).map(|n| tree.count[n]).sum();
+        debug_assert!(support >= self.min_count);
+        suffix.push(tree.items[k].0);
+        out.items.extend_from_slice(suffix);
+        out.offsets.push(out.items.len());
+        out.counts.push(support);
+        if suffix.len() < self.max_len {
+            let conditional = tree.conditional(k, self.min_count);
+            for j in 0..conditional.items.len() {
+                self.mine_item(&conditional, j, suffix, out);
+            }
+        }
+        suffix.pop();
+    }
+}
+
+/// The itemsets (up to `max_len` items) held by at least `min_count` of the baskets, whose
+/// items are codes below `n_items`. Sorted by length, then count (descending), then items.
+pub fn frequent_itemsets(
+    baskets: &Baskets,
+    n_items: usize,
+    min_count: u64,
+    max_len: usize,
+) -> Itemsets {
+    let counts = item_counts(&baskets.items, n_items);
+    let mut by_rank: Vec<u32> = (0..n_items as u32)
+        .filter(|&i| counts[i as usize] >= min_count)
+        .collect();
+    by_rank.sort_unstable_by_key(|&i| (std::cmp::Reverse(counts[i as usize]), i));
+    let mut rank_of = vec![u32::MAX; n_items];
+    for (r, &i) in by_rank.iter().enumerate() {
+        rank_of[i as usize] = r as u32;
+    }
+
+    // Each basket's items as ranks, ascending; infrequent ones (u32::MAX) sort last and
+    // are cut off.
+    let mut ranked: Vec<u32> = baskets
+        .items
+        .par_iter()
+        .map(|&i| rank_of[i as usize])
+        .collect();
+    let mut slices: Vec<&mut [u32]> = Vec::with_capacity(baskets.len());
+    let mut rest = ranked.as_mut_slice();
+    for w in baskets.offsets.windows(2) {
+        let (head, tail) = rest.split_at_mut(w[1] - w[0]);
+        slices.push(head);
+        rest = tail;
+    }
+    let mut paths: Vec<&[u32]> = slices
+        .into_par_iter()
+        .map(|s| {
+            s.sort_unstable();
+            let frequent = s.partition_point(|&r| r != u32::MAX);
+            &s[..frequent]
+        })
+        .filter(|p| !p.is_empty())
+        .collect();
+    paths.par_sort_unstable();
+    let tree = Tree::build(paths.iter().map(|&p| (p, 1)));
+    drop(paths);
+
+    let miner = Miner { min_count, max_len };
+    let found: Vec<Found> = (0..tree.items.len())
+        .into_par_iter()
+        .map(|k| {
+            let mut out = Found::default();
+            miner.mine_item(&tree, k, &mut Vec::new(), &mut out);
+            out
+        })
+        .collect();
+    sorted_itemsets(found, &by_rank, baskets.len() as u64)
+}
+
+/// How many baskets hold each item (items are distinct within a basket).
+fn item_counts(items: &[u32], n_items: usize) -> Vec<u64> {
+    items
+        .par_chunks(1 << 16)
+        .fold(
+            || vec![0u64; n_items],
+            |mut counts, chunk| {
+                for &i in chunk {
+                    counts[i as usize] += 1;
+                }
+                counts
+            },
+        )
+        .reduce(
+            || vec![0u64; n_items],
+            |mut a, b| {
+                a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+                a
+            },
+        )
+}
+
+/// The found itemsets with ranks turned back into codes, sorted within and across sets.
+fn sorted_itemsets(found: Vec<Found>, by_rank: &[u32], n_baskets: u64) -> Itemsets {
+    let mut sets: Vec<(Vec<u32>, u64)> = found
+        .into_par_iter()
+        .flat_map_iter(|f| {
+            let mut start = 0;
+            let mut sets = Vec::with_capacity(f.counts.len());
+            for (&end, &count) in f.offsets.iter().zip(&f.counts) {
+                let mut codes: Vec<u32> =
+                    f.items[start..end].iter().map(|&r| by_rank[r as usize]).collect();
+                codes.sort_unstable();
+                sets.push((codes, count));
+                start = end;
+            }
+            sets
+        })
+        .collect();
+    sets.par_sort_unstable_by(|a, b| {
+        (a.0.len(), std::cmp::Reverse(a.1), &a.0).cmp(&(b.0.len(), std::cmp::Reverse(b.1), &b.0))
+    });
+    let mut out = Itemsets {
+        offsets: vec![0],
+        n_baskets,
+        ..Itemsets::default()
+    };
+    for (codes, count) in sets {
+        out.items.extend_from_slice(&codes);
+        out.offsets.push(out.items.len());
+        out.counts.push(count);
+    }
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+    use std::collections::BTreeMap;
+
+    /// Random baskets over `n_items` items, skewed so that some items are common.
+    pub fn random_baskets(rng: &mut StdRng, n_baskets: u32, n_items: u32) -> Baskets {
+        let mut pairs = Vec::new();
+        for b in 0..n_baskets {
+            for _ in 0..rng.random_range(1..=6) {
+                let item = (rng.random::<f64>().powi(2) * n_items as f64) as u32;
+                pairs.push(Baskets::pair(b * 3, item.min(n_items - 1)));
+            }
+        }
+        Baskets::from_pairs(pairs)
+    }
+
+    /// Every itemset of up to `max_len` items with its count, by enumerating the subsets
+    /// of every basket.
+    pub fn brute_force(baskets: &Baskets, min_count: u64, max_len: usize) -> BTreeMap<Vec<u32>, u64> {
+        let mut counts: BTreeMap<Vec<u32>, u64> = BTreeMap::new();
+        for b in 0..baskets.len() {
+            let items = baskets.basket(b);
+            for mask in 1u32..(1 << items.len()) {
+                if mask.count_ones() as usize <= max_len {
+                    let set = (0..items.len())
+                        .filter(|&i| mask >> i & 1 == 1)
+                        .map(|i| items[i])
+                        .collect();
+                    *counts.entry(set).or_default() += 1;
+                }
+            }
+        }
+        counts.retain(|_, &mut c| c >= min_count);
+        counts
+    }
+
+    fn as_map(sets: &Itemsets) -> BTreeMap<Vec<u32>, u64> {
+        (0..sets.len())
+            .map(|s| (sets.itemset(s).to_vec(), sets.counts[s]))
+            .collect()
+    }
+
+    #[test]
+    fn fp_growth_finds_what_brute_force_counts() {
+        let mut rng = StdRng::seed_from_u64(7);
+        for round in 0..60 {
+            let n_items = rng.random_range(1..12);
+            let n_baskets = rng.random_range(1..200);
+            let baskets = random_baskets(&mut rng, n_baskets, n_items);
+            let min_count = rng.random_range(1..6);
+            let max_len = [1, 2, 3, usize::MAX][round % 4];
+            let found = frequent_itemsets(&baskets, n_items as usize, min_count, max_len);
+            assert_eq!(found.len(), found.counts.len());
+            assert_eq!(
+                as_map(&found),
+                brute_force(&baskets, min_count, max_len),
+                "round {round}"
+            );
+            assert_eq!(found.n_baskets, baskets.len() as u64);
+        }
+    }
+
+    #[test]
+    fn output_is_sorted_and_independent_of_the_pool() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let baskets = random_baskets(&mut rng, 3000, 30);
+        let run = |threads| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| frequent_itemsets(&baskets, 30, 20, usize::MAX))
+        };
+        let one = run(1);
+        assert_eq!(one, run(3));
+        for s in 1..one.len() {
+            let key = |s: usize| (one.itemset(s).len(), std::cmp::Reverse(one.counts[s]));
+            assert!(key(s - 1) <= key(s));
+        }
+    }
+
+    #[test]
+    fn no_baskets_or_no_frequent_item_give_nothing() {
+        assert!(frequent_itemsets(&Baskets::default(), 0, 1, usize::MAX).is_empty());
+        let b = Baskets::from_pairs(vec![Baskets::pair(0, 0), Baskets::pair(1, 1)]);
+        assert!(frequent_itemsets(&b, 2, 2, usize::MAX).is_empty());
+    }
+}
