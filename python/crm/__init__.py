@@ -12,6 +12,7 @@ from __future__ import annotations
 import warnings as _warnings
 
 from . import _core, datasets
+from ._baskets import basket_rules, cross_sell, frequent_itemsets
 from ._clv import calibration_holdout, summary
 from ._models import BetaGeo, GammaGamma, ModifiedBetaGeo, ParetoNBD, clv
 from ._retention import acquisition, activity, churn_risk, cohorts, interpurchase, lifecycle, repurchase
@@ -44,6 +45,9 @@ __all__ = [
     "ModifiedBetaGeo",
     "GammaGamma",
     "clv",
+    "frequent_itemsets",
+    "basket_rules",
+    "cross_sell",
     "ConvergenceError",
     "datasets",
     "num_threads",
