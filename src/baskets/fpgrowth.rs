@@ -160,6 +160,7 @@ pub fn frequent_itemsets(
     min_count: u64,
     max_len: usize,
 ) -> Itemsets {
+    let phase = crate::trace::phase("fp-growth: build the tree");
     let counts = item_counts(&baskets.items, n_items);
     let mut by_rank: Vec<u32> = (0..n_items as u32)
         .filter(|&i| counts[i as usize] >= min_count)
@@ -170,8 +171,84 @@ pub fn frequent_itemsets(
         rank_of[i as usize] = r as u32;
     }
 
-    // Each basket's items as ranks, ascending; infrequent ones (u32::MAX) sort last and
-    // are cut off.
+    let (flat, paths) = weighted_paths(baskets, &rank_of, by_rank.len());
+    let tree = Tree::build(paths.iter().map(|&(s, e, w)| (&flat[s..e], w)));
+    drop(phase);
+    let _p = crate::trace::phase("fp-growth: mine");
+
+    let miner = Miner { min_count, max_len };
+    let found: Vec<Found> = (0..tree.items.len())
+        .into_par_iter()
+        .map(|k| {
+            let mut out = Found::default();
+            miner.mine_item(&tree, k, &mut Vec::new(), &mut out);
+            out
+        })
+        .collect();
+    sorted_itemsets(found, &by_rank, baskets.len() as u64)
+}
+
+/// The distinct paths of the baskets, sorted lexicographically, each with the number of
+/// baskets it stands for: a basket's path is its frequent items as ranks, ascending.
+/// Returned as spans (start, end, weight) of a flat buffer.
+fn weighted_paths(
+    baskets: &Baskets,
+    rank_of: &[u32],
+    n_frequent: usize,
+) -> (Vec<u32>, Vec<(usize, usize, u64)>) {
+    let longest = baskets.offsets.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
+    let bits = (u32::BITS - (n_frequent as u32).leading_zeros()).max(1) as usize;
+    if longest <= 64 / bits {
+        packed_paths(baskets, rank_of, bits)
+    } else {
+        sliced_paths(baskets, rank_of)
+    }
+}
+
+/// `weighted_paths` when every path fits a u64 as `bits`-bit digits rank + 1, first item
+/// most significant: sorting the numbers sorts the paths (a prefix, padded with zeros,
+/// comes first), much faster than sorting slices.
+fn packed_paths(
+    baskets: &Baskets,
+    rank_of: &[u32],
+    bits: usize,
+) -> (Vec<u32>, Vec<(usize, usize, u64)>) {
+    let mut packed: Vec<u64> = (0..baskets.len())
+        .into_par_iter()
+        .map(|b| {
+            let mut ranks = [u32::MAX; 64];
+            let basket = baskets.basket(b);
+            for (r, &i) in ranks.iter_mut().zip(basket) {
+                *r = rank_of[i as usize];
+            }
+            let ranks = &mut ranks[..basket.len()];
+            ranks.sort_unstable();
+            ranks
+                .iter()
+                .take_while(|&&r| r != u32::MAX)
+                .enumerate()
+                .fold(0u64, |key, (j, &r)| key | (r as u64 + 1) << (64 - bits * (j + 1)))
+        })
+        .filter(|&key| key != 0)
+        .collect();
+    packed.par_sort_unstable();
+    let mut flat = Vec::new();
+    let mut paths = Vec::new();
+    for run in packed.chunk_by(|a, b| a == b) {
+        let start = flat.len();
+        let mut key = run[0];
+        while key != 0 {
+            flat.push((key >> (64 - bits)) as u32 - 1);
+            key <<= bits;
+        }
+        paths.push((start, flat.len(), run.len() as u64));
+    }
+    (flat, paths)
+}
+
+/// `weighted_paths` for long baskets: the paths as slices, sorted as such.
+fn sliced_paths(baskets: &Baskets, rank_of: &[u32]) -> (Vec<u32>, Vec<(usize, usize, u64)>) {
+    // Infrequent items (rank u32::MAX) sort last and are cut off.
     let mut ranked: Vec<u32> = baskets
         .items
         .par_iter()
@@ -184,29 +261,25 @@ pub fn frequent_itemsets(
         slices.push(head);
         rest = tail;
     }
-    let mut paths: Vec<&[u32]> = slices
+    let mut sorted: Vec<&[u32]> = slices
         .into_par_iter()
         .map(|s| {
             s.sort_unstable();
             let frequent = s.partition_point(|&r| r != u32::MAX);
+            let s: &[u32] = s;
             &s[..frequent]
         })
         .filter(|p| !p.is_empty())
         .collect();
-    paths.par_sort_unstable();
-    let tree = Tree::build(paths.iter().map(|&p| (p, 1)));
-    drop(paths);
-
-    let miner = Miner { min_count, max_len };
-    let found: Vec<Found> = (0..tree.items.len())
-        .into_par_iter()
-        .map(|k| {
-            let mut out = Found::default();
-            miner.mine_item(&tree, k, &mut Vec::new(), &mut out);
-            out
-        })
-        .collect();
-    sorted_itemsets(found, &by_rank, baskets.len() as u64)
+    sorted.par_sort_unstable();
+    let mut flat = Vec::new();
+    let mut paths = Vec::new();
+    for run in sorted.chunk_by(|a, b| a == b) {
+        let start = flat.len();
+        flat.extend_from_slice(run[0]);
+        paths.push((start, flat.len(), run.len() as u64));
+    }
+    (flat, paths)
 }
 
 /// How many baskets hold each item (items are distinct within a basket).
@@ -345,6 +418,37 @@ pub(crate) mod tests {
             let key = |s: usize| (one.itemset(s).len(), std::cmp::Reverse(one.counts[s]));
             assert!(key(s - 1) <= key(s));
         }
+    }
+
+    #[test]
+    fn packed_and_sliced_paths_agree() {
+        let mut rng = StdRng::seed_from_u64(5);
+        for n_items in [1, 3, 40, 300] {
+            let baskets = random_baskets(&mut rng, 500, n_items);
+            // Every other item frequent, ranked in reverse code order.
+            let rank_of: Vec<u32> = (0..n_items)
+                .map(|i| if i % 2 == 0 { (n_items - i) / 2 } else { u32::MAX })
+                .collect();
+            let n_frequent = rank_of.iter().filter(|&&r| r != u32::MAX).count();
+            let bits = (u32::BITS - (n_frequent as u32).leading_zeros()).max(1) as usize;
+            let sliced = sliced_paths(&baskets, &rank_of);
+            assert_eq!(packed_paths(&baskets, &rank_of, bits), sliced);
+            let weight: u64 = sliced.1.iter().map(|p| p.2).sum();
+            assert!(weight <= baskets.len() as u64);
+        }
+    }
+
+    #[test]
+    fn long_baskets_are_mined_too() {
+        let mut pairs = Vec::new();
+        for b in 0..40u32 {
+            for i in 0..(b % 20) {
+                pairs.push(Baskets::pair(b, (i * 7 + b) % 23));
+            }
+        }
+        let baskets = Baskets::from_pairs(pairs);
+        let found = frequent_itemsets(&baskets, 23, 12, 3);
+        assert_eq!(as_map(&found), brute_force(&baskets, 12, 3));
     }
 
     #[test]

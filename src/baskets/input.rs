@@ -7,7 +7,7 @@ use arrow_array::{
     cast::AsArray, types::Int32Type, Array, ArrayRef, DictionaryArray, Int32Array, ListArray,
     RecordBatch, UInt32Array,
 };
-use arrow_buffer::OffsetBuffer;
+use arrow_buffer::{OffsetBuffer, ScalarBuffer};
 use arrow_schema::{DataType, Field, SchemaRef};
 use rayon::prelude::*;
 
@@ -70,10 +70,62 @@ impl ItemValues {
 pub struct Lines {
     pub baskets: Baskets,
     /// Turns the baskets' key codes back into keys.
-    pub keys: KeyIndex,
+    pub keys: Keys,
     pub items: ItemValues,
     /// Rows dropped by `OnInvalid::Drop`.
     pub dropped: usize,
+}
+
+/// The key code of every row. Codes only group rows and order the baskets, so integer keys
+/// need no table: their offset from the smallest key is the code.
+pub enum Keys {
+    /// Integer keys spanning fewer than 2^32 values: code = key - min.
+    Offset {
+        chunks: Vec<ScalarBuffer<i64>>,
+        min: i64,
+        dtype: DataType,
+    },
+    /// Strings, categoricals and integers spread wider: ranks among the distinct keys.
+    Indexed(KeyIndex),
+}
+
+impl Keys {
+    fn new(chunks: &[ArrayRef], column: &str) -> Result<Keys> {
+        let dtype = chunks.first().map(|c| c.data_type().clone());
+        if let Some(dtype) = dtype.filter(DataType::is_integer) {
+            let ints = chunks
+                .iter()
+                .map(|c| keys::int_values(c, column))
+                .collect::<Result<Vec<_>>>()?;
+            let (min, max) = ints
+                .par_iter()
+                .flat_map(|c| c.par_chunks(1 << 16))
+                .map(|c| c.iter().fold((i64::MAX, i64::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v))))
+                .reduce(|| (i64::MAX, i64::MIN), |a, b| (a.0.min(b.0), a.1.max(b.1)));
+            if (max as i128 - min as i128) < u32::MAX as i128 {
+                return Ok(Keys::Offset { chunks: ints, min, dtype });
+            }
+        }
+        Ok(Keys::Indexed(keys::index_customers(chunks, column, true)?))
+    }
+
+    #[inline]
+    fn code(&self, chunk: usize, i: usize) -> u32 {
+        match self {
+            Keys::Offset { chunks, min, .. } => chunks[chunk][i].wrapping_sub(*min) as u32,
+            Keys::Indexed(index) => index.rows.code(chunk, i),
+        }
+    }
+
+    /// The keys of `codes`, which must be every code present, ascending (the baskets' keys).
+    pub fn keys(&self, codes: &[u32]) -> Result<ArrayRef> {
+        match self {
+            Keys::Offset { min, dtype, .. } => {
+                keys::ints_as(codes.iter().map(|&c| min + c as i64).collect(), dtype)
+            }
+            Keys::Indexed(index) => index.keys(codes),
+        }
+    }
 }
 
 fn is_string(dtype: &DataType) -> bool {
@@ -125,23 +177,25 @@ pub fn lines(
         })
         .collect();
     let dropped = drop_or_reject_invalid(&mut columns, &[key, item], &[], policy)?;
-    let keys = keys::index_customers(&columns[0], key, true)?;
+    let phase = crate::trace::phase("baskets: encode keys and items");
+    let keys = Keys::new(&columns[0], key)?;
     let (item_codes, uniques) = if columns[1].is_empty() {
         (vec![], arrow_array::new_empty_array(value_type(&item_type)))
     } else {
         keys::encode(&columns[1], item)?
     };
-    let pairs: Vec<u64> = item_codes
-        .par_iter()
-        .enumerate()
-        .flat_map_iter(|(chunk, codes)| {
-            let rows = &keys.rows;
+    drop(phase);
+    let _p = crate::trace::phase("baskets: group lines");
+    let mut pairs: Vec<u64> = Vec::with_capacity(item_codes.iter().map(Vec::len).sum());
+    for (chunk, codes) in item_codes.iter().enumerate() {
+        let keys = &keys;
+        pairs.par_extend(
             codes
-                .iter()
+                .par_iter()
                 .enumerate()
-                .map(move |(i, &c)| Baskets::pair(rows.code(chunk, i), c))
-        })
-        .collect();
+                .map(move |(i, &c)| Baskets::pair(keys.code(chunk, i), c)),
+        );
+    }
     Ok(Lines {
         baskets: Baskets::from_pairs(pairs),
         keys,

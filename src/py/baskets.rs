@@ -150,8 +150,7 @@ pub fn cross_sell<'py>(
             top_n as usize,
             metric,
         );
-        // Keys of every customer, then picked per row (keys() of arbitrary codes is not
-        // supported for every key type).
+        // Keys of every customer, then picked per row.
         let all_keys = lines.keys.keys(&customers.keys)?;
         let basket_index = arrow_array::UInt32Array::from(recs.basket.clone());
         let customer_keys = arrow_select::take::take(all_keys.as_ref(), &basket_index, None)?;
