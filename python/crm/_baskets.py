@@ -1,5 +1,6 @@
 """Market-basket analysis: frequent itemsets, association rules and cross-sell, computed by
 the Rust core (FP-growth). Thin wrappers: they only shape arguments and results.
+Definitions: docs/basket_definitions.md.
 
 The input is order lines: one row per (order, item), several rows per order; the same item
 twice in an order counts once. A *basket* is the set of distinct items of an order. With N
