@@ -71,7 +71,10 @@ pub fn cross_sell(
     // Rules by the first item of their antecedent (rules with none fire for everyone).
     let mut by_first: Vec<Vec<u32>> = vec![Vec::new(); n_items + 1];
     for (preference, &r) in order.iter().enumerate() {
-        let first = rules[r as usize].antecedent.first().map_or(n_items, |&i| i as usize);
+        let first = rules[r as usize]
+            .antecedent
+            .first()
+            .map_or(n_items, |&i| i as usize);
         by_first[first].push(preference as u32);
     }
     let parts: Vec<Recommendations> = (0..customers.len())

@@ -196,7 +196,12 @@ fn weighted_paths(
     rank_of: &[u32],
     n_frequent: usize,
 ) -> (Vec<u32>, Vec<(usize, usize, u64)>) {
-    let longest = baskets.offsets.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
+    let longest = baskets
+        .offsets
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .max()
+        .unwrap_or(0);
     let bits = (u32::BITS - (n_frequent as u32).leading_zeros()).max(1) as usize;
     if longest <= 64 / bits {
         packed_paths(baskets, rank_of, bits)
@@ -227,7 +232,9 @@ fn packed_paths(
                 .iter()
                 .take_while(|&&r| r != u32::MAX)
                 .enumerate()
-                .fold(0u64, |key, (j, &r)| key | (r as u64 + 1) << (64 - bits * (j + 1)))
+                .fold(0u64, |key, (j, &r)| {
+                    key | (r as u64 + 1) << (64 - bits * (j + 1))
+                })
         })
         .filter(|&key| key != 0)
         .collect();
@@ -312,8 +319,10 @@ fn sorted_itemsets(found: Vec<Found>, by_rank: &[u32], n_baskets: u64) -> Itemse
             let mut start = 0;
             let mut sets = Vec::with_capacity(f.counts.len());
             for (&end, &count) in f.offsets.iter().zip(&f.counts) {
-                let mut codes: Vec<u32> =
-                    f.items[start..end].iter().map(|&r| by_rank[r as usize]).collect();
+                let mut codes: Vec<u32> = f.items[start..end]
+                    .iter()
+                    .map(|&r| by_rank[r as usize])
+                    .collect();
                 codes.sort_unstable();
                 sets.push((codes, count));
                 start = end;
@@ -357,7 +366,11 @@ pub(crate) mod tests {
 
     /// Every itemset of up to `max_len` items with its count, by enumerating the subsets
     /// of every basket.
-    pub fn brute_force(baskets: &Baskets, min_count: u64, max_len: usize) -> BTreeMap<Vec<u32>, u64> {
+    pub fn brute_force(
+        baskets: &Baskets,
+        min_count: u64,
+        max_len: usize,
+    ) -> BTreeMap<Vec<u32>, u64> {
         let mut counts: BTreeMap<Vec<u32>, u64> = BTreeMap::new();
         for b in 0..baskets.len() {
             let items = baskets.basket(b);
@@ -427,7 +440,13 @@ pub(crate) mod tests {
             let baskets = random_baskets(&mut rng, 500, n_items);
             // Every other item frequent, ranked in reverse code order.
             let rank_of: Vec<u32> = (0..n_items)
-                .map(|i| if i % 2 == 0 { (n_items - i) / 2 } else { u32::MAX })
+                .map(|i| {
+                    if i % 2 == 0 {
+                        (n_items - i) / 2
+                    } else {
+                        u32::MAX
+                    }
+                })
                 .collect();
             let n_frequent = rank_of.iter().filter(|&&r| r != u32::MAX).count();
             let bits = (u32::BITS - (n_frequent as u32).leading_zeros()).max(1) as usize;

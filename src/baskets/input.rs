@@ -44,7 +44,11 @@ impl ItemValues {
             )?));
         }
         let index = UInt32Array::from(codes.to_vec());
-        Ok(arrow_select::take::take(self.uniques.as_ref(), &index, None)?)
+        Ok(arrow_select::take::take(
+            self.uniques.as_ref(),
+            &index,
+            None,
+        )?)
     }
 
     /// A list column: row r holds the values of `codes[offsets[r]..offsets[r + 1]]`.
@@ -100,10 +104,17 @@ impl Keys {
             let (min, max) = ints
                 .par_iter()
                 .flat_map(|c| c.par_chunks(1 << 16))
-                .map(|c| c.iter().fold((i64::MAX, i64::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v))))
+                .map(|c| {
+                    c.iter()
+                        .fold((i64::MAX, i64::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)))
+                })
                 .reduce(|| (i64::MAX, i64::MIN), |a, b| (a.0.min(b.0), a.1.max(b.1)));
             if (max as i128 - min as i128) < u32::MAX as i128 {
-                return Ok(Keys::Offset { chunks: ints, min, dtype });
+                return Ok(Keys::Offset {
+                    chunks: ints,
+                    min,
+                    dtype,
+                });
             }
         }
         Ok(Keys::Indexed(keys::index_customers(chunks, column, true)?))
@@ -222,11 +233,17 @@ fn list_column(
         let (list_offsets, list_values): (Vec<usize>, ArrayRef) = match column.data_type() {
             DataType::List(_) => {
                 let l = column.as_list::<i32>();
-                (l.value_offsets().iter().map(|&o| o as usize).collect(), l.values().clone())
+                (
+                    l.value_offsets().iter().map(|&o| o as usize).collect(),
+                    l.values().clone(),
+                )
             }
             DataType::LargeList(_) => {
                 let l = column.as_list::<i64>();
-                (l.value_offsets().iter().map(|&o| o as usize).collect(), l.values().clone())
+                (
+                    l.value_offsets().iter().map(|&o| o as usize).collect(),
+                    l.values().clone(),
+                )
             }
             other => {
                 return Err(CrmError::ColumnType {
@@ -264,7 +281,10 @@ fn as_item_type(values: &ArrayRef, items: &ItemValues, column: &str) -> Result<A
     let mismatch = || CrmError::ColumnType {
         column: column.to_string(),
         dtype: format!("list<{}>", dtype_name(values.data_type())),
-        expected: format!("lists of items of the type of the data's items ({})", dtype_name(&items.dtype)),
+        expected: format!(
+            "lists of items of the type of the data's items ({})",
+            dtype_name(&items.dtype)
+        ),
     };
     if !(from.is_integer() && to.is_integer() || is_string(from) && is_string(to)) {
         return Err(mismatch());

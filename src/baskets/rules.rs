@@ -98,14 +98,12 @@ fn rules_unchecked(sets: &Itemsets, min_confidence: f64, min_lift: Option<f64>) 
             let count = sets.counts[s];
             let count_of = &count_of;
             (1u64..(1 << k) - 1).filter_map(move |mask| {
-                let (antecedent, consequent): (Vec<u32>, Vec<u32>) =
-                    split(items, mask);
+                let (antecedent, consequent): (Vec<u32>, Vec<u32>) = split(items, mask);
                 let a = count_of[antecedent.as_slice()];
                 let c = count_of[consequent.as_slice()];
                 let confidence = count as f64 / a as f64;
                 let lift = confidence / (c as f64 / n);
-                let keep =
-                    confidence >= min_confidence && min_lift.is_none_or(|m| lift >= m);
+                let keep = confidence >= min_confidence && min_lift.is_none_or(|m| lift >= m);
                 keep.then_some(Rule {
                     antecedent,
                     consequent,

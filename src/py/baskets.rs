@@ -67,8 +67,14 @@ pub fn frequent_itemsets<'py>(
         emit::batch(vec![
             ("itemset", lines.items.lists(&sets.offsets, &sets.items)?),
             ("length", emit::int64(lengths.collect())),
-            ("count", emit::int64(sets.counts.iter().map(|&c| c as i64).collect())),
-            ("support", emit::floats((0..sets.len()).map(|s| sets.support(s)).collect())),
+            (
+                "count",
+                emit::int64(sets.counts.iter().map(|&c| c as i64).collect()),
+            ),
+            (
+                "support",
+                emit::floats((0..sets.len()).map(|s| sets.support(s)).collect()),
+            ),
         ])
     })
 }
@@ -110,7 +116,10 @@ pub fn basket_rules<'py>(
             ("support", emit::floats(r.support)),
             ("confidence", emit::floats(r.confidence)),
             ("lift", emit::floats(r.lift)),
-            ("count", emit::int64(r.count.iter().map(|&c| c as i64).collect())),
+            (
+                "count",
+                emit::int64(r.count.iter().map(|&c| c as i64).collect()),
+            ),
         ])
     })
 }
@@ -129,10 +138,13 @@ pub fn cross_sell<'py>(
     on_invalid: &str,
 ) -> Output<'py> {
     use domain::cross_sell::Metric;
-    let metric = [Metric::Confidence, Metric::Lift]
-        [choice(py, "metric", metric, &["confidence", "lift"])?];
+    let metric =
+        [Metric::Confidence, Metric::Lift][choice(py, "metric", metric, &["confidence", "lift"])?];
     if top_n < 1 {
-        return Err(bad_argument(py, format!("top_n must be at least 1, got {top_n}")));
+        return Err(bad_argument(
+            py,
+            format!("top_n must be at least 1, got {top_n}"),
+        ));
     }
     let (rules_schema, rules_batches) = read_stream(py, rules)?;
     run(py, data, customer, item, on_invalid, |lines| {
@@ -171,7 +183,10 @@ pub fn cross_sell<'py>(
         };
         emit::batch(vec![
             (customer, customer_keys),
-            ("rank", emit::int64(recs.rank.iter().map(|&r| r as i64).collect())),
+            (
+                "rank",
+                emit::int64(recs.rank.iter().map(|&r| r as i64).collect()),
+            ),
             (item, universe.array(&recs.item)?),
             ("score", score),
             ("confidence", values(|r| r.confidence)),
