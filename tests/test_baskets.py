@@ -161,6 +161,16 @@ def test_item_values_come_back_in_their_type():
     assert crm.basket_rules(ints, min_support=0.5).schema.field("antecedent").type.value_type == pa.int16()
 
 
+def test_order_keys_of_any_kind_give_the_same_baskets():
+    products = ["a", "b", "a", "c", "b", "a"]
+    orders = [[0, 0, 1, 1, 2, 2], [-(2**62), -(2**62), 0, 0, 2**62, 2**62], ["x", "x", "y", "y", "z", "z"]]
+    outs = [crm.basket_rules(pd.DataFrame({"order_id": o, "product": products}), min_support=0.3, min_confidence=0.0)
+            for o in orders]
+    assert len(outs[0]) == 4
+    for out in outs[1:]:
+        pd.testing.assert_frame_equal(out, outs[0])
+
+
 def test_pandas_gets_python_lists_and_polars_lists():
     lines = pd.DataFrame({"order_id": [1, 1, 2], "product": ["tea", "milk", "tea"]})
     out = crm.basket_rules(lines, min_support=0.5, min_confidence=0.5)

@@ -34,7 +34,7 @@ def _call(name: str, data: Any, columns: list[str], list_columns: list[str], **k
     out = from_arrow(capsule, kind)
     if kind == "pandas":
         for column in list_columns:
-            out[column] = [list(items.tolist()) for items in out[column]]
+            out[column] = [items.tolist() for items in out[column]]
     return out
 
 
