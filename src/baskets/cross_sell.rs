@@ -6,6 +6,8 @@
 //! metric, then the antecedent's items). A customer's candidates are ranked by score, then
 //! the other metric, then item order, and the first `top_n` kept.
 
+use std::cmp::Ordering;
+
 use rayon::prelude::*;
 
 use super::Baskets;
@@ -45,6 +47,11 @@ pub struct Recommendations {
     pub rule: Vec<u32>,
 }
 
+/// (metric, other metric) pairs, lexicographically.
+fn compare(a: (f64, f64), b: (f64, f64)) -> Ordering {
+    a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1))
+}
+
 /// Baskets per chunk of the parallel pass: fixed, so the output never depends on the pool.
 const CHUNK: usize = 4096;
 
@@ -57,25 +64,30 @@ pub fn cross_sell(
     top_n: usize,
     metric: Metric,
 ) -> Recommendations {
-    // Rules in order of preference; a candidate's best rule is the first that fires.
+    // Rules in order of preference: a candidate's best rule is the firing rule that comes
+    // first (smallest preference).
     let mut order: Vec<u32> = (0..rules.len() as u32).collect();
     order.sort_by(|&x, &y| {
         let (rx, ry) = (&rules[x as usize], &rules[y as usize]);
-        let (mx, ox) = rx.scores(metric);
-        let (my, oy) = ry.scores(metric);
-        my.total_cmp(&mx)
-            .then(oy.total_cmp(&ox))
+        compare(ry.scores(metric), rx.scores(metric))
             .then_with(|| rx.antecedent.cmp(&ry.antecedent))
             .then(rx.consequent.cmp(&ry.consequent))
     });
-    // Rules by the first item of their antecedent (rules with none fire for everyone).
-    let mut by_first: Vec<Vec<u32>> = vec![Vec::new(); n_items + 1];
+    // Each rule is listed under the antecedent item the fewest customers bought (rules with
+    // none fire for everyone), so a customer looks only at rules that may fire; lists in
+    // order of preference.
+    let mut buyers = vec![0u32; n_items];
+    for &i in &customers.items {
+        buyers[i as usize] += 1;
+    }
+    let mut by_rarest: Vec<Vec<u32>> = vec![Vec::new(); n_items + 1];
     for (preference, &r) in order.iter().enumerate() {
-        let first = rules[r as usize]
+        let rarest = rules[r as usize]
             .antecedent
-            .first()
+            .iter()
+            .min_by_key(|&&i| (buyers[i as usize], i))
             .map_or(n_items, |&i| i as usize);
-        by_first[first].push(preference as u32);
+        by_rarest[rarest].push(preference as u32);
     }
     let parts: Vec<Recommendations> = (0..customers.len())
         .into_par_iter()
@@ -88,27 +100,29 @@ pub fn cross_sell(
                 for b in chunk {
                     let bought = customers.basket(b);
                     let fires = |rule: &Rule| {
-                        rule.antecedent[1.min(rule.antecedent.len())..]
-                            .iter()
-                            .all(|i| bought.binary_search(i).is_ok())
-                            && bought.binary_search(&rule.consequent).is_err()
+                        bought.binary_search(&rule.consequent).is_err()
+                            && rule
+                                .antecedent
+                                .iter()
+                                .all(|i| bought.binary_search(i).is_ok())
                     };
-                    let firsts = bought.iter().map(|&i| i as usize).chain([n_items]);
-                    for preference in firsts.flat_map(|i| &by_first[i]) {
-                        let rule = &rules[order[*preference as usize] as usize];
+                    let lists = bought.iter().map(|&i| i as usize).chain([n_items]);
+                    for &preference in lists.flat_map(|l| &by_rarest[l]) {
+                        let rule = &rules[order[preference as usize] as usize];
                         let slot = &mut best[rule.consequent as usize];
-                        if *preference < *slot && fires(rule) {
+                        if preference < *slot && fires(rule) {
                             if *slot == u32::MAX {
                                 candidates.push(rule.consequent);
                             }
-                            *slot = *preference;
+                            *slot = preference;
                         }
                     }
-                    let rule_of = |c: u32| &rules[order[best[c as usize] as usize] as usize];
-                    candidates.sort_unstable_by(|&x, &y| {
-                        let (mx, ox) = rule_of(x).scores(metric);
-                        let (my, oy) = rule_of(y).scores(metric);
-                        my.total_cmp(&mx).then(oy.total_cmp(&ox)).then(x.cmp(&y))
+                    // Rank by the best rules' scores; ties go to item order.
+                    candidates.sort_by(|&x, &y| {
+                        let score = |c: u32| {
+                            rules[order[best[c as usize] as usize] as usize].scores(metric)
+                        };
+                        compare(score(y), score(x)).then(x.cmp(&y))
                     });
                     for (rank, &c) in candidates.iter().take(top_n).enumerate() {
                         out.basket.push(b as u32);
@@ -168,6 +182,76 @@ mod tests {
         let by_lift = cross_sell(&customers, &rules, 5, 1, Metric::Lift);
         assert_eq!(by_lift.item, vec![2, 1]);
         assert_eq!(by_lift.rule, vec![2, 3]);
+    }
+
+    /// The definition, customer by customer: every firing rule, the best per item, ranked.
+    fn brute_force(
+        customers: &Baskets,
+        rules: &[Rule],
+        top_n: usize,
+        metric: Metric,
+    ) -> Vec<(u32, u32, u32)> {
+        let mut out = Vec::new();
+        for b in 0..customers.len() {
+            let bought = customers.basket(b);
+            let mut best: std::collections::BTreeMap<u32, usize> = Default::default();
+            let better = |x: usize, y: usize| {
+                let (rx, ry) = (&rules[x], &rules[y]);
+                compare(rx.scores(metric), ry.scores(metric))
+                    .then_with(|| ry.antecedent.cmp(&rx.antecedent))
+                    .is_gt()
+            };
+            for (r, rule) in rules.iter().enumerate() {
+                let fires = rule.antecedent.iter().all(|i| bought.contains(i))
+                    && !bought.contains(&rule.consequent);
+                let current = best.get(&rule.consequent).copied();
+                if fires && current.is_none_or(|c| better(r, c)) {
+                    best.insert(rule.consequent, r);
+                }
+            }
+            let mut ranked: Vec<(u32, usize)> = best.into_iter().collect();
+            ranked.sort_by(|x, y| {
+                compare(rules[y.1].scores(metric), rules[x.1].scores(metric)).then(x.0.cmp(&y.0))
+            });
+            for (rank, (item, r)) in ranked.into_iter().take(top_n).enumerate() {
+                out.push((b as u32 * 100 + rank as u32 + 1, item, r as u32));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn agrees_with_brute_force_on_random_rules_with_ties() {
+        use rand::{rngs::StdRng, Rng, SeedableRng};
+        let mut rng = StdRng::seed_from_u64(11);
+        for _ in 0..50 {
+            let n_items = rng.random_range(2..10u32);
+            let pairs = (0..rng.random_range(1..60))
+                .map(|_| Baskets::pair(rng.random_range(0..12), rng.random_range(0..n_items)))
+                .collect();
+            let customers = Baskets::from_pairs(pairs);
+            let rules: Vec<Rule> = (0..rng.random_range(0..40))
+                .map(|_| {
+                    let mut antecedent: Vec<u32> = (0..rng.random_range(0..3))
+                        .map(|_| rng.random_range(0..n_items))
+                        .collect();
+                    antecedent.sort_unstable();
+                    antecedent.dedup();
+                    let consequent = rng.random_range(0..n_items);
+                    let confidence = [0.2, 0.5, 0.9][rng.random_range(0..3)];
+                    let lift = [0.8, 1.0, 2.0][rng.random_range(0..3)];
+                    rule(&antecedent, consequent, confidence, lift)
+                })
+                .collect();
+            for metric in [Metric::Confidence, Metric::Lift] {
+                let top_n = rng.random_range(1..5);
+                let got = cross_sell(&customers, &rules, n_items as usize, top_n, metric);
+                let got: Vec<(u32, u32, u32)> = (0..got.rank.len())
+                    .map(|k| (got.basket[k] * 100 + got.rank[k], got.item[k], got.rule[k]))
+                    .collect();
+                assert_eq!(got, brute_force(&customers, &rules, top_n, metric));
+            }
+        }
     }
 
     #[test]

@@ -206,8 +206,20 @@ fn weighted_paths(
     if longest <= 64 / bits {
         packed_paths(baskets, rank_of, bits)
     } else {
-        sliced_paths(baskets, rank_of)
+        sliced_paths(baskets, rank_of, bits)
     }
+}
+
+/// The first `64 / bits` ranks of a path as `bits`-bit digits rank + 1, first most
+/// significant: numbers compare like the paths' prefixes (a shorter one, padded with
+/// zeros, first).
+fn pack(path: &[u32], bits: usize) -> u64 {
+    path.iter()
+        .take(64 / bits)
+        .enumerate()
+        .fold(0, |key, (j, &r)| {
+            key | (r as u64 + 1) << (64 - bits * (j + 1))
+        })
 }
 
 /// `weighted_paths` when every path fits a u64 as `bits`-bit digits rank + 1, first item
@@ -228,13 +240,8 @@ fn packed_paths(
             }
             let ranks = &mut ranks[..basket.len()];
             ranks.sort_unstable();
-            ranks
-                .iter()
-                .take_while(|&&r| r != u32::MAX)
-                .enumerate()
-                .fold(0u64, |key, (j, &r)| {
-                    key | (r as u64 + 1) << (64 - bits * (j + 1))
-                })
+            let frequent = ranks.partition_point(|&r| r != u32::MAX);
+            pack(&ranks[..frequent], bits)
         })
         .filter(|&key| key != 0)
         .collect();
@@ -253,8 +260,13 @@ fn packed_paths(
     (flat, paths)
 }
 
-/// `weighted_paths` for long baskets: the paths as slices, sorted as such.
-fn sliced_paths(baskets: &Baskets, rank_of: &[u32]) -> (Vec<u32>, Vec<(usize, usize, u64)>) {
+/// `weighted_paths` for long baskets: the paths as slices, sorted by their packed prefix
+/// first (most comparisons end there, without reading the slices), then as slices.
+fn sliced_paths(
+    baskets: &Baskets,
+    rank_of: &[u32],
+    bits: usize,
+) -> (Vec<u32>, Vec<(usize, usize, u64)>) {
     // Infrequent items (rank u32::MAX) sort last and are cut off.
     let mut ranked: Vec<u32> = baskets
         .items
@@ -268,22 +280,22 @@ fn sliced_paths(baskets: &Baskets, rank_of: &[u32]) -> (Vec<u32>, Vec<(usize, us
         slices.push(head);
         rest = tail;
     }
-    let mut sorted: Vec<&[u32]> = slices
+    let mut sorted: Vec<(u64, &[u32])> = slices
         .into_par_iter()
         .map(|s| {
             s.sort_unstable();
             let frequent = s.partition_point(|&r| r != u32::MAX);
             let s: &[u32] = s;
-            &s[..frequent]
+            (pack(&s[..frequent], bits), &s[..frequent])
         })
-        .filter(|p| !p.is_empty())
+        .filter(|(_, p)| !p.is_empty())
         .collect();
     sorted.par_sort_unstable();
     let mut flat = Vec::new();
     let mut paths = Vec::new();
     for run in sorted.chunk_by(|a, b| a == b) {
         let start = flat.len();
-        flat.extend_from_slice(run[0]);
+        flat.extend_from_slice(run[0].1);
         paths.push((start, flat.len(), run.len() as u64));
     }
     (flat, paths)
@@ -450,7 +462,7 @@ pub(crate) mod tests {
                 .collect();
             let n_frequent = rank_of.iter().filter(|&&r| r != u32::MAX).count();
             let bits = (u32::BITS - (n_frequent as u32).leading_zeros()).max(1) as usize;
-            let sliced = sliced_paths(&baskets, &rank_of);
+            let sliced = sliced_paths(&baskets, &rank_of, bits);
             assert_eq!(packed_paths(&baskets, &rank_of, bits), sliced);
             let weight: u64 = sliced.1.iter().map(|p| p.2).sum();
             assert!(weight <= baskets.len() as u64);
