@@ -200,14 +200,15 @@ def test_cross_sell_section_only_with_basket_rules_order_and_product(log, tmp_pa
             "confidence": [0.2, 0.6], "lift": [4.0, 3.0], "count": [6, 9],
         })
 
-    plain = Page(crm.report(log, out=tmp_path / "a.html", order="order_id", product="product").read_text(encoding="utf-8"))
-    assert "cross-sell" not in plain.sections  # crm.basket_rules does not exist (yet)
-    monkeypatch.setattr(crm, "basket_rules", basket_rules, raising=False)
+    real = Page(crm.report(log, out=tmp_path / "a.html", order="order_id", product="product").read_text(encoding="utf-8"))
+    assert list(real.sections) == SECTIONS + ["cross-sell"]
+    decode_png(real.sections["cross-sell"]["images"][0])
+    monkeypatch.setattr(crm, "basket_rules", basket_rules)
     without_product = Page(crm.report(log, out=tmp_path / "b.html", order="order_id").read_text(encoding="utf-8"))
     assert "cross-sell" not in without_product.sections and not calls
     page = Page(crm.report(log, out=tmp_path / "c.html", order="order_id", product="product").read_text(encoding="utf-8"))
     assert list(page.sections) == SECTIONS + ["cross-sell"]
-    assert calls == [{"customer": "customer_id", "order": "order_id", "product": "product"}]
+    assert calls == [{"order": "order_id", "item": "product", "min_support": 0.002, "min_confidence": 0.05}]
     decode_png(page.sections["cross-sell"]["images"][0])
     rows = page.sections["cross-sell"]["tables"][0]
     assert rows[1][:2] == ["Tea", "Teapot"] and rows[2][:2] == ["Coffee Beans + Milk", "Mug"]

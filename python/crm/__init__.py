@@ -12,6 +12,7 @@ from __future__ import annotations
 import warnings as _warnings
 
 from . import _core, datasets, plot
+from ._baskets import basket_rules, cross_sell, frequent_itemsets
 from ._clv import calibration_holdout, summary
 from ._models import BetaGeo, GammaGamma, ModifiedBetaGeo, ParetoNBD, clv
 from ._report import report
@@ -46,6 +47,9 @@ __all__ = [
     "ModifiedBetaGeo",
     "GammaGamma",
     "clv",
+    "frequent_itemsets",
+    "basket_rules",
+    "cross_sell",
     "profitability",
     "performance",
     "loyalty",

@@ -27,6 +27,9 @@ __all__ = [
     "clv",
     "model_to_json",
     "model_from_json",
+    "frequent_itemsets",
+    "basket_rules",
+    "cross_sell",
     "num_threads",
 ]
 
@@ -308,3 +311,39 @@ def model_from_json(text: str) -> dict[str, Any]:
     """A model read from JSON written by model_to_json (refuses other files)."""
 
 def num_threads() -> int: ...
+
+def frequent_itemsets(
+    data: Any,
+    *,
+    order: str,
+    item: str,
+    min_support: float = 0.01,
+    max_len: int | None = None,
+    on_invalid: _OnInvalid = "raise",
+) -> _Result:
+    """Frequent itemsets (FP-growth) of the order lines of an Arrow stream."""
+
+def basket_rules(
+    data: Any,
+    *,
+    order: str,
+    item: str,
+    min_support: float = 0.01,
+    min_confidence: float = 0.2,
+    min_lift: float | None = None,
+    max_len: int | None = None,
+    on_invalid: _OnInvalid = "raise",
+) -> _Result:
+    """Association rules of the order lines of an Arrow stream."""
+
+def cross_sell(
+    data: Any,
+    rules: Any,
+    *,
+    customer: str,
+    item: str,
+    top_n: int = 3,
+    metric: Literal["confidence", "lift"] = "confidence",
+    on_invalid: _OnInvalid = "raise",
+) -> _Result:
+    """Top cross-sell items per customer of an Arrow stream, from a rules table (Arrow stream)."""

@@ -234,8 +234,8 @@ def report(
     retention heatmap, customers won and lost, the churn-risk list (the ``top`` customers at
     high then medium risk, by monetary), CLV (BG/NBD + Gamma-Gamma on :func:`crm.summary`,
     12 months; a note instead when a fit fails), the Pareto curve of
-    :func:`crm.profitability`, and cross-sell rules when ``order`` and ``product`` are given
-    and ``crm.basket_rules`` exists. Images are embedded PNGs: no network is needed to open
+    :func:`crm.profitability`, and cross-sell rules (:func:`crm.basket_rules`, support >= 0.2 %,
+    confidence >= 5 %) when ``order`` and ``product`` are given. Images are embedded PNGs: no network is needed to open
     it. The file is written beside ``out`` and renamed, so it is never half-written.
 
     ``labels``: ``"zh"`` for Chinese segment and stage names (rfm11 and lifecycle).
@@ -257,7 +257,7 @@ def report(
         raise FileNotFoundError(f"output directory '{target.parent}' does not exist")
     if target.is_dir():
         raise IsADirectoryError(f"output '{target}' is a directory")
-    cross_sell = hasattr(crm, "basket_rules") and order is not None and product is not None
+    cross_sell = order is not None and product is not None
     wanted = [customer, date, amount] + [c for c in (order, product) if c is not None]
     log = pa.table(to_arrow(data, list(dict.fromkeys(wanted))))  # one conversion, then Arrow throughout
     columns: dict[str, Any] = {"customer": customer, "date": date, "amount": amount, "order": order}
@@ -322,8 +322,9 @@ def report(
     if cross_sell:
         step("cross-sell")
         try:
-            basket_rules = getattr(crm, "basket_rules")  # being built: present once merged
-            rules = plot._table(basket_rules(log, customer=customer, order=order, product=product))
+            # low thresholds: most catalogues' pairs are rare, and the chart keeps the best rules
+            found = crm.basket_rules(log, order=order, item=product, min_support=0.002, min_confidence=0.05)
+            rules = plot._table(found)
             body = _png(plot.basket_rules(rules, ax=_axes(8, 6)))
             best = rules.sort_by([("lift", "descending"), ("support", "descending")]).slice(0, 10)
             named = pa.table({

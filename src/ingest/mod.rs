@@ -321,7 +321,7 @@ fn order_ids(chunks: &[ArrayRef], column: &str) -> Result<Vec<ScalarBuffer<i64>>
 
 /// Rows with a null in any used column, or a NaN/infinite value in a `numeric` column, are
 /// an error, or are dropped (returning how many) under `OnInvalid::Drop`.
-fn drop_or_reject_invalid(
+pub fn drop_or_reject_invalid(
     columns: &mut [Vec<ArrayRef>],
     names: &[&str],
     numeric: &[usize],

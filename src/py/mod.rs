@@ -2,6 +2,7 @@
 
 mod args;
 mod arrow;
+mod baskets;
 mod clv;
 mod errors;
 mod models;
@@ -45,6 +46,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(value::profitability, m)?,
         wrap_pyfunction!(value::performance, m)?,
         wrap_pyfunction!(value::loyalty, m)?,
+        wrap_pyfunction!(baskets::frequent_itemsets, m)?,
+        wrap_pyfunction!(baskets::basket_rules, m)?,
+        wrap_pyfunction!(baskets::cross_sell, m)?,
     ] {
         m.add_function(f)?;
     }
