@@ -2,7 +2,9 @@
 //! input; everything downstream trusts it).
 
 pub mod days;
+pub mod instants;
 pub mod keys;
+pub mod named;
 
 use arrow_array::{cast::AsArray, types::*, Array, ArrayRef, BooleanArray, RecordBatch};
 use arrow_buffer::ScalarBuffer;
@@ -177,7 +179,11 @@ pub struct Groups {
 }
 
 impl Groups {
-    fn encode(columns: &[Vec<ArrayRef>], names: &[String], types: &[DataType]) -> Result<Groups> {
+    pub fn encode(
+        columns: &[Vec<ArrayRef>],
+        names: &[String],
+        types: &[DataType],
+    ) -> Result<Groups> {
         let mut codes: Vec<Vec<u32>> = columns[0].iter().map(|c| vec![0; c.len()]).collect();
         let mut encoded = Vec::new();
         let mut combinations: u64 = 1;
@@ -321,7 +327,7 @@ fn order_ids(chunks: &[ArrayRef], column: &str) -> Result<Vec<ScalarBuffer<i64>>
 
 /// Rows with a null in any used column, or a NaN/infinite value in a `numeric` column, are
 /// an error, or are dropped (returning how many) under `OnInvalid::Drop`.
-fn drop_or_reject_invalid(
+pub(crate) fn drop_or_reject_invalid(
     columns: &mut [Vec<ArrayRef>],
     names: &[&str],
     numeric: &[usize],

@@ -7,6 +7,7 @@ mod errors;
 mod models;
 mod retention;
 mod rfm;
+mod service;
 
 use pyo3::prelude::*;
 
@@ -40,6 +41,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ] {
         m.add_function(f)?;
     }
+    m.add_function(wrap_pyfunction!(service::tickets, m)?)?;
+    m.add_function(wrap_pyfunction!(service::contacts, m)?)?;
+    m.add_function(wrap_pyfunction!(service::satisfaction, m)?)?;
     m.add_function(wrap_pyfunction!(num_threads, m)?)?;
     Ok(())
 }

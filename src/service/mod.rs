@@ -1,0 +1,85 @@
+//! Service analytics (seed 004): tickets (opinions, complaints, consultations), contacts by
+//! department, satisfaction scores. Plain Rust over per-row codes, days and instants.
+
+pub mod contacts;
+pub mod satisfaction;
+pub mod tickets;
+
+use rayon::prelude::*;
+
+/// Dense ids for sparse u64 keys: each row's rank among the distinct keys, and the sorted
+/// distinct keys. Small key spaces use a presence table, others a parallel sort.
+pub fn dense_ids(keys: &[u64]) -> (Vec<u32>, Vec<u64>) {
+    const TABLE_MAX: u64 = 1 << 24;
+    let max = keys.par_iter().copied().max().unwrap_or(0);
+    if max < TABLE_MAX.max(keys.len() as u64) {
+        let mut rank = vec![u32::MAX; max as usize + 1];
+        for &k in keys {
+            rank[k as usize] = 0;
+        }
+        let mut distinct = Vec::new();
+        for (k, r) in rank.iter_mut().enumerate() {
+            if *r == 0 {
+                *r = distinct.len() as u32;
+                distinct.push(k as u64);
+            }
+        }
+        let ids = keys.par_iter().map(|&k| rank[k as usize]).collect();
+        return (ids, distinct);
+    }
+    let mut distinct = keys.to_vec();
+    distinct.par_sort_unstable();
+    distinct.dedup();
+    let ids = keys
+        .par_iter()
+        .map(|k| {
+            distinct
+                .binary_search(k)
+                .expect("every key is among the distinct keys") as u32
+        })
+        .collect();
+    (ids, distinct)
+}
+
+/// The `q` quantile of sorted values by linear interpolation between the closest ranks
+/// (numpy's default `method="linear"`): position h = (n − 1)·q, value
+/// x[⌊h⌋] + (h − ⌊h⌋)·(x[⌊h⌋+1] − x[⌊h⌋]). `None` for no values.
+pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
+    let last = sorted.len().checked_sub(1)?;
+    let h = last as f64 * q;
+    let below = (h.floor() as usize).min(last);
+    let above = (below + 1).min(last);
+    Some(sorted[below] + (h - below as f64) * (sorted[above] - sorted[below]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dense_ids_rank_keys_both_ways() {
+        for keys in [vec![7u64, 3, 7, 9], vec![1 << 40, 3, 1 << 40, 9]] {
+            let (ids, distinct) = dense_ids(&keys);
+            let mut expected = keys.clone();
+            expected.sort();
+            expected.dedup();
+            assert_eq!(distinct, expected);
+            for (k, id) in keys.iter().zip(&ids) {
+                assert_eq!(distinct[*id as usize], *k);
+            }
+        }
+        assert_eq!(dense_ids(&[]), (vec![], vec![]));
+    }
+
+    #[test]
+    fn quantiles_match_numpy_linear() {
+        let x = [1.0, 2.0, 4.0, 10.0];
+        // numpy.quantile([1, 2, 4, 10], [0, .5, .9, 1]) = [1, 3, 8.2, 10]
+        assert_eq!(quantile(&x, 0.0), Some(1.0));
+        assert_eq!(quantile(&x, 0.5), Some(3.0));
+        assert!((quantile(&x, 0.9).unwrap() - 8.2).abs() < 1e-12);
+        assert_eq!(quantile(&x, 1.0), Some(10.0));
+        assert_eq!(quantile(&[5.0], 0.9), Some(5.0));
+        assert_eq!(quantile(&[], 0.5), None);
+    }
+}
