@@ -16,6 +16,7 @@ from ._clv import calibration_holdout, summary
 from ._models import BetaGeo, GammaGamma, ModifiedBetaGeo, ParetoNBD, clv
 from ._retention import acquisition, activity, churn_risk, cohorts, interpurchase, lifecycle, repurchase
 from ._rfm import rfm, segment
+from ._service import contacts, satisfaction, tickets
 from .errors import (
     ColumnNotFoundError,
     ColumnTypeError,
@@ -44,6 +45,9 @@ __all__ = [
     "ModifiedBetaGeo",
     "GammaGamma",
     "clv",
+    "tickets",
+    "contacts",
+    "satisfaction",
     "ConvergenceError",
     "datasets",
     "num_threads",

@@ -24,6 +24,9 @@ __all__ = [
     "clv",
     "model_to_json",
     "model_from_json",
+    "tickets",
+    "contacts",
+    "satisfaction",
     "num_threads",
 ]
 
@@ -256,5 +259,45 @@ def model_to_json(
 
 def model_from_json(text: str) -> dict[str, Any]:
     """A model read from JSON written by model_to_json (refuses other files)."""
+
+def tickets(
+    data: Any,
+    *,
+    id: str,
+    kind: str,
+    by: Sequence[str],
+    opened: str,
+    closed: str,
+    period: _Period | None = None,
+    as_of: int | None = None,
+    output: Literal["summary", "open"] = "summary",
+) -> Any:
+    """Ticket summary or open tickets; returns an arrow_array_stream capsule. ``as_of`` in days since 1970-01-01."""
+
+def contacts(
+    data: Any,
+    *,
+    customer: str,
+    department: str,
+    product: str | None,
+    date: str,
+    period: _Period = "W",
+    fatigue_departments: int = 2,
+    output: Literal["summary", "fatigue"] = "summary",
+) -> Any:
+    """Contacts per department x product x period, or fatigue cases; returns an arrow_array_stream capsule."""
+
+def satisfaction(
+    scores: Any,
+    *,
+    customer: str,
+    score: str,
+    by: Sequence[str],
+    share: float = 0.2,
+    customers: Any | None = None,
+    higher_is_better: bool = True,
+    output: Literal["members", "profile"] = "members",
+) -> Any:
+    """Top and bottom customers per group, or their profile; returns an arrow_array_stream capsule."""
 
 def num_threads() -> int: ...
