@@ -59,6 +59,7 @@ pub fn tickets<'py>(
         }
         let required = names.len();
         names.push(&closed);
+        let read = crate::trace::phase("tickets: read");
         let mut cols = Columns::read(&schema, &batches, &names)?;
         cols.reject_nulls(required, &[])?;
         let (groups, encoded) = cols.groups(&group_names)?;
@@ -71,10 +72,19 @@ pub fn tickets<'py>(
             closed: &closed_at,
         };
         times.check_order(&opened, &closed)?;
+        drop(read);
+        let _derive = crate::trace::phase("tickets: derive, emit");
         let as_of = as_of.or(times.latest_day()).unwrap_or(0);
         if !summary {
-            let (id_codes, _) = cols.codes(&id)?;
-            let (rows, ages) = ticket::open_tickets(&groups, &times, as_of, &id_codes);
+            let rows = ticket::open_rows(&times, as_of);
+            // Ranks of the open tickets' ids break ties of opening time and group.
+            let ids = cols.take(&id, &rows)?;
+            let ranks = if ids.is_empty() {
+                vec![]
+            } else {
+                keys::encode(&[ids], &id)?.0.concat()
+            };
+            let (rows, ages) = ticket::oldest_first(&rows, &groups, &times, as_of, &ranks);
             let mut columns = vec![(id.clone(), cols.take(&id, &rows)?)];
             for name in group_names.iter().chain([&opened]) {
                 columns.push((name.clone(), cols.take(name, &rows)?));
@@ -88,8 +98,8 @@ pub fn tickets<'py>(
         let cells = ticket::summary(&groups, &times, period, as_of);
         let codes: Vec<u32> = cells.iter().map(|c| c.group).collect();
         let mut columns = encoded.labels(&codes)?;
-        if let Some(p) = period {
-            let starts = cells.iter().map(|c| c.period.map(|i| p.start(i))).collect();
+        if period.is_some() {
+            let starts = cells.iter().map(|c| c.period).collect();
             columns.push(("period".into(), emit::dates(starts)));
         }
         let count = |f: fn(&ticket::Cell) -> i64| emit::int64(cells.iter().map(f).collect());

@@ -41,15 +41,17 @@ pub fn dense_ids(keys: &[u64]) -> (Vec<u32>, Vec<u64>) {
     (ids, distinct)
 }
 
-/// The `q` quantile of sorted values by linear interpolation between the closest ranks
-/// (numpy's default `method="linear"`): position h = (n − 1)·q, value
-/// x[⌊h⌋] + (h − ⌊h⌋)·(x[⌊h⌋+1] − x[⌊h⌋]). `None` for no values.
-pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
-    let last = sorted.len().checked_sub(1)?;
+/// The `q` quantile of `values` by linear interpolation between the closest ranks (numpy's
+/// default `method="linear"`): with x the sorted values, position h = (n − 1)·q and value
+/// x[⌊h⌋] + (h − ⌊h⌋)·(x[⌊h⌋+1] − x[⌊h⌋]). `None` for no values. Integers, so that the
+/// result cannot depend on the order of the values; reorders `values` (selection, O(n)).
+pub fn quantile(values: &mut [i64], q: f64) -> Option<f64> {
+    let last = values.len().checked_sub(1)?;
     let h = last as f64 * q;
     let below = (h.floor() as usize).min(last);
-    let above = (below + 1).min(last);
-    Some(sorted[below] + (h - below as f64) * (sorted[above] - sorted[below]))
+    let (_, &mut low, above) = values.select_nth_unstable(below);
+    let high = above.iter().copied().min().unwrap_or(low);
+    Some(low as f64 + (h - below as f64) * (high - low) as f64)
 }
 
 #[cfg(test)]
@@ -73,13 +75,13 @@ mod tests {
 
     #[test]
     fn quantiles_match_numpy_linear() {
-        let x = [1.0, 2.0, 4.0, 10.0];
+        let mut x = [10, 4, 1, 2];
         // numpy.quantile([1, 2, 4, 10], [0, .5, .9, 1]) = [1, 3, 8.2, 10]
-        assert_eq!(quantile(&x, 0.0), Some(1.0));
-        assert_eq!(quantile(&x, 0.5), Some(3.0));
-        assert!((quantile(&x, 0.9).unwrap() - 8.2).abs() < 1e-12);
-        assert_eq!(quantile(&x, 1.0), Some(10.0));
-        assert_eq!(quantile(&[5.0], 0.9), Some(5.0));
-        assert_eq!(quantile(&[], 0.5), None);
+        assert_eq!(quantile(&mut x, 0.0), Some(1.0));
+        assert_eq!(quantile(&mut x, 0.5), Some(3.0));
+        assert!((quantile(&mut x, 0.9).unwrap() - 8.2).abs() < 1e-12);
+        assert_eq!(quantile(&mut x, 1.0), Some(10.0));
+        assert_eq!(quantile(&mut [5], 0.9), Some(5.0));
+        assert_eq!(quantile(&mut [], 0.5), None);
     }
 }

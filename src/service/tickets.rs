@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use super::{dense_ids, quantile};
 use crate::error::{CrmError, Result};
 use crate::ingest::instants::Instants;
-use crate::periods::Period;
+use crate::periods::{Calendar, Period};
 
 const MICROS_PER_HOUR: f64 = 3_600e6;
 
@@ -33,8 +33,8 @@ impl Times<'_> {
         self.closed.is_valid(row) && self.closed.days[row] <= as_of
     }
 
-    fn hours(&self, row: usize) -> f64 {
-        (self.closed.micros[row] - self.opened.micros[row]) as f64 / MICROS_PER_HOUR
+    fn micros_to_resolve(&self, row: usize) -> i64 {
+        self.closed.micros[row] - self.opened.micros[row]
     }
 
     /// A ticket closed before it was opened is an error naming the first such row.
@@ -67,7 +67,7 @@ impl Times<'_> {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Cell {
     pub group: u32,
-    /// Number of the period of opening (`Period::index`), when by period.
+    /// First day of the period of opening, when by period.
     pub period: Option<i32>,
     pub tickets: i64,
     pub resolved: i64,
@@ -91,20 +91,28 @@ pub fn summary(groups: &[u32], times: &Times, period: Option<Period>, as_of: i32
         .into_par_iter()
         .filter(|&r| times.included(r, as_of))
         .collect();
-    let first_period = period.map(|p| {
-        rows.par_iter()
-            .map(|&r| p.index(times.opened.days[r]))
-            .min()
-            .unwrap_or(0)
+    if rows.is_empty() {
+        return vec![];
+    }
+    // Cell key = group × periods + period number in the calendar: compact, so that
+    // `dense_ids` can use a table.
+    let calendar = period.map(|p| {
+        let (first, last) = rows
+            .par_iter()
+            .map(|&r| times.opened.days[r])
+            .fold(
+                || (i32::MAX, i32::MIN),
+                |(lo, hi), d| (lo.min(d), hi.max(d)),
+            )
+            .reduce(|| (i32::MAX, i32::MIN), |a, b| (a.0.min(b.0), a.1.max(b.1)));
+        Calendar::new(p, first, last)
     });
+    let n_periods = calendar.as_ref().map_or(1, |c| c.len().max(1)) as u64;
     let keys: Vec<u64> = rows
         .par_iter()
         .map(|&r| {
-            let local = match (period, first_period) {
-                (Some(p), Some(first)) => (p.index(times.opened.days[r]) - first) as u64,
-                _ => 0,
-            };
-            ((groups[r] as u64) << 32) | local
+            let local = calendar.as_ref().map_or(0, |c| c.of(times.opened.days[r]));
+            groups[r] as u64 * n_periods + local as u64
         })
         .collect();
     let (ids, distinct) = dense_ids(&keys);
@@ -121,67 +129,91 @@ pub fn summary(groups: &[u32], times: &Times, period: Option<Period>, as_of: i32
             oldest_open[id] = oldest_open[id].min(times.opened.days[r]);
         }
     }
-    let hours = hours_by_cell(&rows, &ids, &resolved, times, as_of);
+    let mut durations = durations_by_cell(&rows, &ids, &resolved, times, as_of);
+    let mut slices = Vec::with_capacity(n_cells);
+    let mut rest = durations.as_mut_slice();
+    for &n in &resolved {
+        let (cell, tail) = rest.split_at_mut(n as usize);
+        slices.push(cell);
+        rest = tail;
+    }
+    let hours = |micros: Option<f64>| micros.map(|m| m / MICROS_PER_HOUR);
     distinct
         .par_iter()
-        .zip(hours.into_par_iter())
+        .zip(slices.into_par_iter())
         .enumerate()
-        .map(|(id, (&key, mut hours))| {
-            hours.sort_unstable_by(f64::total_cmp);
-            // Summing the sorted values makes the mean independent of row order.
-            let mean = (!hours.is_empty()).then(|| hours.iter().sum::<f64>() / hours.len() as f64);
+        .map(|(id, (&key, durations))| {
+            // An exact integer sum: the mean does not depend on row order.
+            let total: i128 = durations.iter().map(|&d| d as i128).sum();
+            let n = durations.len();
             Cell {
-                group: (key >> 32) as u32,
-                period: first_period.map(|first| first + (key & u32::MAX as u64) as i32),
+                group: (key / n_periods) as u32,
+                period: calendar
+                    .as_ref()
+                    .map(|c| c.start((key % n_periods) as usize)),
                 tickets: tickets[id],
                 resolved: resolved[id],
                 open: tickets[id] - resolved[id],
-                median_hours: quantile(&hours, 0.5),
-                p90_hours: quantile(&hours, 0.9),
-                mean_hours: mean,
+                median_hours: hours(quantile(durations, 0.5)),
+                p90_hours: hours(quantile(durations, 0.9)),
+                mean_hours: hours((n > 0).then(|| total as f64 / n as f64)),
                 oldest_open_days: (oldest_open[id] != i32::MAX).then(|| as_of - oldest_open[id]),
             }
         })
         .collect()
 }
 
-/// The hours to resolve of each cell's resolved tickets (counting sort by cell).
-fn hours_by_cell(
+/// The durations (µs) of the resolved tickets, grouped by cell (a counting sort).
+fn durations_by_cell(
     rows: &[usize],
     ids: &[u32],
     resolved: &[i64],
     times: &Times,
     as_of: i32,
-) -> Vec<Vec<f64>> {
-    let mut out: Vec<Vec<f64>> = resolved
+) -> Vec<i64> {
+    let mut next: Vec<usize> = resolved
         .iter()
-        .map(|&n| Vec::with_capacity(n as usize))
+        .scan(0usize, |start, &n| {
+            let at = *start;
+            *start += n as usize;
+            Some(at)
+        })
         .collect();
+    let mut out = vec![0i64; resolved.iter().sum::<i64>() as usize];
     for (&r, &id) in rows.iter().zip(ids) {
         if times.resolved(r, as_of) {
-            out[id as usize].push(times.hours(r));
+            out[next[id as usize]] = times.micros_to_resolve(r);
+            next[id as usize] += 1;
         }
     }
     out
 }
 
-/// The tickets still open at the end of day `as_of`, oldest first (ties: by group, then by
-/// `tiebreak`, e.g. the rank of the ticket id), with their age in days.
-pub fn open_tickets(
+/// The rows of the tickets still open at the end of day `as_of`, in row order.
+pub fn open_rows(times: &Times, as_of: i32) -> Vec<u32> {
+    (0..times.len())
+        .into_par_iter()
+        .filter(|&r| times.included(r, as_of) && !times.resolved(r, as_of))
+        .map(|r| r as u32)
+        .collect()
+}
+
+/// Open tickets `rows` oldest first — ties by group, then by `tiebreak` (aligned with
+/// `rows`, e.g. the rank of the ticket id) — with their age in whole days at `as_of`.
+pub fn oldest_first(
+    rows: &[u32],
     groups: &[u32],
     times: &Times,
     as_of: i32,
     tiebreak: &[u32],
 ) -> (Vec<u32>, Vec<i32>) {
-    let mut rows: Vec<u32> = (0..times.len())
-        .into_par_iter()
-        .filter(|&r| times.included(r, as_of) && !times.resolved(r, as_of))
-        .map(|r| r as u32)
+    let mut order: Vec<(i64, u32, u32, u32)> = rows
+        .iter()
+        .zip(tiebreak)
+        .map(|(&r, &t)| (times.opened.micros[r as usize], groups[r as usize], t, r))
         .collect();
-    rows.par_sort_unstable_by_key(|&r| {
-        let r = r as usize;
-        (times.opened.micros[r], groups[r], tiebreak[r], r)
-    });
+    order.par_sort_unstable();
+    let rows: Vec<u32> = order.into_iter().map(|o| o.3).collect();
     let ages = rows
         .iter()
         .map(|&r| as_of - times.opened.days[r as usize])
@@ -254,9 +286,11 @@ mod tests {
         let periods: Vec<_> = cells.iter().map(|c| (c.period, c.tickets)).collect();
         assert_eq!(
             periods,
-            vec![(Some(1970 * 12), 2), (Some(1970 * 12 + 1), 1)]
+            vec![(Some(0), 2), (Some(31), 1)] // 1970-01-01 and 1970-02-01
         );
-        let (rows, ages) = open_tickets(&[0, 0, 0], &times, 50, &[0, 1, 2]);
+        let rows = open_rows(&times, 50);
+        assert_eq!(rows, vec![0, 1]);
+        let (rows, ages) = oldest_first(&rows, &[0, 0, 0], &times, 50, &[0, 1]);
         assert_eq!((rows, ages), (vec![1, 0], vec![50, 10]));
     }
 
