@@ -271,8 +271,9 @@ def tickets(
     period: _Period | None = None,
     as_of: int | None = None,
     output: Literal["summary", "open"] = "summary",
-) -> Any:
-    """Ticket summary or open tickets; returns an arrow_array_stream capsule. ``as_of`` in days since 1970-01-01."""
+    on_invalid: _OnInvalid = "raise",
+) -> _Result:
+    """Ticket summary or open tickets; returns (arrow_array_stream capsule, rows dropped). ``as_of`` in days since 1970-01-01."""
 
 def contacts(
     data: Any,
@@ -284,8 +285,9 @@ def contacts(
     period: _Period = "W",
     fatigue_departments: int = 2,
     output: Literal["summary", "fatigue"] = "summary",
-) -> Any:
-    """Contacts per department x product x period, or fatigue cases; returns an arrow_array_stream capsule."""
+    on_invalid: _OnInvalid = "raise",
+) -> _Result:
+    """Contacts per department x product x period, or fatigue cases; returns (arrow_array_stream capsule, rows dropped)."""
 
 def satisfaction(
     scores: Any,
@@ -297,7 +299,8 @@ def satisfaction(
     customers: Any | None = None,
     higher_is_better: bool = True,
     output: Literal["members", "profile"] = "members",
-) -> Any:
-    """Top and bottom customers per group, or their profile; returns an arrow_array_stream capsule."""
+    on_invalid: _OnInvalid = "raise",
+) -> _Result:
+    """Top and bottom customers per group, or their profile; returns (arrow_array_stream capsule, rows dropped)."""
 
 def num_threads() -> int: ...

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal, TypeVar
 
-from . import _core
-from ._frames import day_number, from_arrow, kind_of, to_arrow
+from ._frames import day_number, kind_of, to_arrow
+from ._retention import OnInvalid, _call
 
 Frame = TypeVar("Frame")
 PeriodCode = Literal["W", "M", "Q", "Y"]
@@ -36,6 +36,7 @@ def tickets(
     id: str = "ticket_id",
     as_of: Any = None,
     output: Literal["summary", "open"] = "summary",
+    on_invalid: OnInvalid = "raise",
 ) -> Frame:
     """Opinions, complaints and consultations: how many, how many resolved, how fast, and
     what stays open — per ticket kind x ``by`` values (x period of opening).
@@ -59,6 +60,9 @@ def tickets(
     as_of : a date (str, date, datetime, Timestamp). Ages count whole calendar days from
         the opening day (local day for tz-aware times) to ``as_of``.
     output : ``"summary"`` or ``"open"``.
+    on_invalid : ``"raise"`` (default): a null in a used column other than ``closed`` is an
+        InvalidDataError with the count and first row; ``"drop"`` drops such rows, with a
+        warning giving the count.
 
     Returns
     -------
@@ -95,7 +99,7 @@ def tickets(
     0          4  complaint 2024-03-05 08:00:00          5
     """
     groups = _names(by)
-    return _run(
+    return _call(
         "tickets",
         tickets,
         _needed(kind, *groups, opened, closed, id if output == "open" else None),
@@ -107,6 +111,7 @@ def tickets(
         period=period,
         as_of=day_number(as_of),
         output=output,
+        on_invalid=on_invalid,
     )
 
 
@@ -120,6 +125,7 @@ def contacts(
     period: PeriodCode = "W",
     fatigue_departments: int = 2,
     output: Literal["summary", "fatigue"] = "summary",
+    on_invalid: OnInvalid = "raise",
 ) -> Frame:
     """Contact assessment: contacts per department x product x period, and the customers
     contacted by several departments in one period (contact fatigue).
@@ -132,6 +138,8 @@ def contacts(
     fatigue_departments : the least number of distinct departments (default 2) that
         makes a customer's period a fatigue case.
     output : ``"summary"`` or ``"fatigue"``.
+    on_invalid : ``"raise"`` (default) or ``"drop"`` rows with a null in a used column
+        (with a warning giving the count).
 
     Returns
     -------
@@ -167,7 +175,7 @@ def contacts(
        customer_id     period  departments  contacts department_names
     0            1 2024-03-04            2         2   sales, service
     """
-    return _run(
+    return _call(
         "contacts",
         contacts,
         _needed(customer, department, product, date),
@@ -178,6 +186,7 @@ def contacts(
         period=period,
         fatigue_departments=fatigue_departments,
         output=output,
+        on_invalid=on_invalid,
     )
 
 
@@ -191,6 +200,7 @@ def satisfaction(
     customers: Any = None,
     higher_is_better: bool = True,
     output: Literal["members", "profile"] = "members",
+    on_invalid: OnInvalid = "raise",
 ) -> Frame:
     """The most and the least satisfied customers per group (default product x region),
     and how they differ.
@@ -213,6 +223,9 @@ def satisfaction(
         same ``customer`` column (e.g. the output of ``crm.rfm``) — any supported frame.
     higher_is_better : False when a low score is the good one (e.g. customer effort).
     output : ``"members"`` or ``"profile"``.
+    on_invalid : ``"raise"`` (default) or ``"drop"`` rows of ``scores`` with a null (or a
+        NaN score) in a used column (with a warning giving the count). A null key in
+        ``customers`` is always an error.
 
     Returns
     -------
@@ -248,12 +261,13 @@ def satisfaction(
     1  bottom          1         2.0           15.0         Lost
     """
     groups = _names(by)
-    kind = kind_of(scores)
     table = None
     if customers is not None and output == "profile":
         table = to_arrow(customers, _columns_of(customers))
-    capsule = _core.satisfaction(
-        to_arrow(scores, _needed(customer, score, *groups)),
+    return _call(
+        "satisfaction",
+        scores,
+        _needed(customer, score, *groups),
         customer=customer,
         score=score,
         by=groups,
@@ -261,8 +275,8 @@ def satisfaction(
         customers=table,
         higher_is_better=higher_is_better,
         output=output,
+        on_invalid=on_invalid,
     )
-    return from_arrow(capsule, kind)
 
 
 def _columns_of(frame: Any) -> list[str]:
@@ -274,9 +288,3 @@ def _columns_of(frame: Any) -> list[str]:
     if kind == "dict":
         return list(frame.keys())
     return [str(c) for c in frame.columns]
-
-
-def _run(name: str, data: Any, columns: list[str], **kwargs: Any) -> Any:
-    """``_core.<name>`` on the needed columns; the same kind of frame back."""
-    capsule = getattr(_core, name)(to_arrow(data, columns), **kwargs)
-    return from_arrow(capsule, kind_of(data))

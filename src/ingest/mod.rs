@@ -326,7 +326,9 @@ fn order_ids(chunks: &[ArrayRef], column: &str) -> Result<Vec<ScalarBuffer<i64>>
 }
 
 /// Rows with a null in any used column, or a NaN/infinite value in a `numeric` column, are
-/// an error, or are dropped (returning how many) under `OnInvalid::Drop`.
+/// an error, or are dropped (returning how many) under `OnInvalid::Drop`. Only the first
+/// `names.len()` columns are checked; any further ones (which may hold nulls) are filtered
+/// along with them.
 pub(crate) fn drop_or_reject_invalid(
     columns: &mut [Vec<ArrayRef>],
     names: &[&str],
@@ -374,7 +376,9 @@ pub(crate) fn drop_or_reject_invalid(
         let keep: BooleanArray = (0..len)
             .map(|i| {
                 Some(
-                    columns.iter().all(|col| col[chunk].is_valid(i))
+                    columns[..names.len()]
+                        .iter()
+                        .all(|col| col[chunk].is_valid(i))
                         && numeric.iter().all(|&k| !non_finite(&columns[k][chunk], i)),
                 )
             })

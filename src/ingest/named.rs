@@ -60,18 +60,18 @@ impl Columns {
     }
 
     /// A null in any of the first `required` columns (or a NaN/infinite value in one of
-    /// `numeric`) is an `InvalidData` error with the count and first row; later columns
-    /// may hold nulls.
-    pub fn reject_nulls(&mut self, required: usize, numeric: &[&str]) -> Result<()> {
+    /// `numeric`) is an `InvalidData` error with the count and first row, or drops the row
+    /// under `OnInvalid::Drop` (returning how many were dropped); later columns may hold
+    /// nulls.
+    pub fn check_invalid(
+        &mut self,
+        required: usize,
+        numeric: &[&str],
+        policy: OnInvalid,
+    ) -> Result<usize> {
         let numeric: Vec<usize> = numeric.iter().map(|n| self.position(n)).collect();
         let names: Vec<&str> = self.names.iter().map(String::as_str).collect();
-        drop_or_reject_invalid(
-            &mut self.chunks[..required],
-            &names[..required],
-            &numeric,
-            OnInvalid::Raise,
-        )?;
-        Ok(())
+        drop_or_reject_invalid(&mut self.chunks, &names[..required], &numeric, policy)
     }
 
     /// Per-row codes of the value combinations of `names` (see `Groups`).

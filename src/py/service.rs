@@ -3,20 +3,18 @@
 
 use arrow_array::{cast::AsArray, Array, ArrayRef, RecordBatch};
 use pyo3::prelude::*;
-use pyo3::types::PyCapsule;
 
-use super::args::{bad_argument, choice, parse_period};
+use super::args::{bad_argument, choice, parse_period, parse_policy};
 use super::arrow::{read_stream, to_capsule};
 use super::errors::detach;
+use super::retention::Output;
 use crate::emit;
 use crate::error::{CrmError, Result};
 use crate::ingest::instants::instants;
 use crate::ingest::named::{shared_customers, Columns};
-use crate::ingest::{keys, Groups};
+use crate::ingest::{keys, Groups, OnInvalid};
 use crate::periods::{Calendar, Period};
 use crate::service::{contacts as contact, satisfaction as sat, tickets as ticket};
-
-type Capsule<'py> = PyResult<Bound<'py, PyCapsule>>;
 
 fn named(columns: Vec<(String, ArrayRef)>) -> Result<RecordBatch> {
     emit::batch(
@@ -33,7 +31,7 @@ fn labels(groups: Option<&Groups>, codes: &[u32]) -> Result<Vec<(String, ArrayRe
 }
 
 #[pyfunction]
-#[pyo3(signature = (data, *, id, kind, by, opened, closed, period=None, as_of=None, output="summary"))]
+#[pyo3(signature = (data, *, id, kind, by, opened, closed, period=None, as_of=None, output="summary", on_invalid="raise"))]
 #[allow(clippy::too_many_arguments)]
 pub fn tickets<'py>(
     py: Python<'py>,
@@ -46,9 +44,11 @@ pub fn tickets<'py>(
     period: Option<&str>,
     as_of: Option<i32>,
     output: &str,
-) -> Capsule<'py> {
+    on_invalid: &str,
+) -> Output<'py> {
     let summary = choice(py, "output", output, &["summary", "open"])? == 0;
     let period = period.map(|p| parse_period(py, p)).transpose()?;
+    let policy = parse_policy(py, on_invalid)?;
     let (schema, batches) = read_stream(py, data)?;
     let group_names: Vec<String> = std::iter::once(kind).chain(by).collect();
     let batch = detach(py, || {
@@ -61,7 +61,7 @@ pub fn tickets<'py>(
         names.push(&closed);
         let read = crate::trace::phase("tickets: read");
         let mut cols = Columns::read(&schema, &batches, &names)?;
-        cols.reject_nulls(required, &[])?;
+        let dropped = cols.check_invalid(required, &[], policy)?;
         let (groups, encoded) = cols.groups(&group_names)?;
         let (opened_at, closed_at) = (
             instants(cols.chunks(&opened), &opened)?,
@@ -93,7 +93,7 @@ pub fn tickets<'py>(
                 "open_days".into(),
                 emit::int32(ages.into_iter().map(Some).collect()),
             ));
-            return named(columns);
+            return Ok((named(columns)?, dropped));
         }
         let cells = ticket::summary(&groups, &times, period, as_of);
         let codes: Vec<u32> = cells.iter().map(|c| c.group).collect();
@@ -121,13 +121,13 @@ pub fn tickets<'py>(
                 emit::int32(cells.iter().map(|c| c.oldest_open_days).collect()),
             ),
         ]);
-        named(columns)
+        Ok((named(columns)?, dropped))
     })?;
-    to_capsule(py, batch)
+    Ok((to_capsule(py, batch.0)?, batch.1))
 }
 
 #[pyfunction]
-#[pyo3(signature = (data, *, customer, department, product, date, period="W", fatigue_departments=2, output="summary"))]
+#[pyo3(signature = (data, *, customer, department, product, date, period="W", fatigue_departments=2, output="summary", on_invalid="raise"))]
 #[allow(clippy::too_many_arguments)]
 pub fn contacts<'py>(
     py: Python<'py>,
@@ -139,7 +139,8 @@ pub fn contacts<'py>(
     period: &str,
     fatigue_departments: usize,
     output: &str,
-) -> Capsule<'py> {
+    on_invalid: &str,
+) -> Output<'py> {
     let summary = choice(py, "output", output, &["summary", "fatigue"])? == 0;
     let period: Period = parse_period(py, period)?;
     if fatigue_departments < 1 {
@@ -148,12 +149,13 @@ pub fn contacts<'py>(
             "fatigue_departments must be at least 1".into(),
         ));
     }
+    let policy = parse_policy(py, on_invalid)?;
     let (schema, batches) = read_stream(py, data)?;
     let batch = detach(py, || {
         let mut names = vec![customer.as_str(), department.as_str(), date.as_str()];
         names.extend(product.as_deref());
         let mut cols = Columns::read(&schema, &batches, &names)?;
-        cols.reject_nulls(names.len(), &[])?;
+        let dropped = cols.check_invalid(names.len(), &[], policy)?;
         let (index, mut customer_codes) = shared_customers(&[(cols.chunks(&customer), &customer)])?;
         let (departments, department_names) = cols.codes(&department)?;
         let (products, product_names) = match &product {
@@ -217,7 +219,7 @@ pub fn contacts<'py>(
                     emit::int64(cells.iter().map(|c| c.customers).collect()),
                 ),
             ]);
-            return named(columns);
+            return Ok((named(columns)?, dropped));
         }
         let tired = contact::fatigue(&log, &calendar, fatigue_departments);
         let text = arrow_cast::cast(&department_names, &arrow_schema::DataType::Utf8)?;
@@ -232,7 +234,7 @@ pub fn contacts<'py>(
                     .join(", ")
             })
             .collect();
-        named(vec![
+        let batch = named(vec![
             (
                 customer.clone(),
                 index.keys(&tired.iter().map(|f| f.customer).collect::<Vec<_>>())?,
@@ -250,13 +252,14 @@ pub fn contacts<'py>(
                 emit::int64(tired.iter().map(|f| f.contacts).collect()),
             ),
             ("department_names".into(), emit::strings(joined)),
-        ])
+        ])?;
+        Ok((batch, dropped))
     })?;
-    to_capsule(py, batch)
+    Ok((to_capsule(py, batch.0)?, batch.1))
 }
 
 #[pyfunction]
-#[pyo3(signature = (scores, *, customer, score, by, share=0.2, customers=None, higher_is_better=true, output="members"))]
+#[pyo3(signature = (scores, *, customer, score, by, share=0.2, customers=None, higher_is_better=true, output="members", on_invalid="raise"))]
 #[allow(clippy::too_many_arguments)]
 pub fn satisfaction<'py>(
     py: Python<'py>,
@@ -268,7 +271,8 @@ pub fn satisfaction<'py>(
     customers: Option<&Bound<'py, PyAny>>,
     higher_is_better: bool,
     output: &str,
-) -> Capsule<'py> {
+    on_invalid: &str,
+) -> Output<'py> {
     let members_only = choice(py, "output", output, &["members", "profile"])? == 0;
     if !(share > 0.0 && share <= 0.5) {
         return Err(bad_argument(
@@ -276,13 +280,14 @@ pub fn satisfaction<'py>(
             format!("share must be in (0, 0.5], got {share}"),
         ));
     }
+    let policy = parse_policy(py, on_invalid)?;
     let (schema, batches) = read_stream(py, scores)?;
     let table = customers.map(|c| read_stream(py, c)).transpose()?;
     let batch = detach(py, || {
         let mut names = vec![customer.as_str(), score.as_str()];
         names.extend(by.iter().map(String::as_str));
         let mut cols = Columns::read(&schema, &batches, &names)?;
-        cols.reject_nulls(names.len(), &[&score])?;
+        let dropped = cols.check_invalid(names.len(), &[&score], policy)?;
         let values = cols.floats(&score)?;
         let (groups, encoded) = if by.is_empty() {
             (vec![0; cols.rows()], None)
@@ -301,7 +306,7 @@ pub fn satisfaction<'py>(
                         .filter(|n| *n != customer),
                 );
                 let mut table = Columns::read(schema, batches, &names)?;
-                table.reject_nulls(1, &[])?;
+                table.check_invalid(1, &[], OnInvalid::Raise)?;
                 Some((table, names))
             }
             None => None,
@@ -343,7 +348,7 @@ pub fn satisfaction<'py>(
                     emit::int64(members.iter().map(|m| m.rank as i64).collect()),
                 ),
             ]);
-            return named(columns);
+            return Ok((named(columns)?, dropped));
         }
         let described = Described::read(profiles.as_ref(), codes.get(1), index.n_codes, &index)?;
         let rows = sat::profile(&members, &described.profiles());
@@ -389,9 +394,9 @@ pub fn satisfaction<'py>(
                 emit::float64(modes.iter().map(|m| m.map(|m| m.1)).collect()),
             ));
         }
-        named(columns)
+        Ok((named(columns)?, dropped))
     })?;
-    to_capsule(py, batch)
+    Ok((to_capsule(py, batch.0)?, batch.1))
 }
 
 /// The customers table as `profile` reads it: each customer code's row, numeric (and
