@@ -65,6 +65,9 @@ def normalised(df: pd.DataFrame) -> pd.DataFrame:
 def assert_same(got, expected) -> None:
     got, expected = normalised(got), normalised(expected)
     assert list(got.columns) == list(expected.columns)
+    assert len(got) == len(expected)
+    if len(expected) == 0:  # the reference's empty frames have no dtypes to compare
+        return
     for c in got.columns:
         if pd.api.types.is_float_dtype(got[c]) or pd.api.types.is_float_dtype(expected[c]):
             np.testing.assert_allclose(got[c].astype(float), expected[c].astype(float), rtol=1e-9, atol=1e-9,
@@ -416,3 +419,134 @@ def test_survey_scores_are_lower_for_customers_who_complained(ticket_log, survey
     mean_complained = s.loc[s["customer_id"].isin(complainers), "score"].mean()
     mean_other = s.loc[~s["customer_id"].isin(complainers), "score"].mean()
     assert mean_complained < mean_other - 0.3
+
+
+# ------------------------------------------------------------- invariances (Hypothesis)
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+HOUR_US = 3_600_000_000
+log_rows = st.lists(
+    st.tuples(
+        st.integers(0, 9),            # customer
+        st.integers(0, 2),            # kind / department / region
+        st.integers(0, 2),            # product
+        st.integers(0, 60 * 24),      # opening hour (about two months)
+        st.one_of(st.none(), st.integers(0, 24 * 20)),  # hours to close (None: open)
+        st.integers(1, 10),           # score
+    ),
+    min_size=1,
+    max_size=60,
+)
+
+
+def random_logs(rows, tz):
+    customer, group, product, hour, close, score = map(list, zip(*rows))
+    opened = np.array(hour, dtype=np.int64) * HOUR_US + 1_704_067_200 * 1_000_000  # from 2024-01-01
+    closed = [None if c is None else int(o + c * HOUR_US) for o, c in zip(opened, close)]
+    times = pa.timestamp("us", tz=tz)
+    kinds = pa.array(["complaint", "opinion", "consultation"])
+    tickets = pa.table({
+        "ticket_id": pa.array(np.arange(len(rows)) * 7 % 11 + 100),  # duplicates now and then
+        "type": pa.DictionaryArray.from_arrays(pa.array(group, pa.int8()), kinds),
+        "product": pa.array([f"P{p}" for p in product]),
+        "opened_at": pa.array(opened, times),
+        "closed_at": pa.array(closed, times),
+    })
+    contacts = pa.table({
+        "customer_id": pa.array([f"c{c}" for c in customer]),
+        "department": pa.array([["sales", "service", "finance"][g] for g in group]),
+        "product": pa.array([f"P{p}" for p in product]),
+        "contacted_at": pa.array(opened, times),
+    })
+    scores = pa.table({"customer_id": pa.array(customer), "region": pa.array(group), "score": pa.array(score)})
+    return tickets, contacts, scores
+
+
+def service_outputs(tickets, contacts, scores):
+    profile = pa.table({"customer_id": pa.array(range(0, 10, 2)), "spend": pa.array([1.5, 2.0, 8.0, 0.0, 3.0]),
+                        "tier": pa.array(["a", "b", "a", "b", "b"])})
+    return {
+        "tickets": crm.tickets(tickets, by="product", period="W"),
+        "tickets_by_kind": crm.tickets(tickets, by=(), as_of="2024-02-10"),
+        "open": crm.tickets(tickets, by="product", output="open"),
+        "contacts": crm.contacts(contacts),
+        "fatigue": crm.contacts(contacts, output="fatigue", period="M"),
+        "members": crm.satisfaction(scores, by="region", share=0.3),
+        "profile": crm.satisfaction(scores, by=(), customers=profile, output="profile"),
+    }
+
+
+def shuffled_in_chunks(table: pa.Table, order, cut: int) -> pa.Table:
+    table = table.take(pa.array(order))
+    return pa.Table.from_batches(table.slice(0, cut).to_batches() + table.slice(cut).to_batches())
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=log_rows, seed=st.integers(0, 2**32 - 1), tz=st.sampled_from([None, "Asia/Shanghai", "America/New_York"]),
+       data=st.data())
+def test_row_order_and_chunking_do_not_change_the_results(rows, seed, tz, data):
+    logs = random_logs(rows, tz)
+    expected = service_outputs(*logs)
+    order = np.random.default_rng(seed).permutation(len(rows))
+    cut = data.draw(st.integers(0, len(rows)))
+    got = service_outputs(*(shuffled_in_chunks(t, order, cut) for t in logs))
+    for name in expected:
+        assert got[name].equals(expected[name]), name
+
+
+@settings(max_examples=30, deadline=None)
+@given(rows=log_rows)
+def test_small_random_logs_agree_with_the_reference(rows):
+    tickets, contacts, scores = (t.to_pandas() for t in random_logs(rows, "Asia/Shanghai"))
+    assert_same(crm.tickets(tickets, by="product", period="W"), reference_tickets(tickets, by="product", period="W"))
+    assert_same(crm.tickets(tickets, by=(), output="open"), reference_tickets(tickets, by=(), output="open"))
+    assert_same(crm.contacts(contacts), reference_contacts(contacts))
+    assert_same(crm.contacts(contacts, output="fatigue"), reference_contacts(contacts, output="fatigue"))
+    assert_same(crm.satisfaction(scores, by="region", share=0.3), reference_members(scores, by="region", share=0.3))
+
+
+# --------------------------------------------------------------------------- threads
+
+THREADS_SCRIPT = """
+import sys
+import crm, pyarrow.parquet as pq
+out_dir, threads = sys.argv[1], int(sys.argv[2])
+tickets = crm.datasets.tickets(30_000, seed=9, frame="pyarrow")
+contacts = crm.datasets.contacts(20_000, seed=9, frame="pyarrow")
+surveys = crm.datasets.surveys(30_000, seed=9, frame="pyarrow")
+rfm = crm.rfm(crm.datasets.synthetic(20_000, seed=9, frame="pyarrow"))
+results = {
+    "tickets": crm.tickets(tickets, period="M"),
+    "open": crm.tickets(tickets, output="open"),
+    "contacts": crm.contacts(contacts),
+    "fatigue": crm.contacts(contacts, output="fatigue"),
+    "members": crm.satisfaction(surveys),
+    "profile": crm.satisfaction(surveys, customers=rfm, output="profile"),
+}
+assert crm.num_threads() == threads, crm.num_threads()
+for name, table in results.items():
+    pq.write_table(table, f"{out_dir}/{name}.parquet")
+"""
+
+
+def test_results_do_not_depend_on_thread_count(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    import pyarrow.parquet as pq
+
+    results = {}
+    for threads in (1, 2):
+        out_dir = tmp_path / f"threads{threads}"
+        out_dir.mkdir()
+        env = dict(os.environ, CRM_NUM_THREADS=str(threads))
+        done = subprocess.run([sys.executable, "-c", THREADS_SCRIPT, str(out_dir), str(threads)],
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        results[threads] = {path.stem: pq.read_table(path) for path in sorted(out_dir.glob("*.parquet"))}
+    assert len(results[1]) == 6 and results[1].keys() == results[2].keys()
+    for name in results[1]:
+        assert results[1][name].equals(results[2][name]), name
