@@ -221,7 +221,7 @@ pub fn contacts<'py>(
             ]);
             return Ok((named(columns)?, dropped));
         }
-        let tired = contact::fatigue(&log, &calendar, fatigue_departments);
+        let tired = contact::fatigue(&log, &calendar, index.n_codes, fatigue_departments);
         let text = arrow_cast::cast(&department_names, &arrow_schema::DataType::Utf8)?;
         let text = text.as_string::<i32>();
         let joined = tired

@@ -4,6 +4,7 @@
 
 use rayon::prelude::*;
 
+use super::{buckets, dense_ids, split_buckets};
 use crate::periods::Calendar;
 
 /// The contact log as codes: customer, department and product (all ranks of sorted distinct
@@ -30,47 +31,37 @@ pub struct Cell {
 /// Every period of `calendar` for every department × product that has contacts (periods
 /// without contacts give zero counts), sorted by department, product, period.
 pub fn summary(log: &Contacts, calendar: &Calendar) -> Vec<Cell> {
-    let n_periods = calendar.len() as u64;
-    let mut pairs: Vec<(u64, u32)> = (0..log.days.len())
+    let n_periods = calendar.len();
+    let combo =
+        |r: usize| log.departments[r] as u64 * log.n_products as u64 + log.products[r] as u64;
+    let (combo_ids, combos) = dense_ids(
+        &(0..log.days.len())
+            .into_par_iter()
+            .map(combo)
+            .collect::<Vec<_>>(),
+    );
+    let cell_ids: Vec<u32> = (0..log.days.len())
         .into_par_iter()
-        .map(|r| {
-            let combo = log.departments[r] as u64 * log.n_products as u64 + log.products[r] as u64;
-            (
-                combo * n_periods + calendar.of(log.days[r]) as u64,
-                log.customers[r],
-            )
-        })
+        .map(|r| (combo_ids[r] as usize * n_periods + calendar.of(log.days[r])) as u32)
         .collect();
-    pairs.par_sort_unstable();
-    let mut cells: Vec<Cell> = Vec::new();
-    let mut previous: Option<(u64, u32)> = None;
-    for &(key, customer) in &pairs {
-        let combo = key / n_periods;
-        let period = (key % n_periods) as usize;
-        let same_combo = cells.last().is_some_and(|c| {
-            c.department as u64 * log.n_products as u64 + c.product as u64 == combo
-        });
-        if !same_combo {
-            let (department, product) = (
-                (combo / log.n_products as u64) as u32,
-                (combo % log.n_products as u64) as u32,
-            );
-            cells.extend((0..n_periods as usize).map(|period| Cell {
-                department,
-                product,
-                period,
-                contacts: 0,
-                customers: 0,
-            }));
-        }
-        let cell = cells.len() - n_periods as usize + period;
-        cells[cell].contacts += 1;
-        if previous != Some((key, customer)) {
-            cells[cell].customers += 1;
-        }
-        previous = Some((key, customer));
-    }
-    cells
+    let (starts, mut customers) =
+        buckets(&cell_ids, combos.len() * n_periods, |r| log.customers[r]);
+    split_buckets(&starts, &mut customers)
+        .into_par_iter()
+        .enumerate()
+        .map(|(cell, customers)| {
+            let contacts = customers.len() as i64;
+            customers.sort_unstable();
+            let combo = combos[cell / n_periods];
+            Cell {
+                department: (combo / log.n_products as u64) as u32,
+                product: (combo % log.n_products as u64) as u32,
+                period: cell % n_periods,
+                contacts,
+                customers: customers.chunk_by(|a, b| a == b).count() as i64,
+            }
+        })
+        .collect()
 }
 
 /// A customer contacted by at least `min_departments` departments in one period.
@@ -83,29 +74,31 @@ pub struct Fatigue {
     pub departments: Vec<u32>,
 }
 
-/// The fatigued customer-periods, sorted by customer then period.
-pub fn fatigue(log: &Contacts, calendar: &Calendar, min_departments: usize) -> Vec<Fatigue> {
-    let mut triples: Vec<(u32, u32, u32)> = (0..log.days.len())
+/// The fatigued customer-periods, sorted by customer then period. `n_customers` bounds the
+/// customer codes.
+pub fn fatigue(
+    log: &Contacts,
+    calendar: &Calendar,
+    n_customers: usize,
+    min_departments: usize,
+) -> Vec<Fatigue> {
+    let (starts, mut contacts) = buckets(log.customers, n_customers, |r| {
+        (calendar.of(log.days[r]) as u32, log.departments[r])
+    });
+    split_buckets(&starts, &mut contacts)
         .into_par_iter()
-        .map(|r| {
-            (
-                log.customers[r],
-                calendar.of(log.days[r]) as u32,
-                log.departments[r],
-            )
-        })
-        .collect();
-    triples.par_sort_unstable();
-    triples
-        .chunk_by(|a, b| (a.0, a.1) == (b.0, b.1))
-        .filter_map(|run| {
-            let mut departments: Vec<u32> = run.iter().map(|t| t.2).collect();
-            departments.dedup();
-            (departments.len() >= min_departments).then(|| Fatigue {
-                customer: run[0].0,
-                period: run[0].1 as usize,
-                contacts: run.len() as i64,
-                departments,
+        .enumerate()
+        .flat_map_iter(|(customer, contacts)| {
+            contacts.sort_unstable();
+            let periods: Vec<&[(u32, u32)]> = contacts.chunk_by(|a, b| a.0 == b.0).collect();
+            periods.into_iter().filter_map(move |run| {
+                let distinct = run.chunk_by(|a, b| a.1 == b.1).count();
+                (distinct >= min_departments).then(|| Fatigue {
+                    customer: customer as u32,
+                    period: run[0].0 as usize,
+                    contacts: run.len() as i64,
+                    departments: run.chunk_by(|a, b| a.1 == b.1).map(|d| d[0].1).collect(),
+                })
             })
         })
         .collect()
@@ -170,7 +163,7 @@ mod tests {
             days: &days,
         };
         let calendar = Calendar::new(Period::Week, 4, 20);
-        let f = fatigue(&log, &calendar, 2);
+        let f = fatigue(&log, &calendar, 9, 2);
         assert_eq!(
             f,
             vec![Fatigue {
@@ -180,7 +173,7 @@ mod tests {
                 departments: vec![0, 1]
             }]
         );
-        assert_eq!(fatigue(&log, &calendar, 1).len(), 3);
-        assert!(fatigue(&log, &calendar, 3).is_empty());
+        assert_eq!(fatigue(&log, &calendar, 9, 1).len(), 3);
+        assert!(fatigue(&log, &calendar, 9, 3).is_empty());
     }
 }

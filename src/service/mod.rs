@@ -41,6 +41,40 @@ pub fn dense_ids(keys: &[u64]) -> (Vec<u32>, Vec<u64>) {
     (ids, distinct)
 }
 
+/// Values grouped by a dense id (a counting sort, stable in row order): bucket `b` holds
+/// the values of the rows with id `b`, as `values[starts[b]..starts[b + 1]]`.
+pub fn buckets<T: Copy + Default>(
+    ids: &[u32],
+    n_buckets: usize,
+    value: impl Fn(usize) -> T,
+) -> (Vec<usize>, Vec<T>) {
+    let mut starts = vec![0usize; n_buckets + 1];
+    for &id in ids {
+        starts[id as usize + 1] += 1;
+    }
+    for b in 0..n_buckets {
+        starts[b + 1] += starts[b];
+    }
+    let mut next = starts.clone();
+    let mut values = vec![T::default(); ids.len()];
+    for (row, &id) in ids.iter().enumerate() {
+        values[next[id as usize]] = value(row);
+        next[id as usize] += 1;
+    }
+    (starts, values)
+}
+
+/// The buckets of `buckets` as separate mutable slices, for parallel work on each.
+pub fn split_buckets<'a, T>(starts: &[usize], mut values: &'a mut [T]) -> Vec<&'a mut [T]> {
+    let mut out = Vec::with_capacity(starts.len().saturating_sub(1));
+    for w in starts.windows(2) {
+        let (bucket, rest) = values.split_at_mut(w[1] - w[0]);
+        out.push(bucket);
+        values = rest;
+    }
+    out
+}
+
 /// The `q` quantile of `values` by linear interpolation between the closest ranks (numpy's
 /// default `method="linear"`): with x the sorted values, position h = (n − 1)·q and value
 /// x[⌊h⌋] + (h − ⌊h⌋)·(x[⌊h⌋+1] − x[⌊h⌋]). `None` for no values. Integers, so that the
@@ -71,6 +105,18 @@ mod tests {
             }
         }
         assert_eq!(dense_ids(&[]), (vec![], vec![]));
+    }
+
+    #[test]
+    fn buckets_group_values_by_id_in_row_order() {
+        let (starts, mut values) = buckets(&[2, 0, 2, 2], 4, |r| r * 10);
+        assert_eq!(starts, vec![0, 1, 1, 4, 4]);
+        assert_eq!(values, vec![10, 0, 20, 30]);
+        let slices = split_buckets(&starts, &mut values);
+        assert_eq!(
+            slices.iter().map(|s| s.len()).collect::<Vec<_>>(),
+            vec![1, 0, 3, 0]
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use rayon::prelude::*;
 
-use super::{dense_ids, quantile};
+use super::{buckets, dense_ids, quantile, split_buckets};
 use crate::error::{CrmError, Result};
 use crate::ingest::instants::Instants;
 use crate::periods::{Calendar, Period};
@@ -129,14 +129,16 @@ pub fn summary(groups: &[u32], times: &Times, period: Option<Period>, as_of: i32
             oldest_open[id] = oldest_open[id].min(times.opened.days[r]);
         }
     }
-    let mut durations = durations_by_cell(&rows, &ids, &resolved, times, as_of);
-    let mut slices = Vec::with_capacity(n_cells);
-    let mut rest = durations.as_mut_slice();
-    for &n in &resolved {
-        let (cell, tail) = rest.split_at_mut(n as usize);
-        slices.push(cell);
-        rest = tail;
-    }
+    let (resolved_ids, resolved_rows): (Vec<u32>, Vec<usize>) = rows
+        .iter()
+        .zip(&ids)
+        .filter(|(&r, _)| times.resolved(r, as_of))
+        .map(|(&r, &id)| (id, r))
+        .unzip();
+    let (starts, mut durations) = buckets(&resolved_ids, n_cells, |i| {
+        times.micros_to_resolve(resolved_rows[i])
+    });
+    let slices = split_buckets(&starts, &mut durations);
     let hours = |micros: Option<f64>| micros.map(|m| m / MICROS_PER_HOUR);
     distinct
         .par_iter()
@@ -161,32 +163,6 @@ pub fn summary(groups: &[u32], times: &Times, period: Option<Period>, as_of: i32
             }
         })
         .collect()
-}
-
-/// The durations (µs) of the resolved tickets, grouped by cell (a counting sort).
-fn durations_by_cell(
-    rows: &[usize],
-    ids: &[u32],
-    resolved: &[i64],
-    times: &Times,
-    as_of: i32,
-) -> Vec<i64> {
-    let mut next: Vec<usize> = resolved
-        .iter()
-        .scan(0usize, |start, &n| {
-            let at = *start;
-            *start += n as usize;
-            Some(at)
-        })
-        .collect();
-    let mut out = vec![0i64; resolved.iter().sum::<i64>() as usize];
-    for (&r, &id) in rows.iter().zip(ids) {
-        if times.resolved(r, as_of) {
-            out[next[id as usize]] = times.micros_to_resolve(r);
-            next[id as usize] += 1;
-        }
-    }
-    out
 }
 
 /// The rows of the tickets still open at the end of day `as_of`, in row order.
