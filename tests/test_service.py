@@ -343,6 +343,8 @@ def test_bad_parameters_are_invalid_arguments():
         crm.contacts(hand_contacts(), output="members")
     with pytest.raises(crm.InvalidArgumentError, match="output"):
         crm.satisfaction(pd.DataFrame({"customer_id": [1], "score": [3]}), by=(), output="top")
+    with pytest.raises(crm.InvalidArgumentError, match="kind column 'type'"):
+        crm.tickets(hand_tickets(), by=("region", "type"))
     with pytest.raises(crm.InvalidArgumentError, match="as_of"):
         crm.tickets(hand_tickets(), by=(), as_of="soon")
 

@@ -2,6 +2,7 @@
 //! log, derive, emit.
 
 use arrow_array::{cast::AsArray, Array, ArrayRef, RecordBatch};
+use arrow_schema::DataType;
 use pyo3::prelude::*;
 
 use super::args::{bad_argument, choice, parse_period, parse_policy};
@@ -12,7 +13,7 @@ use crate::emit;
 use crate::error::{CrmError, Result};
 use crate::ingest::instants::instants;
 use crate::ingest::named::{shared_customers, Columns};
-use crate::ingest::{keys, Groups, OnInvalid};
+use crate::ingest::{keys, numbers, Groups, OnInvalid};
 use crate::periods::{Calendar, Period};
 use crate::service::{contacts as contact, satisfaction as sat, tickets as ticket};
 
@@ -50,6 +51,12 @@ pub fn tickets<'py>(
     let period = period.map(|p| parse_period(py, p)).transpose()?;
     let policy = parse_policy(py, on_invalid)?;
     let (schema, batches) = read_stream(py, data)?;
+    if by.contains(&kind) {
+        return Err(bad_argument(
+            py,
+            format!("by must not repeat the kind column '{kind}'"),
+        ));
+    }
     let group_names: Vec<String> = std::iter::once(kind).chain(by).collect();
     let batch = detach(py, || {
         let mut names: Vec<&str> = group_names.iter().map(String::as_str).collect();
@@ -222,7 +229,7 @@ pub fn contacts<'py>(
             return Ok((named(columns)?, dropped));
         }
         let tired = contact::fatigue(&log, &calendar, index.n_codes, fatigue_departments);
-        let text = arrow_cast::cast(&department_names, &arrow_schema::DataType::Utf8)?;
+        let text = arrow_cast::cast(&department_names, &DataType::Utf8)?;
         let text = text.as_string::<i32>();
         let joined = tired
             .iter()
@@ -350,7 +357,10 @@ pub fn satisfaction<'py>(
             ]);
             return Ok((named(columns)?, dropped));
         }
-        let described = Described::read(profiles.as_ref(), codes.get(1), index.n_codes, &index)?;
+        let table = profiles
+            .as_ref()
+            .map(|(table, names)| (table, names.as_slice(), codes[1].as_slice()));
+        let described = Described::read(table, &index)?;
         let rows = sat::profile(&members, &described.profiles());
         let mut columns = labels(
             encoded.as_ref(),
@@ -412,21 +422,18 @@ struct Described {
 }
 
 impl Described {
+    /// `table` (its columns, key first) with the customer code of each of its rows; none:
+    /// every customer is missing.
     fn read(
-        table: Option<&(Columns, Vec<&str>)>,
-        codes: Option<&Vec<u32>>,
-        n_codes: usize,
+        table: Option<(&Columns, &[&str], &[u32])>,
         index: &keys::KeyIndex,
     ) -> Result<Described> {
-        let (Some((table, names)), Some(codes)) = (table, codes) else {
-            return Ok(Described {
-                row_of: vec![None; n_codes],
-                ..Default::default()
-            });
-        };
         let mut out = Described {
-            row_of: vec![None; n_codes],
+            row_of: vec![None; index.n_codes],
             ..Default::default()
+        };
+        let Some((table, names, codes)) = table else {
+            return Ok(out);
         };
         for (row, &code) in codes.iter().enumerate() {
             if out.row_of[code as usize].replace(row as u32).is_some() {
@@ -441,30 +448,26 @@ impl Described {
         for &name in &names[1..] {
             let chunks = table.chunks(name);
             let dtype = table.data_type(name);
-            let valid = || {
-                chunks
-                    .iter()
-                    .flat_map(|c| (0..c.len()).map(move |i| c.is_valid(i)))
-            };
-            if dtype.is_numeric() || *dtype == arrow_schema::DataType::Boolean {
+            if dtype.is_numeric() || *dtype == DataType::Boolean {
                 let mut values = Vec::with_capacity(table.rows());
                 for chunk in chunks {
-                    let floats = arrow_cast::cast(chunk, &arrow_schema::DataType::Float64)?;
-                    values.extend(
-                        floats
-                            .as_primitive::<arrow_array::types::Float64Type>()
-                            .iter()
-                            .map(|v| v.filter(|v| !v.is_nan())),
-                    );
+                    // Booleans average to the share true.
+                    values.extend(numbers(
+                        &arrow_cast::cast(chunk, &DataType::Float64)?,
+                        name,
+                    )?);
                 }
                 out.numeric_names.push(name.to_string());
                 out.numeric.push(values);
             } else if is_categorical(dtype) {
                 let (codes, values) = table.codes(name)?;
+                let valid = chunks
+                    .iter()
+                    .flat_map(|c| (0..c.len()).map(move |i| c.is_valid(i)));
                 out.categorical.push(
                     codes
                         .into_iter()
-                        .zip(valid())
+                        .zip(valid)
                         .map(|(c, ok)| ok.then_some(c))
                         .collect(),
                 );
@@ -483,7 +486,7 @@ impl Described {
     }
 }
 
-fn is_categorical(dtype: &arrow_schema::DataType) -> bool {
-    use arrow_schema::DataType::*;
+fn is_categorical(dtype: &DataType) -> bool {
+    use DataType::*;
     matches!(dtype, Utf8 | LargeUtf8 | Utf8View | Dictionary(_, _))
 }
