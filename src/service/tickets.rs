@@ -118,14 +118,11 @@ pub fn summary(groups: &[u32], times: &Times, period: Option<Period>, as_of: i32
     let (ids, distinct) = dense_ids(&keys);
     let n_cells = distinct.len();
     let mut tickets = vec![0i64; n_cells];
-    let mut resolved = vec![0i64; n_cells];
     let mut oldest_open = vec![i32::MAX; n_cells];
     for (&r, &id) in rows.iter().zip(&ids) {
         let id = id as usize;
         tickets[id] += 1;
-        if times.resolved(r, as_of) {
-            resolved[id] += 1;
-        } else {
+        if !times.resolved(r, as_of) {
             oldest_open[id] = oldest_open[id].min(times.opened.days[r]);
         }
     }
@@ -138,6 +135,7 @@ pub fn summary(groups: &[u32], times: &Times, period: Option<Period>, as_of: i32
     let (starts, mut durations) = buckets(&resolved_ids, n_cells, |i| {
         times.micros_to_resolve(resolved_rows[i])
     });
+    let resolved: Vec<i64> = starts.windows(2).map(|w| (w[1] - w[0]) as i64).collect();
     let slices = split_buckets(&starts, &mut durations);
     let hours = |micros: Option<f64>| micros.map(|m| m / MICROS_PER_HOUR);
     distinct
