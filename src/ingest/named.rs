@@ -78,8 +78,14 @@ impl Columns {
     pub fn groups(&self, names: &[String]) -> Result<(Vec<u32>, Groups)> {
         let chunks: Vec<Vec<ArrayRef>> = names.iter().map(|n| self.chunks(n).to_vec()).collect();
         let types: Vec<DataType> = names.iter().map(|n| self.data_type(n).clone()).collect();
-        let groups = Groups::encode(&chunks, names, &types)?;
-        Ok((groups.codes.concat(), groups))
+        let mut groups = Groups::encode(&chunks, names, &types)?;
+        let mut codes = std::mem::take(&mut groups.codes);
+        let codes = if codes.len() == 1 {
+            codes.pop().unwrap_or_default()
+        } else {
+            codes.concat()
+        };
+        Ok((codes, groups))
     }
 
     /// Per-row codes of one column (ranks among its sorted distinct values) and those values.

@@ -87,9 +87,10 @@ impl Cell {
 /// The summary per group (and period of opening): one cell per combination that has tickets,
 /// sorted by group then period.
 pub fn summary(groups: &[u32], times: &Times, period: Option<Period>, as_of: i32) -> Vec<Cell> {
-    let rows: Vec<usize> = (0..times.len())
+    let rows: Vec<u32> = (0..times.len())
         .into_par_iter()
         .filter(|&r| times.included(r, as_of))
+        .map(|r| r as u32)
         .collect();
     if rows.is_empty() {
         return vec![];
@@ -99,7 +100,7 @@ pub fn summary(groups: &[u32], times: &Times, period: Option<Period>, as_of: i32
     let calendar = period.map(|p| {
         let (first, last) = rows
             .par_iter()
-            .map(|&r| times.opened.days[r])
+            .map(|&r| times.opened.days[r as usize])
             .fold(
                 || (i32::MAX, i32::MIN),
                 |(lo, hi), d| (lo.min(d), hi.max(d)),
@@ -111,6 +112,7 @@ pub fn summary(groups: &[u32], times: &Times, period: Option<Period>, as_of: i32
     let keys: Vec<u64> = rows
         .par_iter()
         .map(|&r| {
+            let r = r as usize;
             let local = calendar.as_ref().map_or(0, |c| c.of(times.opened.days[r]));
             groups[r] as u64 * n_periods + local as u64
         })
@@ -120,20 +122,20 @@ pub fn summary(groups: &[u32], times: &Times, period: Option<Period>, as_of: i32
     let mut tickets = vec![0i64; n_cells];
     let mut oldest_open = vec![i32::MAX; n_cells];
     for (&r, &id) in rows.iter().zip(&ids) {
-        let id = id as usize;
+        let (r, id) = (r as usize, id as usize);
         tickets[id] += 1;
         if !times.resolved(r, as_of) {
             oldest_open[id] = oldest_open[id].min(times.opened.days[r]);
         }
     }
-    let (resolved_ids, resolved_rows): (Vec<u32>, Vec<usize>) = rows
+    let (resolved_ids, resolved_rows): (Vec<u32>, Vec<u32>) = rows
         .iter()
         .zip(&ids)
-        .filter(|(&r, _)| times.resolved(r, as_of))
+        .filter(|(&r, _)| times.resolved(r as usize, as_of))
         .map(|(&r, &id)| (id, r))
         .unzip();
     let (starts, mut durations) = buckets(&resolved_ids, n_cells, |i| {
-        times.micros_to_resolve(resolved_rows[i])
+        times.micros_to_resolve(resolved_rows[i] as usize)
     });
     let resolved: Vec<i64> = starts.windows(2).map(|w| (w[1] - w[0]) as i64).collect();
     let slices = split_buckets(&starts, &mut durations);
