@@ -10,6 +10,8 @@
 
 use rayon::prelude::*;
 
+use super::{buckets, dense_ids, split_buckets};
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Side {
     Top,
@@ -39,33 +41,29 @@ pub fn members(
     share: f64,
     higher_is_better: bool,
 ) -> Vec<Member> {
-    let mut rows: Vec<(u32, u32, f64)> = (0..scores.len())
-        .into_par_iter()
-        .map(|r| (groups[r], customers[r], scores[r]))
-        .collect();
-    // Scores in order within a customer, so that their sum does not depend on row order.
-    rows.par_sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)).then(a.2.total_cmp(&b.2)));
-    let means: Vec<(u32, u32, f64)> = rows
-        .chunk_by(|a, b| (a.0, a.1) == (b.0, b.1))
-        .map(|run| {
-            (
-                run[0].0,
-                run[0].1,
-                run.iter().map(|r| r.2).sum::<f64>() / run.len() as f64,
-            )
-        })
-        .collect();
+    let (ids, distinct) = dense_ids(&groups.par_iter().map(|&g| g as u64).collect::<Vec<_>>());
+    let (starts, mut rows) = buckets(&ids, distinct.len(), |r| (customers[r], scores[r]));
     let sign = if higher_is_better { 1.0 } else { -1.0 };
-    let per_group: Vec<&[(u32, u32, f64)]> = means.chunk_by(|a, b| a.0 == b.0).collect();
-    per_group
+    split_buckets(&starts, &mut rows)
         .into_par_iter()
-        .flat_map_iter(|group| {
-            let k = cut(share, group.len());
-            let mut best_first: Vec<(f64, u32)> = group.iter().map(|m| (sign * m.2, m.1)).collect();
+        .zip(distinct.par_iter())
+        .flat_map_iter(|(rows, &group)| {
+            // Scores in order within a customer, so that their sum does not depend on row order.
+            rows.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+            let mut best_first: Vec<(f64, u32)> = rows
+                .chunk_by(|a, b| a.0 == b.0)
+                .map(|run| {
+                    (
+                        sign * run.iter().map(|r| r.1).sum::<f64>() / run.len() as f64,
+                        run[0].0,
+                    )
+                })
+                .collect();
+            let k = cut(share, best_first.len());
             best_first.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-            let mut out = side(group[0].0, &best_first, k, Side::Top, sign);
+            let mut out = side(group as u32, &best_first, k, Side::Top, sign);
             best_first.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-            out.extend(side(group[0].0, &best_first, k, Side::Bottom, sign));
+            out.extend(side(group as u32, &best_first, k, Side::Bottom, sign));
             out
         })
         .collect()
