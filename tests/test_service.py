@@ -137,6 +137,15 @@ def test_tickets_empty_log_gives_empty_frames():
     assert list(crm.tickets(log, by=(), output="open").columns) == ["ticket_id", "type", "opened_at", "open_days"]
 
 
+def test_empty_contact_and_survey_logs_give_empty_frames_with_their_columns(contact_log, survey_log):
+    contacts, scores = contact_log.iloc[:0], survey_log.iloc[:0]
+    assert list(crm.contacts(contacts).columns) == ["department", "product", "period", "contacts", "customers"]
+    assert len(crm.contacts(contacts, output="fatigue")) == 0
+    assert list(crm.satisfaction(scores).columns) == ["product", "region", "customer_id", "score", "side", "rank"]
+    profile = crm.satisfaction(scores, customers=pd.DataFrame({"customer_id": [1], "m": [1.0]}), output="profile")
+    assert len(profile) == 0 and "mean_m" in profile.columns
+
+
 def test_tickets_before_the_first_opening_as_of_leaves_nothing():
     assert len(crm.tickets(hand_tickets(), by=(), as_of="2024-01-01")) == 0
 
