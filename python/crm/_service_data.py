@@ -85,7 +85,8 @@ def _tickets_table(n_customers, seed, start, end):
     n = len(owner)
     kind = _TYPE_T[_d._u16(rng, n)]
     region = _region_of(rng, home, owner)
-    # Each region has its own reps (3-4 each); a rep's speed factor is fixed per seed.
+    # Each region has four reps (neighbouring regions share one); a rep's speed factor is
+    # fixed per seed.
     rep = (region.astype(np.int64) * 20) // len(_d.REGIONS) + rng.integers(0, 4, n)
     speed = rng.lognormal(0.0, 0.3, len(REPRESENTATIVES))
     opened_s = start_s + rng.integers(0, n_days, n) * 86_400 + _d._time_of_day(rng, n)

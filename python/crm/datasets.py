@@ -760,7 +760,7 @@ def tickets(
     a year each, more for the more active ones (a per-customer gamma level shared by the
     service logs of a seed). A ticket's type is ``consultation`` (50 %), ``complaint``
     (30 %) or ``opinion`` (20 %). It is handled in the customer's home region (90 %) by
-    one of that region's representatives. The time to resolve is lognormal by type
+    one of the region's four representatives (neighbouring regions share one). The time to resolve is lognormal by type
     (median about 3 hours for consultations, 20 for opinions, 60 for complaints, times a
     per-representative speed factor). A ticket is still open (``closed_at`` null) when
     its resolution would fall after ``end`` -- so recent tickets are more often open --
