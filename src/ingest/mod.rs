@@ -88,16 +88,8 @@ pub fn ingest(
         .iter()
         .map(|name| column_index(schema, name))
         .collect::<Result<Vec<_>>>()?;
-    let mut columns: Vec<Vec<ArrayRef>> = indices
-        .iter()
-        .map(|&i| {
-            batches
-                .iter()
-                .filter(|b| b.num_rows() > 0)
-                .map(|b| b.column(i).clone())
-                .collect()
-        })
-        .collect();
+    let mut columns: Vec<Vec<ArrayRef>> =
+        indices.iter().map(|&i| column_chunks(batches, i)).collect();
     check_amount_type(schema.field(indices[2]).data_type(), &spec.amount)?;
     for (&i, name) in indices[first_extra..].iter().zip(&spec.extra) {
         check_numeric_type(schema.field(i).data_type(), name)?;
@@ -243,6 +235,15 @@ pub fn column_index(schema: &SchemaRef, name: &str) -> Result<usize> {
             .collect::<Vec<_>>()
             .join(", "),
     })
+}
+
+/// Column `i` of every non-empty batch.
+pub fn column_chunks(batches: &[RecordBatch], i: usize) -> Vec<ArrayRef> {
+    batches
+        .iter()
+        .filter(|b| b.num_rows() > 0)
+        .map(|b| b.column(i).clone())
+        .collect()
 }
 
 /// Any numeric column as optional floats (nulls and NaN → None).

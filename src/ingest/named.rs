@@ -5,7 +5,9 @@
 use arrow_array::{cast::AsArray, types::Float64Type, Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, SchemaRef};
 
-use super::{column_index, days, drop_or_reject_invalid, keys, Groups, KeyIndex, OnInvalid};
+use super::{
+    column_chunks, column_index, days, drop_or_reject_invalid, keys, Groups, KeyIndex, OnInvalid,
+};
 use crate::error::Result;
 
 /// The chunks of some columns of a log, by name.
@@ -27,13 +29,7 @@ impl Columns {
         for name in names {
             let i = column_index(schema, name)?;
             out.types.push(schema.field(i).data_type().clone());
-            out.chunks.push(
-                batches
-                    .iter()
-                    .filter(|b| b.num_rows() > 0)
-                    .map(|b| b.column(i).clone())
-                    .collect(),
-            );
+            out.chunks.push(column_chunks(batches, i));
         }
         Ok(out)
     }
