@@ -19,6 +19,7 @@ pub mod retention;
 pub mod rfm;
 pub mod scores;
 pub mod segments;
+pub mod service;
 pub mod summary;
 #[cfg(test)]
 mod testing;

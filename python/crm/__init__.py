@@ -19,6 +19,7 @@ from ._report import report
 from ._retention import acquisition, activity, churn_risk, cohorts, interpurchase, lifecycle, repurchase
 from ._rfm import rfm, segment
 from ._value import loyalty, performance, profitability
+from ._service import contacts, satisfaction, tickets
 from .errors import (
     ColumnNotFoundError,
     ColumnTypeError,
@@ -55,6 +56,9 @@ __all__ = [
     "loyalty",
     "report",
     "plot",
+    "tickets",
+    "contacts",
+    "satisfaction",
     "ConvergenceError",
     "datasets",
     "num_threads",

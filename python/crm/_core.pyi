@@ -30,6 +30,9 @@ __all__ = [
     "frequent_itemsets",
     "basket_rules",
     "cross_sell",
+    "tickets",
+    "contacts",
+    "satisfaction",
     "num_threads",
 ]
 
@@ -309,6 +312,49 @@ def model_to_json(
 
 def model_from_json(text: str) -> dict[str, Any]:
     """A model read from JSON written by model_to_json (refuses other files)."""
+
+def tickets(
+    data: Any,
+    *,
+    id: str,
+    kind: str,
+    by: Sequence[str],
+    opened: str,
+    closed: str,
+    period: _Period | None = None,
+    as_of: int | None = None,
+    output: Literal["summary", "open"] = "summary",
+    on_invalid: _OnInvalid = "raise",
+) -> _Result:
+    """Ticket summary or open tickets; returns (arrow_array_stream capsule, rows dropped). ``as_of`` in days since 1970-01-01."""
+
+def contacts(
+    data: Any,
+    *,
+    customer: str,
+    department: str,
+    product: str | None,
+    date: str,
+    period: _Period = "W",
+    fatigue_departments: int = 2,
+    output: Literal["summary", "fatigue"] = "summary",
+    on_invalid: _OnInvalid = "raise",
+) -> _Result:
+    """Contacts per department x product x period, or fatigue cases; returns (arrow_array_stream capsule, rows dropped)."""
+
+def satisfaction(
+    scores: Any,
+    *,
+    customer: str,
+    score: str,
+    by: Sequence[str],
+    share: float = 0.2,
+    customers: Any | None = None,
+    higher_is_better: bool = True,
+    output: Literal["members", "profile"] = "members",
+    on_invalid: _OnInvalid = "raise",
+) -> _Result:
+    """Top and bottom customers per group, or their profile; returns (arrow_array_stream capsule, rows dropped)."""
 
 def num_threads() -> int: ...
 

@@ -78,7 +78,7 @@ import math
 import numpy as np
 import pyarrow as pa
 
-__all__ = ["synthetic", "synthetic_rows", "PRODUCTS", "CATEGORIES", "REGIONS", "CHANNELS"]
+__all__ = ["synthetic", "synthetic_rows", "tickets", "contacts", "surveys", "PRODUCTS", "CATEGORIES", "REGIONS", "CHANNELS"]
 
 # --------------------------------------------------------------------------------------
 # Catalog (fixed, independent of the seed)
@@ -740,3 +740,144 @@ def synthetic_rows(
         raise ValueError(f"n_rows ({n_rows}) must be >= n_customers ({n_customers})")
     table = _generate(n_customers, seed=seed, start=start, end=end, key=key, tz=tz, sort=sort, n_rows=n_rows)
     return _to_frame(table, frame)
+
+
+# --------------------------------------------------------------------------------------
+# Service logs (generated in _service_data)
+# --------------------------------------------------------------------------------------
+
+def tickets(
+    n_customers: int = 1000,
+    *,
+    seed: int = 0,
+    start: str = "2023-01-01",
+    end: str = "2024-12-31",
+    frame: str = "pandas",
+):
+    """A synthetic service-ticket log (opinions, complaints, consultations).
+
+    Customers (ids 1..n_customers, the same as :func:`synthetic`'s) open about 0.8 tickets
+    a year each, more for the more active ones (a per-customer gamma level shared by the
+    service logs of a seed). A ticket's type is ``consultation`` (50 %), ``complaint``
+    (30 %) or ``opinion`` (20 %). It is handled in the customer's home region (90 %) by
+    one of the region's four representatives (neighbouring regions share one). The time to resolve is lognormal by type
+    (median about 3 hours for consultations, 20 for opinions, 60 for complaints, times a
+    per-representative speed factor). A ticket is still open (``closed_at`` null) when
+    its resolution would fall after ``end`` -- so recent tickets are more often open --
+    and 3 % of complaints are never resolved.
+
+    Columns
+    -------
+    ==============  ===============================  =======================================
+    ticket_id       int64                            1, 2, ... in order of opening
+    customer_id     int64                            customer key (1..n_customers)
+    type            dictionary<int8, string>         "complaint", "consultation", "opinion"
+    product         dictionary<int8, string>         one of :data:`PRODUCTS`
+    region          dictionary<int8, string>         one of :data:`REGIONS`
+    representative  dictionary<int8, string>         "R01" ... "R20"
+    opened_at       timestamp[us] (naive)            when the ticket was opened
+    closed_at       timestamp[us] (naive), nullable  when it was resolved; null while open
+    ==============  ===============================  =======================================
+
+    Rows are in order of ``opened_at``. The output is a deterministic function of the
+    arguments; ``start``, ``end`` and ``frame`` mean the same as for :func:`synthetic`.
+
+    Example
+    -------
+    >>> from crm import datasets
+    >>> t = datasets.tickets(1_000, seed=1)
+    >>> list(t.columns)
+    ['ticket_id', 'customer_id', 'type', 'product', 'region', 'representative', 'opened_at', 'closed_at']
+    >>> bool(t["closed_at"].isna().any())
+    True
+    """
+    from . import _service_data
+
+    _check_frame(frame)
+    return _to_frame(_service_data._tickets_table(n_customers, seed, start, end), frame)
+
+
+def contacts(
+    n_customers: int = 1000,
+    *,
+    seed: int = 0,
+    start: str = "2023-01-01",
+    end: str = "2024-12-31",
+    frame: str = "pandas",
+):
+    """A synthetic log of contacts made by the company's departments with its customers.
+
+    Contacts come in occasions (an order, a campaign, a delivery): about 3 a year per
+    customer, scaled by the customer's activity level (shared with :func:`tickets`). An
+    occasion brings 1-3 contacts (55 / 30 / 15 %) about one product, within the 6 days
+    after it, in office hours (08:00-19:00), each from a department drawn independently
+    (sales 35 %, service 25 %, marketing 25 %, finance 8 %, logistics 7 %) over a channel
+    (email, phone, sms, app). So some customers hear from several departments in a week.
+
+    Columns
+    -------
+    ============  ========================  ====================================================
+    customer_id   int64                     customer key (1..n_customers)
+    department    dictionary<int8, string>  "finance", "logistics", "marketing", "sales", "service"
+    product       dictionary<int8, string>  one of :data:`PRODUCTS`
+    channel       dictionary<int8, string>  "email", "phone", "sms", "app"
+    contacted_at  timestamp[us] (naive)     when the contact was made
+    ============  ========================  ====================================================
+
+    Rows are in order of ``contacted_at``; deterministic for the arguments.
+
+    Example
+    -------
+    >>> from crm import datasets
+    >>> c = datasets.contacts(1_000, seed=1, frame="polars")
+    >>> c.columns
+    ['customer_id', 'department', 'product', 'channel', 'contacted_at']
+    """
+    from . import _service_data
+
+    _check_frame(frame)
+    return _to_frame(_service_data._contacts_table(n_customers, seed, start, end), frame)
+
+
+def surveys(
+    n_customers: int = 1000,
+    *,
+    seed: int = 0,
+    start: str = "2023-01-01",
+    end: str = "2024-12-31",
+    frame: str = "pandas",
+):
+    """A synthetic log of satisfaction survey answers (scores 1-10).
+
+    Customers answer about 0.6 surveys a year each (Poisson), about a product, in their
+    home region (90 %). The score is a rounded latent value, clipped to 1..10: 7.3, plus a
+    product effect (sd 0.6) and a region effect (sd 0.3) fixed per seed, plus a customer
+    effect (sd 1), minus 0.8 per complaint the customer made in :func:`tickets` of the
+    same seed (up to 3), minus 1.2 when one of their tickets is still open, plus noise
+    (sd 1). So complainers and customers left waiting are the dissatisfied ones.
+
+    Columns
+    -------
+    ===========  ========================  ===================================
+    customer_id  int64                     customer key (1..n_customers)
+    product      dictionary<int8, string>  one of :data:`PRODUCTS`
+    region       dictionary<int8, string>  one of :data:`REGIONS`
+    score        int64                     1 (very unhappy) ... 10 (delighted)
+    surveyed_at  timestamp[us] (naive)     when the answer was given
+    ===========  ========================  ===================================
+
+    Rows are in order of ``surveyed_at``; deterministic for the arguments.
+
+    Example
+    -------
+    >>> from crm import datasets
+    >>> s = datasets.surveys(1_000, seed=1, frame="pyarrow")
+    >>> s.column_names
+    ['customer_id', 'product', 'region', 'score', 'surveyed_at']
+    >>> 1 <= min(s["score"].to_pylist()) and max(s["score"].to_pylist()) <= 10
+    True
+    """
+    from . import _service_data
+
+    _check_frame(frame)
+    return _to_frame(_service_data._surveys_table(n_customers, seed, start, end), frame)

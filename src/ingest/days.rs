@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use crate::error::{CrmError, Result};
 
 const CHUNK: usize = 1 << 16;
-const SECONDS_PER_DAY: i64 = 86_400;
+pub(crate) const SECONDS_PER_DAY: i64 = 86_400;
 
 /// Calendar days of a column's rows, read without copying where the day is a plain
 /// division of the stored value.
@@ -157,13 +157,17 @@ pub fn day_numbers(array: &ArrayRef, column: &str, row_offset: usize) -> Result<
                 }
             }
         }
-        other => Err(CrmError::ColumnType {
-            column: column.to_string(),
-            dtype: crate::error::dtype_name(other),
-            expected: "a date or timestamp (parse strings first, e.g. pd.to_datetime or \
-                       pl.col(...).str.to_datetime)"
-                .to_string(),
-        }),
+        other => Err(not_a_time(column, other)),
+    }
+}
+
+pub(crate) fn not_a_time(column: &str, dtype: &DataType) -> CrmError {
+    CrmError::ColumnType {
+        column: column.to_string(),
+        dtype: crate::error::dtype_name(dtype),
+        expected: "a date or timestamp (parse strings first, e.g. pd.to_datetime or \
+                   pl.col(...).str.to_datetime)"
+            .to_string(),
     }
 }
 
@@ -181,7 +185,7 @@ fn ticks(values: ScalarBuffer<i64>, unit: Tick, column: &str, row_offset: usize)
     Ok(Days::Ticks { values, unit })
 }
 
-fn out_of_range(column: &str, row: usize) -> CrmError {
+pub(crate) fn out_of_range(column: &str, row: usize) -> CrmError {
     CrmError::InvalidData(format!(
         "column '{column}': row {row} is outside the supported date range"
     ))
@@ -193,7 +197,7 @@ pub enum Zone {
     Named(chrono_tz::Tz),
 }
 
-fn parse_zone(name: &str, column: &str) -> Result<Zone> {
+pub(crate) fn parse_zone(name: &str, column: &str) -> Result<Zone> {
     if let Ok(tz) = name.parse::<chrono_tz::Tz>() {
         return Ok(Zone::Named(tz));
     }
@@ -224,7 +228,7 @@ fn parse_fixed_offset(s: &str) -> Option<FixedOffset> {
 
 impl Zone {
     /// Seconds to add to a UTC instant to get local wall-clock time.
-    fn offset_seconds(&self, utc_seconds: i64) -> i64 {
+    pub(crate) fn offset_seconds(&self, utc_seconds: i64) -> i64 {
         let Some(instant) = chrono::DateTime::from_timestamp(utc_seconds, 0) else {
             return 0;
         };
@@ -239,7 +243,7 @@ impl Zone {
 
 /// Zone offsets only change on quarter-hour instants, so one lookup per 15-minute UTC
 /// bucket suffices; rows of an append log hit the same bucket over and over.
-const OFFSET_BUCKET_SECONDS: i64 = 900;
+pub(crate) const OFFSET_BUCKET_SECONDS: i64 = 900;
 
 fn local_days(
     values: &[i64],

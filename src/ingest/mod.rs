@@ -2,7 +2,9 @@
 //! input; everything downstream trusts it).
 
 pub mod days;
+pub mod instants;
 pub mod keys;
+pub mod named;
 
 use arrow_array::{cast::AsArray, types::*, Array, ArrayRef, BooleanArray, RecordBatch};
 use arrow_buffer::ScalarBuffer;
@@ -86,16 +88,8 @@ pub fn ingest(
         .iter()
         .map(|name| column_index(schema, name))
         .collect::<Result<Vec<_>>>()?;
-    let mut columns: Vec<Vec<ArrayRef>> = indices
-        .iter()
-        .map(|&i| {
-            batches
-                .iter()
-                .filter(|b| b.num_rows() > 0)
-                .map(|b| b.column(i).clone())
-                .collect()
-        })
-        .collect();
+    let mut columns: Vec<Vec<ArrayRef>> =
+        indices.iter().map(|&i| column_chunks(batches, i)).collect();
     check_amount_type(schema.field(indices[2]).data_type(), &spec.amount)?;
     for (&i, name) in indices[first_extra..].iter().zip(&spec.extra) {
         check_numeric_type(schema.field(i).data_type(), name)?;
@@ -177,7 +171,11 @@ pub struct Groups {
 }
 
 impl Groups {
-    fn encode(columns: &[Vec<ArrayRef>], names: &[String], types: &[DataType]) -> Result<Groups> {
+    pub fn encode(
+        columns: &[Vec<ArrayRef>],
+        names: &[String],
+        types: &[DataType],
+    ) -> Result<Groups> {
         let mut codes: Vec<Vec<u32>> = columns[0].iter().map(|c| vec![0; c.len()]).collect();
         let mut encoded = Vec::new();
         let mut combinations: u64 = 1;
@@ -237,6 +235,15 @@ pub fn column_index(schema: &SchemaRef, name: &str) -> Result<usize> {
             .collect::<Vec<_>>()
             .join(", "),
     })
+}
+
+/// Column `i` of every non-empty batch.
+pub fn column_chunks(batches: &[RecordBatch], i: usize) -> Vec<ArrayRef> {
+    batches
+        .iter()
+        .filter(|b| b.num_rows() > 0)
+        .map(|b| b.column(i).clone())
+        .collect()
 }
 
 /// Any numeric column as optional floats (nulls and NaN → None).
@@ -320,8 +327,10 @@ fn order_ids(chunks: &[ArrayRef], column: &str) -> Result<Vec<ScalarBuffer<i64>>
 }
 
 /// Rows with a null in any used column, or a NaN/infinite value in a `numeric` column, are
-/// an error, or are dropped (returning how many) under `OnInvalid::Drop`.
-pub fn drop_or_reject_invalid(
+/// an error, or are dropped (returning how many) under `OnInvalid::Drop`. Only the first
+/// `names.len()` columns are checked; any further ones (which may hold nulls) are filtered
+/// along with them.
+pub(crate) fn drop_or_reject_invalid(
     columns: &mut [Vec<ArrayRef>],
     names: &[&str],
     numeric: &[usize],
@@ -368,7 +377,9 @@ pub fn drop_or_reject_invalid(
         let keep: BooleanArray = (0..len)
             .map(|i| {
                 Some(
-                    columns.iter().all(|col| col[chunk].is_valid(i))
+                    columns[..names.len()]
+                        .iter()
+                        .all(|col| col[chunk].is_valid(i))
                         && numeric.iter().all(|&k| !non_finite(&columns[k][chunk], i)),
                 )
             })

@@ -9,6 +9,7 @@ mod models;
 mod retention;
 mod rfm;
 mod value;
+mod service;
 
 use pyo3::prelude::*;
 
@@ -49,6 +50,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(baskets::frequent_itemsets, m)?,
         wrap_pyfunction!(baskets::basket_rules, m)?,
         wrap_pyfunction!(baskets::cross_sell, m)?,
+        wrap_pyfunction!(service::tickets, m)?,
+        wrap_pyfunction!(service::contacts, m)?,
+        wrap_pyfunction!(service::satisfaction, m)?,
     ] {
         m.add_function(f)?;
     }
