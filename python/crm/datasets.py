@@ -29,7 +29,9 @@ Every customer
   list price times a lognormal per-customer factor (5 % are big spenders
   at three times the usual level) times lognormal noise per line.
 
-An order has 1-4 lines (mean 1.85). About 3 % of all rows are refunds. A
+An order has 1-4 lines (mean 1.85). Products go together: each later line of an
+order is, with probability 0.35, the partner of the line before it (coffee beans and a
+mug, shampoo and hand soap...), so baskets hold real associations for cross-selling. About 3 % of all rows are refunds. A
 refund returns one earlier line of the same customer 1-30 days later, with
 the same product, category, quantity, region and channel, minus the same
 amount, and its own new ``order_id``. A refund that would fall after ``end``
@@ -140,6 +142,28 @@ _CATALOG = (
     ("Snack Box", "Grocery", 22.99),
 )
 PRODUCTS = tuple(p for p, _, _ in _CATALOG)
+# What goes with what: a later line of an order is often (_PAIR_P) the partner of the line
+# before it, so baskets hold the associations cross-selling looks for.
+_PARTNERS = {
+    "Headphones": "Charger", "Smartwatch": "Charger", "Phone Case": "USB Cable", "Charger": "USB Cable",
+    "Bluetooth Speaker": "USB Cable", "Tablet": "Phone Case", "USB Cable": "Charger",
+    "T-Shirt": "Jeans", "Jeans": "T-Shirt", "Sneakers": "Socks", "Jacket": "Hoodie", "Socks": "Sneakers",
+    "Dress": "Lipstick", "Hoodie": "T-Shirt",
+    "Coffee Mug": "Coffee Beans", "Bed Sheets": "Towel Set", "Desk Lamp": "Notebook", "Towel Set": "Bed Sheets",
+    "Cookware Set": "Olive Oil", "Candle": "Storage Box", "Storage Box": "Candle",
+    "Shampoo": "Hand Soap", "Face Cream": "Sunscreen", "Lipstick": "Perfume", "Perfume": "Lipstick",
+    "Sunscreen": "Face Cream", "Hand Soap": "Shampoo",
+    "Yoga Mat": "Water Bottle", "Dumbbells": "Water Bottle", "Water Bottle": "Running Shorts",
+    "Running Shorts": "Water Bottle", "Tennis Balls": "Running Shorts", "Bike Helmet": "Water Bottle",
+    "Novel": "Notebook", "Cookbook": "Olive Oil", "Children's Book": "Plush Toy", "Notebook": "Novel",
+    "Comic": "Puzzle", "Puzzle": "Board Game", "Building Blocks": "Toy Car", "Plush Toy": "Children's Book",
+    "Board Game": "Puzzle", "Toy Car": "Building Blocks", "Doll": "Plush Toy",
+    "Coffee Beans": "Coffee Mug", "Green Tea": "Coffee Mug", "Chocolate": "Snack Box", "Olive Oil": "Pasta",
+    "Pasta": "Olive Oil", "Snack Box": "Chocolate",
+}
+_PARTNER = np.array([PRODUCTS.index(_PARTNERS[p]) for p in PRODUCTS], dtype=np.int8)
+_PAIR_P = 0.35
+_MAX_LINES = 4
 REGIONS = ("North", "South", "East", "West", "Central", "Overseas")
 CHANNELS = ("online", "store", "app")
 
@@ -550,7 +574,9 @@ def _generate(n_customers, *, seed, start, end, key, tz, sort, n_rows=None):
             z = hbase[line_order[s0:s1]]
             z += np.arange(s0, s1, dtype=np.uint64)
             zi = _fmix64(z, tmp[: s1 - s0]).view(np.int64)
-            p = _PRODUCT_T[zi & 0xFFFF]
+            product[s0:s1] = _PRODUCT_T[zi & 0xFFFF]
+            _pair_lines(product, line_order, s0, s1, (zi >> 48) & 0xFFFF)
+            p = product[s0:s1]
             q = _QTY_T[(zi >> 16) & 0xFFFF]
             f = norm[(zi >> 32) & 0xFFFF]
             f += level[cust_line[s0:s1]]
@@ -558,7 +584,6 @@ def _generate(n_customers, *, seed, start, end, key, tz, sort, n_rows=None):
             a = _PRICE[p]
             a *= q
             a *= f
-            product[s0:s1] = p
             quantity[s0:s1] = q
             amount[s0:s1] = a
         np.round(amount, 2, out=amount)
@@ -614,6 +639,25 @@ def _generate(n_customers, *, seed, start, end, key, tz, sort, n_rows=None):
             "quantity": pa.array(quantity),
         }
     )
+
+
+def _pair_lines(product, line_order, s0, s1, bits):
+    """Make some later lines of an order (lines s0..s1) the partner of the line before.
+
+    Position k in the order is handled after k - 1, so the line before is final; it may lie
+    in the previous chunk, whose products are already set."""
+    idx = np.arange(max(s0, 1), s1)
+    same = line_order[idx] == line_order[idx - 1]      # continues the order of the line before
+    position = same.astype(np.int8)
+    run = same.copy()
+    for k in range(2, _MAX_LINES):
+        run &= line_order[np.maximum(idx - k + 1, 0)] == line_order[np.maximum(idx - k, 0)]
+        run &= idx >= k
+        position += run
+    paired = bits[idx - s0] < int(_PAIR_P * 65536)
+    for k in range(1, _MAX_LINES):
+        lines = idx[paired & (position == k)]
+        product[lines] = _PARTNER[product[lines - 1]]
 
 
 def _to_frame(table, frame):
