@@ -3,6 +3,7 @@
 //! Every module except `py` is plain Rust that knows nothing of Python; `py` is the thin
 //! binding layer (built only with the `python` feature, which maturin turns on).
 
+pub mod cluster;
 pub mod clv;
 pub mod clv_summary;
 pub mod emit;
