@@ -7,13 +7,14 @@ use rayon::prelude::*;
 use super::{chunked_sum, rng::SplitMix64};
 use crate::error::{CrmError, Result};
 
-/// Error unless every value is finite, naming the column, the count and the first row.
+/// Error unless every value is finite (a null arrives as NaN), naming the column, the count
+/// and the first row.
 pub fn check_finite(name: &str, values: &[f64]) -> Result<()> {
     let bad = values.iter().filter(|v| !v.is_finite()).count();
     match values.iter().position(|v| !v.is_finite()) {
         None => Ok(()),
         Some(first) => Err(CrmError::InvalidData(format!(
-            "column '{name}' has {bad} NaN or infinite value(s) (first at row {first})"
+            "column '{name}' has {bad} null, NaN or infinite value(s) (first at row {first})"
         ))),
     }
 }
@@ -183,7 +184,7 @@ mod tests {
         let err = check_finite("x", &[1.0, f64::NAN, 2.0, f64::INFINITY]).unwrap_err();
         assert_eq!(
             err,
-            CrmError::InvalidData("column 'x' has 2 NaN or infinite value(s) (first at row 1)".into())
+            CrmError::InvalidData("column 'x' has 2 null, NaN or infinite value(s) (first at row 1)".into())
         );
         assert!(check_finite("x", &[1.0]).is_ok());
     }

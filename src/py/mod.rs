@@ -3,6 +3,7 @@
 mod args;
 mod arrow;
 mod clv;
+mod cluster;
 mod errors;
 mod models;
 mod retention;
@@ -40,6 +41,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ] {
         m.add_function(f)?;
     }
+    m.add_function(wrap_pyfunction!(cluster::kmeans, m)?)?;
+    m.add_function(wrap_pyfunction!(cluster::choose_k, m)?)?;
     m.add_function(wrap_pyfunction!(num_threads, m)?)?;
     Ok(())
 }
