@@ -4,7 +4,7 @@
 
 use rayon::prelude::*;
 
-use super::{chunked_sum, rng::SplitMix64};
+use super::{chunked_sum, chunked_sum_by, rng::SplitMix64};
 use crate::error::{CrmError, Result};
 
 /// Error unless every value is finite (a null arrives as NaN), naming the column, the count
@@ -79,8 +79,7 @@ impl Transform {
 fn moments(v: &[f64]) -> (f64, f64) {
     let n = v.len().max(1) as f64;
     let mean = chunked_sum(v) / n;
-    let squares: Vec<f64> = v.par_iter().map(|x| (x - mean) * (x - mean)).collect();
-    let sd = (chunked_sum(&squares) / n).sqrt();
+    let sd = (chunked_sum_by(v, |x| (x - mean) * (x - mean)) / n).sqrt();
     (mean, if sd > 0.0 { sd } else { 1.0 })
 }
 

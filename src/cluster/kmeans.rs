@@ -8,7 +8,7 @@
 
 use rayon::prelude::*;
 
-use super::{chunked_sum, lane_sum, rng::SplitMix64, with_dims, CHUNK, MAX_FEATURES};
+use super::{chunked_sum, chunked_sum_by, lane_sum, rng::SplitMix64, with_dims, CHUNK, MAX_FEATURES};
 
 /// Points per block of the assignment kernel.
 const LANES: usize = 8;
@@ -80,8 +80,7 @@ fn mean_variance(cols: &[&[f64]]) -> f64 {
     let variances = cols.iter().map(|c| {
         let n = c.len() as f64;
         let mean = chunked_sum(c) / n;
-        let squares: Vec<f64> = c.par_iter().map(|x| (x - mean) * (x - mean)).collect();
-        chunked_sum(&squares) / n
+        chunked_sum_by(c, |x| (x - mean) * (x - mean)) / n
     });
     variances.sum::<f64>() / cols.len() as f64
 }
@@ -121,6 +120,7 @@ fn chunk_of<'a, const D: usize>(cols: &[&'a [f64]; D], c: usize, len: usize) -> 
     cols.map(|col| &col[start..start + len])
 }
 
+#[inline(always)]
 fn squared_distance<const D: usize>(xs: &[&[f64]; D], p: usize, c: &[f64; D]) -> f64 {
     let mut s = 0.0;
     for t in 0..D {
@@ -153,8 +153,9 @@ fn plus_plus<const D: usize>(cols: [&[f64]; D], k: usize, rng: &mut SplitMix64) 
                 candidates
                     .iter()
                     .map(|q| {
-                        for (p, k) in kept.iter_mut().enumerate() {
-                            *k = near[p].min(squared_distance(&xs, p, q));
+                        distances_fastest(&xs, q, &mut kept);
+                        for (k, &v) in kept.iter_mut().zip(near) {
+                            *k = k.min(v);
                         }
                         lane_sum(&kept)
                     })
@@ -178,12 +179,39 @@ fn move_closer<const D: usize>(cols: &[&[f64]; D], q: &[f64; D], closest: &mut [
         .enumerate()
         .map(|(c, near)| {
             let xs = chunk_of(cols, c, near.len());
-            for (p, v) in near.iter_mut().enumerate() {
-                *v = v.min(squared_distance(&xs, p, q));
+            let mut to_q = vec![0.0; near.len()];
+            distances_fastest(&xs, q, &mut to_q);
+            for (v, &d) in near.iter_mut().zip(&to_q) {
+                *v = v.min(d);
             }
             lane_sum(near)
         })
         .collect()
+}
+
+/// Squared distances of a chunk's points to `q`.
+#[inline(always)]
+fn distances<const D: usize>(xs: &[&[f64]; D], q: &[f64; D], out: &mut [f64]) {
+    let xs = xs.map(|x| &x[..out.len()]);
+    for (p, o) in out.iter_mut().enumerate() {
+        *o = squared_distance(&xs, p, q);
+    }
+}
+
+/// `distances` compiled for AVX2 when the CPU has it (same bits, see `nearest_fastest`).
+fn distances_fastest<const D: usize>(xs: &[&[f64]; D], q: &[f64; D], out: &mut [f64]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { distances_avx2(xs, q, out) };
+    }
+    distances(xs, q, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn distances_avx2<const D: usize>(xs: &[&[f64]; D], q: &[f64; D], out: &mut [f64]) {
+    distances(xs, q, out)
 }
 
 /// The first point where the running sum of `weights` reaches `r` (numpy's searchsorted on
@@ -538,6 +566,13 @@ mod tests {
     }
 
     #[test]
+    fn farthest_points_largest_first_lowest_row_on_ties() {
+        assert_eq!(farthest(&[1.0, 3.0, 3.0, 2.0], 2), vec![1, 2]);
+        assert_eq!(farthest(&[1.0, 3.0, 3.0, 2.0], 3), vec![1, 2, 3]);
+        assert!(farthest(&[1.0], 0).is_empty());
+    }
+
+    #[test]
     fn draw_follows_the_cumulative_sum() {
         let w: Vec<f64> = (0..10_000).map(|i| (i % 3) as f64).collect();
         let totals: Vec<f64> = w.chunks(CHUNK).map(lane_sum).collect();
@@ -545,27 +580,5 @@ mod tests {
         assert_eq!(draw(&w, &totals, 3.0), 2);
         assert_eq!(draw(&w, &totals, 3.5), 4);
         assert_eq!(draw(&w, &totals, 1e12), 9_999);
-    }
-}
-#[cfg(test)]
-mod perf_tmp {
-    use super::*;
-    use rand::{Rng, SeedableRng};
-    #[test]
-    #[ignore]
-    fn perf() {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-        let n = 1_000_000;
-        let cols: Vec<Vec<f64>> = (0..4).map(|_| (0..n).map(|_| rng.random::<f64>()).collect()).collect();
-        let refs: Vec<&[f64]> = cols.iter().map(Vec::as_slice).collect();
-        let init: Vec<Vec<f64>> = (0..8).map(|j| vec![j as f64 / 8.0; 4]).collect();
-        for it in [1, 21] {
-            let t = std::time::Instant::now();
-            let f = kmeans(&refs, &Options { k: 8, max_iter: it, tol: 0.0, n_init: 1, seed: 0 }, Some(&init)).unwrap();
-            eprintln!("{it} iters: {:?} {}", t.elapsed(), f.n_iter);
-        }
-        let t = std::time::Instant::now();
-        let f = kmeans(&refs, &Options { k: 8, max_iter: 1, tol: 0.0, n_init: 1, seed: 0 }, None).unwrap();
-        eprintln!("pp + 1 iter: {:?} {}", t.elapsed(), f.n_iter);
     }
 }

@@ -50,20 +50,32 @@ pub(crate) use with_dims;
 
 /// Sum of `values` by fixed chunks, combined in chunk order (thread-count independent).
 pub fn chunked_sum(values: &[f64]) -> f64 {
+    chunked_sum_by(values, |x| x)
+}
+
+/// Sum of `f(value)` by fixed chunks, combined in chunk order.
+pub fn chunked_sum_by(values: &[f64], f: impl Fn(f64) -> f64 + Sync) -> f64 {
     use rayon::prelude::*;
-    let parts: Vec<f64> = values.par_chunks(CHUNK).map(lane_sum).collect();
+    let parts: Vec<f64> = values
+        .par_chunks(CHUNK)
+        .map(|chunk| lane_sum_by(chunk, &f))
+        .collect();
     parts.iter().sum()
 }
 
 /// Sum in eight interleaved lanes (vectorises; still one fixed order).
 pub fn lane_sum(values: &[f64]) -> f64 {
+    lane_sum_by(values, |x| x)
+}
+
+fn lane_sum_by(values: &[f64], f: impl Fn(f64) -> f64) -> f64 {
     let mut lanes = [0.0; 8];
     let mut blocks = values.chunks_exact(8);
     for block in &mut blocks {
         for l in 0..8 {
-            lanes[l] += block[l];
+            lanes[l] += f(block[l]);
         }
     }
-    let tail: f64 = blocks.remainder().iter().sum();
+    let tail: f64 = blocks.remainder().iter().map(|&x| f(x)).sum();
     lanes.iter().sum::<f64>() + tail
 }
