@@ -9,7 +9,7 @@ import pytest
 
 OPTIONS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
-MODULES = ["crm", "crm._rfm", "crm._retention", "crm._clv", "crm._models", "crm.datasets"]
+MODULES = ["crm", "crm._rfm", "crm._retention", "crm._clv", "crm._models", "crm._cluster", "crm.datasets"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -13,6 +13,7 @@ import warnings as _warnings
 
 from . import _core, datasets
 from ._clv import calibration_holdout, summary
+from ._cluster import KMeansResult, choose_k, kmeans
 from ._models import BetaGeo, GammaGamma, ModifiedBetaGeo, ParetoNBD, clv
 from ._retention import acquisition, activity, churn_risk, cohorts, interpurchase, lifecycle, repurchase
 from ._rfm import rfm, segment
@@ -44,6 +45,9 @@ __all__ = [
     "ModifiedBetaGeo",
     "GammaGamma",
     "clv",
+    "kmeans",
+    "choose_k",
+    "KMeansResult",
     "ConvergenceError",
     "datasets",
     "num_threads",

@@ -24,6 +24,8 @@ __all__ = [
     "clv",
     "model_to_json",
     "model_from_json",
+    "kmeans",
+    "choose_k",
     "num_threads",
 ]
 
@@ -256,5 +258,36 @@ def model_to_json(
 
 def model_from_json(text: str) -> dict[str, Any]:
     """A model read from JSON written by model_to_json (refuses other files)."""
+
+def kmeans(
+    data: Any,
+    *,
+    columns: Sequence[str],
+    key: Sequence[str] = ...,
+    k: int = 5,
+    seed: int = 0,
+    standardize: bool = True,
+    log: Sequence[str] = ...,
+    max_iter: int = 300,
+    tol: float = 1e-4,
+    n_init: int = 1,
+    init: Sequence[Sequence[float]] | None = None,
+) -> tuple[Any, Any, Any, float, int, bool]:
+    """k-means of the feature columns; returns (labels, centers, profiles capsules, inertia, n_iter, converged)."""
+
+def choose_k(
+    data: Any,
+    *,
+    columns: Sequence[str],
+    ks: Sequence[int],
+    sample: int = 20_000,
+    seed: int = 0,
+    standardize: bool = True,
+    log: Sequence[str] = ...,
+    max_iter: int = 300,
+    tol: float = 1e-4,
+    n_init: int = 1,
+) -> Any:
+    """Inertia and silhouette per k on a sample; returns an arrow_array_stream capsule."""
 
 def num_threads() -> int: ...
