@@ -102,28 +102,29 @@ pub fn profiles(cols: &[Vec<f64>], labels: &[u32], k: usize) -> Profiles {
         start[j + 1] = start[j] + size[j];
     }
     let mut next = start.clone();
-    let mut members = vec![0usize; labels.len()];
+    let mut members = vec![0u32; labels.len()];
     for (i, &l) in labels.iter().enumerate() {
-        members[next[l as usize]] = i;
+        members[next[l as usize]] = i as u32;
         next[l as usize] += 1;
     }
-    let per_feature: Vec<(Vec<Option<f64>>, Vec<Option<f64>>)> = cols
-        .par_iter()
-        .map(|col| {
-            (0..k)
-                .map(|j| {
-                    let values: Vec<f64> = members[start[j]..start[j + 1]]
-                        .iter()
-                        .map(|&i| col[i])
-                        .collect();
-                    let mean = chunked_sum(&values) / values.len() as f64;
-                    let median = median(values);
-                    (median.map(|_| mean), median)
-                })
-                .unzip()
+    // One task per (feature, cluster): medians are the cost, and they are independent.
+    let cells: Vec<(Option<f64>, Option<f64>)> = (0..cols.len() * k)
+        .into_par_iter()
+        .map(|cell| {
+            let (col, j) = (&cols[cell / k], cell % k);
+            let values: Vec<f64> = members[start[j]..start[j + 1]]
+                .iter()
+                .map(|&i| col[i as usize])
+                .collect();
+            let mean = chunked_sum(&values) / values.len() as f64;
+            let median = median(values);
+            (median.map(|_| mean), median)
         })
         .collect();
-    let (mean, median) = per_feature.into_iter().unzip();
+    let (mean, median) = cells
+        .chunks(k)
+        .map(|feature| feature.iter().copied().unzip())
+        .unzip();
     Profiles { size, mean, median }
 }
 
