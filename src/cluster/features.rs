@@ -165,7 +165,11 @@ mod tests {
 
     #[test]
     fn standardize_and_invert() {
-        let cols = vec![vec![1.0, 2.0, 3.0, 4.0], vec![5.0; 4], vec![0.0, 1.0, 3.0, 7.0]];
+        let cols = vec![
+            vec![1.0, 2.0, 3.0, 4.0],
+            vec![5.0; 4],
+            vec![0.0, 1.0, 3.0, 7.0],
+        ];
         let names: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
         let (t, z) = Transform::fit(&cols, &names, &[false, false, true], true).unwrap();
         assert!((t.mean[0] - 2.5).abs() < 1e-15 && (t.sd[0] - 1.25f64.sqrt()).abs() < 1e-15);
@@ -176,7 +180,9 @@ mod tests {
             }
         }
         let err = Transform::fit(&[vec![0.0, -1.0]], &names[..1], &[true], true);
-        assert!(matches!(err, Err(CrmError::InvalidData(m)) if m.contains("'a'") && m.contains("row 1")));
+        assert!(
+            matches!(err, Err(CrmError::InvalidData(m)) if m.contains("'a'") && m.contains("row 1"))
+        );
     }
 
     #[test]
@@ -184,7 +190,9 @@ mod tests {
         let err = check_finite("x", &[1.0, f64::NAN, 2.0, f64::INFINITY]).unwrap_err();
         assert_eq!(
             err,
-            CrmError::InvalidData("column 'x' has 2 null, NaN or infinite value(s) (first at row 1)".into())
+            CrmError::InvalidData(
+                "column 'x' has 2 null, NaN or infinite value(s) (first at row 1)".into()
+            )
         );
         assert!(check_finite("x", &[1.0]).is_ok());
     }

@@ -8,7 +8,9 @@
 
 use rayon::prelude::*;
 
-use super::{chunked_sum, chunked_sum_by, lane_sum, rng::SplitMix64, with_dims, CHUNK, MAX_FEATURES};
+use super::{
+    chunked_sum, chunked_sum_by, lane_sum, rng::SplitMix64, with_dims, CHUNK, MAX_FEATURES,
+};
 
 /// Points per block of the assignment kernel.
 const LANES: usize = 8;
@@ -53,16 +55,23 @@ fn check(n: usize, d: usize, options: &Options, init: Option<&[Vec<f64>]>) -> Re
     let bad = |msg: String| Err(CrmError::InvalidArgument(msg));
     let k = options.k;
     if d == 0 || d > MAX_FEATURES {
-        return bad(format!("k-means takes 1 to {MAX_FEATURES} feature columns, got {d}"));
+        return bad(format!(
+            "k-means takes 1 to {MAX_FEATURES} feature columns, got {d}"
+        ));
     }
     if k < 1 || k > n {
-        return bad(format!("k must be between 1 and the number of rows ({n}), got {k}"));
+        return bad(format!(
+            "k must be between 1 and the number of rows ({n}), got {k}"
+        ));
     }
     if options.max_iter < 1 || options.n_init < 1 {
         return bad("max_iter and n_init must be at least 1".into());
     }
     if !(options.tol >= 0.0 && options.tol.is_finite()) {
-        return bad(format!("tol must be a finite number >= 0, got {}", options.tol));
+        return bad(format!(
+            "tol must be a finite number >= 0, got {}",
+            options.tol
+        ));
     }
     if let Some(init) = init {
         if init.len() != k || init.iter().any(|c| c.len() != d) {
@@ -312,8 +321,8 @@ fn nearest<const D: usize>(
 ) -> usize {
     let len = labels.len();
     let xs = xs.map(|x| &x[..len]); // equal, known lengths: no bounds checks below
-    // Blocks of LANES points; the choice of the nearest centre is done with bit masks, not
-    // selects, which the compiler would turn into unpredictable branches.
+                                    // Blocks of LANES points; the choice of the nearest centre is done with bit masks, not
+                                    // selects, which the compiler would turn into unpredictable branches.
     let mut arg = [0u64; CHUNK];
     let arg = &mut arg[..len];
     let best = &mut dist[..len];
@@ -368,10 +377,10 @@ fn update<const D: usize>(
     let mut sums = vec![[0.0; D]; k];
     let mut counts = vec![0usize; k];
     for part in partials {
-        for j in 0..k {
-            counts[j] += part.counts[j];
-            for t in 0..D {
-                sums[j][t] += part.sums[j][t];
+        for (j, (sum, count)) in part.sums.iter().zip(&part.counts).enumerate() {
+            counts[j] += count;
+            for (total, v) in sums[j].iter_mut().zip(sum) {
+                *total += v;
             }
         }
     }
@@ -408,7 +417,12 @@ fn farthest(dist: &[f64], m: usize) -> Vec<usize> {
     top
 }
 
-fn lloyd<const D: usize>(cols: [&[f64]; D], mut centres: Vec<[f64; D]>, max_iter: usize, tol: f64) -> Fit {
+fn lloyd<const D: usize>(
+    cols: [&[f64]; D],
+    mut centres: Vec<[f64; D]>,
+    max_iter: usize,
+    tol: f64,
+) -> Fit {
     let n = cols[0].len();
     let mut labels = vec![u32::MAX; n];
     let mut dist = vec![0.0; n];
@@ -480,7 +494,9 @@ mod tests {
         let mut labels = vec![0u32; n];
         for _ in 0..iterations {
             for i in 0..n {
-                let dists = centres.iter().map(|c| (0..d).map(|t| (cols[t][i] - c[t]).powi(2)).sum::<f64>());
+                let dists = centres
+                    .iter()
+                    .map(|c| (0..d).map(|t| (cols[t][i] - c[t]).powi(2)).sum::<f64>());
                 let (mut best, mut arg) = (f64::INFINITY, 0);
                 for (j, s) in dists.enumerate() {
                     if s < best {
@@ -510,8 +526,20 @@ mod tests {
             assert!(members.iter().all(|&i| i % 3 == members[0] % 3));
         }
         assert!((fit.inertia / 30_000.0 - 0.25).abs() < 0.01); // 3 uniform(-0.5, 0.5): 3/12
-        let init = vec![vec![1.0, 1.0, 1.0], vec![2.0, 2.0, 2.0], vec![3.0, 3.0, 0.0]];
-        let fit = kmeans(&refs(&cols), &Options { max_iter: 5, ..options(3, 0) }, Some(&init)).unwrap();
+        let init = vec![
+            vec![1.0, 1.0, 1.0],
+            vec![2.0, 2.0, 2.0],
+            vec![3.0, 3.0, 0.0],
+        ];
+        let fit = kmeans(
+            &refs(&cols),
+            &Options {
+                max_iter: 5,
+                ..options(3, 0)
+            },
+            Some(&init),
+        )
+        .unwrap();
         assert_eq!(fit.labels, reference(&cols, init, fit.n_iter));
     }
 
@@ -519,7 +547,9 @@ mod tests {
     fn deterministic_per_seed_and_every_dimension_works() {
         for d in [1, 2, 5, 8, 9, 20] {
             let mut rng = rand::rngs::StdRng::seed_from_u64(d as u64);
-            let cols: Vec<Vec<f64>> = (0..d).map(|_| (0..5000).map(|_| rng.random()).collect()).collect();
+            let cols: Vec<Vec<f64>> = (0..d)
+                .map(|_| (0..5000).map(|_| rng.random()).collect())
+                .collect();
             let a = kmeans(&refs(&cols), &options(4, 7), None).unwrap();
             let b = kmeans(&refs(&cols), &options(4, 7), None).unwrap();
             assert_eq!(a.labels, b.labels);
@@ -559,7 +589,10 @@ mod tests {
     fn bad_arguments() {
         let cols = vec![vec![0.0, 1.0]];
         for k in [0, 3] {
-            assert!(matches!(kmeans(&refs(&cols), &options(k, 0), None), Err(CrmError::InvalidArgument(_))));
+            assert!(matches!(
+                kmeans(&refs(&cols), &options(k, 0), None),
+                Err(CrmError::InvalidArgument(_))
+            ));
         }
         let init = vec![vec![0.0, 1.0]];
         assert!(kmeans(&refs(&cols), &options(1, 0), Some(&init)).is_err());

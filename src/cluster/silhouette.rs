@@ -32,7 +32,10 @@ pub fn silhouette(cols: &[&[f64]], labels: &[u32], k: usize) -> Option<f64> {
         order[next[l as usize]] = i;
         next[l as usize] += 1;
     }
-    let grouped: Vec<Vec<f64>> = cols.iter().map(|c| order.iter().map(|&i| c[i]).collect()).collect();
+    let grouped: Vec<Vec<f64>> = cols
+        .iter()
+        .map(|c| order.iter().map(|&i| c[i]).collect())
+        .collect();
     let grouped: Vec<&[f64]> = grouped.iter().map(Vec::as_slice).collect();
     let widths = with_dims!(&grouped, widths(&ranges));
     Some(chunked_sum(&widths) / n as f64)
@@ -131,13 +134,24 @@ mod tests {
     use super::*;
 
     fn brute(points: &[Vec<f64>], labels: &[u32]) -> f64 {
-        let dist = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>().sqrt();
+        let dist = |a: &[f64], b: &[f64]| {
+            a.iter()
+                .zip(b)
+                .map(|(x, y)| (x - y).powi(2))
+                .sum::<f64>()
+                .sqrt()
+        };
         let n = points.len();
         let mut total = 0.0;
         for i in 0..n {
             let mean_to = |l: u32, skip: bool| {
-                let js: Vec<usize> = (0..n).filter(|&j| labels[j] == l && !(skip && j == i)).collect();
-                js.iter().map(|&j| dist(&points[i], &points[j])).sum::<f64>() / js.len() as f64
+                let js: Vec<usize> = (0..n)
+                    .filter(|&j| labels[j] == l && !(skip && j == i))
+                    .collect();
+                js.iter()
+                    .map(|&j| dist(&points[i], &points[j]))
+                    .sum::<f64>()
+                    / js.len() as f64
             };
             let own_size = labels.iter().filter(|&&l| l == labels[i]).count();
             if own_size == 1 {
@@ -146,7 +160,10 @@ mod tests {
             let a = mean_to(labels[i], true);
             let mut others: Vec<u32> = labels.iter().copied().filter(|&l| l != labels[i]).collect();
             others.dedup();
-            let b = others.iter().map(|&l| mean_to(l, false)).fold(f64::INFINITY, f64::min);
+            let b = others
+                .iter()
+                .map(|&l| mean_to(l, false))
+                .fold(f64::INFINITY, f64::min);
             total += (b - a) / a.max(b);
         }
         total / n as f64
@@ -154,9 +171,13 @@ mod tests {
 
     #[test]
     fn matches_brute_force() {
-        let points: Vec<Vec<f64>> = (0..57).map(|i| vec![(i * 7 % 13) as f64, (i * i % 11) as f64 * 0.5]).collect();
+        let points: Vec<Vec<f64>> = (0..57)
+            .map(|i| vec![(i * 7 % 13) as f64, (i * i % 11) as f64 * 0.5])
+            .collect();
         let labels: Vec<u32> = (0..57).map(|i| (i * 5 % 4) as u32).collect();
-        let cols: Vec<Vec<f64>> = (0..2).map(|t| points.iter().map(|p| p[t]).collect()).collect();
+        let cols: Vec<Vec<f64>> = (0..2)
+            .map(|t| points.iter().map(|p| p[t]).collect())
+            .collect();
         let refs: Vec<&[f64]> = cols.iter().map(Vec::as_slice).collect();
         let s = silhouette(&refs, &labels, 5).unwrap(); // cluster 4 is empty
         assert!((s - brute(&points, &labels)).abs() < 1e-12);
@@ -167,9 +188,18 @@ mod tests {
     fn scan_reports_every_k() {
         let cols = vec![vec![0.0, 0.1, 5.0, 5.1, 9.0, 9.2]];
         let refs: Vec<&[f64]> = cols.iter().map(Vec::as_slice).collect();
-        let options = Options { k: 0, max_iter: 100, tol: 0.0, n_init: 1, seed: 0 };
+        let options = Options {
+            k: 0,
+            max_iter: 100,
+            tol: 0.0,
+            n_init: 1,
+            seed: 0,
+        };
         let scores = scan_k(&refs, &[1, 2, 3], &options).unwrap();
-        assert_eq!(scores.iter().map(|s| s.k).collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert_eq!(
+            scores.iter().map(|s| s.k).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
         assert!(scores[0].silhouette.is_none() && scores[2].silhouette.unwrap() > 0.9);
         assert!(scores[2].inertia < scores[1].inertia);
         assert!(scan_k(&refs, &[7], &options).is_err());

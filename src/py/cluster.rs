@@ -25,7 +25,11 @@ fn feature(schema: &SchemaRef, batches: &[RecordBatch], name: &str) -> Result<Ve
         match column.as_primitive_opt::<Float64Type>() {
             // The common case, copied in one go.
             Some(floats) if floats.null_count() == 0 => values.extend_from_slice(floats.values()),
-            _ => values.extend(numbers(column, name)?.into_iter().map(|v| v.unwrap_or(f64::NAN))),
+            _ => values.extend(
+                numbers(column, name)?
+                    .into_iter()
+                    .map(|v| v.unwrap_or(f64::NAN)),
+            ),
         }
     }
     check_finite(name, &values)?; // nulls became NaN above
@@ -33,13 +37,15 @@ fn feature(schema: &SchemaRef, batches: &[RecordBatch], name: &str) -> Result<Ve
 }
 
 /// The features, their transform and the transformed columns.
+type Prepared = (Vec<Vec<f64>>, Transform, Vec<Vec<f64>>);
+
 fn prepare(
     schema: &SchemaRef,
     batches: &[RecordBatch],
     columns: &[String],
     log: &[String],
     standardize: bool,
-) -> Result<(Vec<Vec<f64>>, Transform, Vec<Vec<f64>>)> {
+) -> Result<Prepared> {
     if let Some(name) = log.iter().find(|l| !columns.contains(l)) {
         return Err(CrmError::InvalidArgument(format!(
             "log names '{name}', which is not one of the feature columns {columns:?}"
@@ -96,7 +102,8 @@ pub fn kmeans<'py>(
         seed,
     };
     let (labels, centres, profile, fit) = detach(py, || {
-        let (features, transform, scaled) = prepare(&schema, &batches, &columns, &log, standardize)?;
+        let (features, transform, scaled) =
+            prepare(&schema, &batches, &columns, &log, standardize)?;
         let fit = cluster(&slices(&scaled), &options, init.as_deref())?;
         let ids = || emit::int32((0..k as i32).map(Some).collect());
 
@@ -109,7 +116,11 @@ pub fn kmeans<'py>(
 
         let mut centre_columns = vec![("cluster", ids())];
         for (t, name) in columns.iter().enumerate() {
-            let values = fit.centres.iter().map(|c| transform.inverse(t, c[t])).collect();
+            let values = fit
+                .centres
+                .iter()
+                .map(|c| transform.inverse(t, c[t]))
+                .collect();
             centre_columns.push((name.as_str(), emit::floats(values)));
         }
 
@@ -117,14 +128,23 @@ pub fn kmeans<'py>(
         let n = fit.labels.len() as f64;
         let mut profile_columns: Vec<(String, ArrayRef)> = vec![
             ("cluster".into(), ids()),
-            ("size".into(), emit::int64(p.size.iter().map(|&s| s as i64).collect())),
-            ("share".into(), emit::floats(p.size.iter().map(|&s| s as f64 / n).collect())),
+            (
+                "size".into(),
+                emit::int64(p.size.iter().map(|&s| s as i64).collect()),
+            ),
+            (
+                "share".into(),
+                emit::floats(p.size.iter().map(|&s| s as f64 / n).collect()),
+            ),
         ];
         for (t, name) in columns.iter().enumerate() {
             profile_columns.push((format!("{name}_mean"), emit::float64(p.mean[t].clone())));
             profile_columns.push((format!("{name}_median"), emit::float64(p.median[t].clone())));
         }
-        let profile_columns = profile_columns.iter().map(|(n, a)| (n.as_str(), a.clone())).collect();
+        let profile_columns = profile_columns
+            .iter()
+            .map(|(n, a)| (n.as_str(), a.clone()))
+            .collect();
         Ok((
             emit::batch(label_columns)?,
             emit::batch(centre_columns)?,
@@ -162,7 +182,10 @@ pub fn choose_k<'py>(
     let batch = detach(py, || {
         let (_, _, scaled) = prepare(&schema, &batches, &columns, &log, standardize)?;
         let rows = sample_rows(scaled.first().map_or(0, Vec::len), sample, seed);
-        let sampled: Vec<Vec<f64>> = scaled.iter().map(|c| rows.iter().map(|&i| c[i]).collect()).collect();
+        let sampled: Vec<Vec<f64>> = scaled
+            .iter()
+            .map(|c| rows.iter().map(|&i| c[i]).collect())
+            .collect();
         let options = Options {
             k: 0,
             max_iter,
@@ -172,9 +195,18 @@ pub fn choose_k<'py>(
         };
         let scores = scan_k(&slices(&sampled), &ks, &options)?;
         emit::batch(vec![
-            ("k", emit::int64(scores.iter().map(|s| s.k as i64).collect())),
-            ("inertia", emit::floats(scores.iter().map(|s| s.inertia).collect())),
-            ("silhouette", emit::float64(scores.iter().map(|s| s.silhouette).collect())),
+            (
+                "k",
+                emit::int64(scores.iter().map(|s| s.k as i64).collect()),
+            ),
+            (
+                "inertia",
+                emit::floats(scores.iter().map(|s| s.inertia).collect()),
+            ),
+            (
+                "silhouette",
+                emit::float64(scores.iter().map(|s| s.silhouette).collect()),
+            ),
         ])
     })?;
     to_capsule(py, batch)

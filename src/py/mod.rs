@@ -2,8 +2,8 @@
 
 mod args;
 mod arrow;
-mod clv;
 mod cluster;
+mod clv;
 mod errors;
 mod models;
 mod retention;
