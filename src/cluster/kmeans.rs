@@ -321,37 +321,43 @@ fn nearest<const D: usize>(
 ) -> usize {
     let len = labels.len();
     let xs = xs.map(|x| &x[..len]); // equal, known lengths: no bounds checks below
-                                    // Blocks of LANES points; the choice of the nearest centre is done with bit masks, not
-                                    // selects, which the compiler would turn into unpredictable branches.
+                                    // Blocks of LANES points held in registers while every centre is tried (no re-reading of
+                                    // the chunk per centre); the nearest is chosen with bit masks, not selects, which the
+                                    // compiler would turn into unpredictable branches.
     let mut arg = [0u64; CHUNK];
     let arg = &mut arg[..len];
     let best = &mut dist[..len];
-    best.fill(f64::INFINITY);
     let full = len / LANES * LANES;
-    for (j, c) in centres.iter().enumerate() {
-        let j = j as u64;
-        for base in (0..full).step_by(LANES) {
+    for base in (0..full).step_by(LANES) {
+        let x: [[f64; LANES]; D] =
+            std::array::from_fn(|t| std::array::from_fn(|l| xs[t][base + l]));
+        let mut b = [f64::INFINITY; LANES];
+        let mut a = [0u64; LANES];
+        for (j, c) in centres.iter().enumerate() {
+            let j = j as u64;
             let mut s = [0.0; LANES];
             for t in 0..D {
-                let x = &xs[t][base..base + LANES];
                 for l in 0..LANES {
-                    let diff = x[l] - c[t];
+                    let diff = x[t][l] - c[t];
                     s[l] += diff * diff;
                 }
             }
-            let b = &mut best[base..base + LANES];
-            let a = &mut arg[base..base + LANES];
             for l in 0..LANES {
                 let closer = u64::from(s[l] < b[l]).wrapping_neg(); // all ones or zero
                 b[l] = f64::from_bits((b[l].to_bits() & !closer) | (s[l].to_bits() & closer));
                 a[l] = (a[l] & !closer) | (j & closer);
             }
         }
-        for p in full..len {
+        best[base..base + LANES].copy_from_slice(&b);
+        arg[base..base + LANES].copy_from_slice(&a);
+    }
+    for p in full..len {
+        best[p] = f64::INFINITY;
+        for (j, c) in centres.iter().enumerate() {
             let s = squared_distance(&xs, p, c);
             if s < best[p] {
                 best[p] = s;
-                arg[p] = j;
+                arg[p] = j as u64;
             }
         }
     }
