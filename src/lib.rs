@@ -4,6 +4,7 @@
 //! binding layer (built only with the `python` feature, which maturin turns on).
 
 pub mod baskets;
+pub mod cluster;
 pub mod clv;
 pub mod clv_summary;
 pub mod emit;

@@ -14,6 +14,7 @@ import warnings as _warnings
 from . import _core, datasets, plot
 from ._baskets import basket_rules, cross_sell, frequent_itemsets
 from ._clv import calibration_holdout, summary
+from ._cluster import KMeansResult, choose_k, kmeans
 from ._models import BetaGeo, GammaGamma, ModifiedBetaGeo, ParetoNBD, clv
 from ._report import report
 from ._retention import acquisition, activity, churn_risk, cohorts, interpurchase, lifecycle, repurchase
@@ -59,6 +60,9 @@ __all__ = [
     "tickets",
     "contacts",
     "satisfaction",
+    "kmeans",
+    "choose_k",
+    "KMeansResult",
     "ConvergenceError",
     "datasets",
     "num_threads",

@@ -33,6 +33,8 @@ __all__ = [
     "tickets",
     "contacts",
     "satisfaction",
+    "kmeans",
+    "choose_k",
     "num_threads",
 ]
 
@@ -355,6 +357,36 @@ def satisfaction(
     on_invalid: _OnInvalid = "raise",
 ) -> _Result:
     """Top and bottom customers per group, or their profile; returns (arrow_array_stream capsule, rows dropped)."""
+def kmeans(
+    data: Any,
+    *,
+    columns: Sequence[str],
+    key: Sequence[str] = ...,
+    k: int = 5,
+    seed: int = 0,
+    standardize: bool = True,
+    log: Sequence[str] = ...,
+    max_iter: int = 300,
+    tol: float = 1e-4,
+    n_init: int = 1,
+    init: Sequence[Sequence[float]] | None = None,
+) -> tuple[Any, Any, Any, float, int, bool]:
+    """k-means of the feature columns; returns (labels, centers, profiles capsules, inertia, n_iter, converged)."""
+
+def choose_k(
+    data: Any,
+    *,
+    columns: Sequence[str],
+    ks: Sequence[int],
+    sample: int = 20_000,
+    seed: int = 0,
+    standardize: bool = True,
+    log: Sequence[str] = ...,
+    max_iter: int = 300,
+    tol: float = 1e-4,
+    n_init: int = 1,
+) -> Any:
+    """Inertia and silhouette per k on a sample; returns an arrow_array_stream capsule."""
 
 def num_threads() -> int: ...
 

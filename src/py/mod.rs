@@ -3,6 +3,7 @@
 mod args;
 mod arrow;
 mod baskets;
+mod cluster;
 mod clv;
 mod errors;
 mod models;
@@ -53,6 +54,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(service::tickets, m)?,
         wrap_pyfunction!(service::contacts, m)?,
         wrap_pyfunction!(service::satisfaction, m)?,
+        wrap_pyfunction!(cluster::kmeans, m)?,
+        wrap_pyfunction!(cluster::choose_k, m)?,
     ] {
         m.add_function(f)?;
     }
