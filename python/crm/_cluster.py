@@ -142,7 +142,9 @@ def kmeans(
     features that variance is 1), or ``max_iter``. A cluster left empty is re-seeded with the
     row farthest from its centre. ``n_init`` > 1 runs k-means++ that many times (one random
     stream from ``seed``) and keeps the lowest inertia. The result depends only on the data
-    and ``seed``, not on the number of threads.
+    and ``seed``, not on the row order or the number of threads: the rows are clustered in
+    an order given by their values (identical rows are interchangeable), and each row's
+    label is returned at its input position.
 
     Parameters
     ----------

@@ -48,6 +48,54 @@ macro_rules! with_dims {
 }
 pub(crate) use with_dims;
 
+/// A row order that depends only on the rows' values: rows sorted by a hash of their bits
+/// (ties, which only identical rows or hash collisions produce, by value, then position).
+/// Clustering in this order makes every result independent of the input's row order, since
+/// identical rows are interchangeable: seeding picks by position, and float sums follow it.
+pub fn canonical_order(cols: &[Vec<f64>]) -> Vec<u32> {
+    use rayon::prelude::*;
+    let n = cols.first().map_or(0, Vec::len);
+    let mut keyed: Vec<(u64, u32)> = (0..n as u32)
+        .into_par_iter()
+        .with_min_len(CHUNK)
+        .map(|i| {
+            let h = cols.iter().fold(0x9E37_79B9_7F4A_7C15u64, |h, c| {
+                mix(h ^ c[i as usize].to_bits())
+            });
+            (h, i)
+        })
+        .collect();
+    let row = |i: u32| cols.iter().map(move |c| c[i as usize]);
+    keyed.par_sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0).then_with(|| {
+            let mut by_value = row(a.1).zip(row(b.1)).map(|(x, y)| x.total_cmp(&y));
+            by_value.find(|o| o.is_ne()).unwrap_or(a.1.cmp(&b.1))
+        })
+    });
+    keyed.into_iter().map(|(_, i)| i).collect()
+}
+
+/// The columns' rows in the given order.
+pub fn reorder(cols: &[Vec<f64>], order: &[u32]) -> Vec<Vec<f64>> {
+    use rayon::prelude::*;
+    cols.iter()
+        .map(|c| {
+            order
+                .par_iter()
+                .with_min_len(CHUNK)
+                .map(|&i| c[i as usize])
+                .collect()
+        })
+        .collect()
+}
+
+/// SplitMix64's finaliser: a full-avalanche mix of 64 bits.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 /// Sum of `values` by fixed chunks, combined in chunk order (thread-count independent).
 pub fn chunked_sum(values: &[f64]) -> f64 {
     chunked_sum_by(values, |x| x)
@@ -78,4 +126,22 @@ fn lane_sum_by(values: &[f64], f: impl Fn(f64) -> f64) -> f64 {
     }
     let tail: f64 = blocks.remainder().iter().map(|&x| f(x)).sum();
     lanes.iter().sum::<f64>() + tail
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_order_ignores_the_input_order() {
+        let cols = vec![
+            vec![3.0, 1.0, 2.0, 1.0, -0.0],
+            vec![0.5, 7.0, 0.5, 7.0, 0.0],
+        ];
+        let order = canonical_order(&cols);
+        let sorted = reorder(&cols, &order);
+        let perm = [4u32, 2, 0, 3, 1];
+        let shuffled = reorder(&cols, &perm);
+        assert_eq!(reorder(&shuffled, &canonical_order(&shuffled)), sorted);
+    }
 }

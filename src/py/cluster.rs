@@ -12,6 +12,7 @@ use super::errors::detach;
 use crate::cluster::features::{check_finite, profiles, sample_rows, Transform};
 use crate::cluster::kmeans::{kmeans as cluster, Options};
 use crate::cluster::silhouette::scan_k;
+use crate::cluster::{canonical_order, reorder};
 use crate::emit;
 use crate::error::{CrmError, Result};
 use crate::ingest::{column_index, numbers};
@@ -36,8 +37,9 @@ fn feature(schema: &SchemaRef, batches: &[RecordBatch], name: &str) -> Result<Ve
     Ok(values)
 }
 
-/// The features, their transform and the transformed columns.
-type Prepared = (Vec<Vec<f64>>, Transform, Vec<Vec<f64>>);
+/// The features, their transform and the transformed columns, all in the canonical row order
+/// (`order[p]` is the input row at position p), so that no result depends on the input order.
+type Prepared = (Vec<Vec<f64>>, Transform, Vec<Vec<f64>>, Vec<u32>);
 
 fn prepare(
     schema: &SchemaRef,
@@ -55,9 +57,11 @@ fn prepare(
         .iter()
         .map(|c| feature(schema, batches, c))
         .collect::<Result<Vec<_>>>()?;
+    let order = canonical_order(&features);
+    let features = reorder(&features, &order);
     let take_log: Vec<bool> = columns.iter().map(|c| log.contains(c)).collect();
     let (transform, scaled) = Transform::fit(&features, columns, &take_log, standardize)?;
-    Ok((features, transform, scaled))
+    Ok((features, transform, scaled, order))
 }
 
 fn slices(cols: &[Vec<f64>]) -> Vec<&[f64]> {
@@ -102,16 +106,21 @@ pub fn kmeans<'py>(
         seed,
     };
     let (labels, centres, profile, fit) = detach(py, || {
-        let (features, transform, scaled) =
+        let (features, transform, scaled, order) =
             prepare(&schema, &batches, &columns, &log, standardize)?;
         let fit = cluster(&slices(&scaled), &options, init.as_deref())?;
+        let mut input_labels = vec![0u32; order.len()];
+        order
+            .iter()
+            .zip(&fit.labels)
+            .for_each(|(&i, &l)| input_labels[i as usize] = l);
         let ids = || emit::int32((0..k as i32).map(Some).collect());
 
         let mut label_columns = key
             .iter()
             .map(|name| Ok((name.as_str(), whole_column(&schema, &batches, name)?)))
             .collect::<Result<Vec<_>>>()?;
-        let cluster_of = emit::int32(fit.labels.iter().map(|&l| Some(l as i32)).collect());
+        let cluster_of = emit::int32(input_labels.iter().map(|&l| Some(l as i32)).collect());
         label_columns.push(("cluster", cluster_of));
 
         let mut centre_columns = vec![("cluster", ids())];
@@ -180,7 +189,7 @@ pub fn choose_k<'py>(
 ) -> PyResult<Capsule<'py>> {
     let (schema, batches) = read_stream(py, data)?;
     let batch = detach(py, || {
-        let (_, _, scaled) = prepare(&schema, &batches, &columns, &log, standardize)?;
+        let (_, _, scaled, _) = prepare(&schema, &batches, &columns, &log, standardize)?;
         let rows = sample_rows(scaled.first().map_or(0, Vec::len), sample, seed);
         let sampled: Vec<Vec<f64>> = scaled
             .iter()

@@ -9,8 +9,8 @@ mod errors;
 mod models;
 mod retention;
 mod rfm;
-mod value;
 mod service;
+mod value;
 
 use pyo3::prelude::*;
 
