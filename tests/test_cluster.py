@@ -376,3 +376,16 @@ def test_bad_columns_and_arguments():
         crm.choose_k(table, ks=[2, 40])
     with pytest.raises(crm.InvalidArgumentError):
         crm.kmeans(np.zeros(5), k=1)
+
+
+def test_input_row_order_mode_skips_the_reordering():
+    x = blobs(300, 3, 2, seed=3)
+    fast = crm.kmeans(x, k=3, seed=1, row_order="input")
+    assert fast.labels.shape == (300,) and fast.inertia > 0
+    init = standardize(x)[0][:3]
+    same = crm.kmeans(x, k=3, init=init, row_order="input")
+    canonical = crm.kmeans(x, k=3, init=init)
+    assert (same.labels == canonical.labels).all()
+    assert same.inertia == pytest.approx(canonical.inertia, rel=1e-12)
+    with pytest.raises(crm.InvalidArgumentError, match="row_order"):
+        crm.kmeans(x, k=3, row_order="sorted")

@@ -127,6 +127,7 @@ def kmeans(
     n_init: int = 1,
     init: Any = None,
     key: str | Sequence[str] | None = None,
+    row_order: Literal["canonical", "input"] = "canonical",
 ) -> KMeansResult:
     """k-means clustering of the rows of ``frame`` (typically a :func:`crm.rfm` result).
 
@@ -144,7 +145,9 @@ def kmeans(
     stream from ``seed``) and keeps the lowest inertia. The result depends only on the data
     and ``seed``, not on the row order or the number of threads: the rows are clustered in
     an order given by their values (identical rows are interchangeable), and each row's
-    label is returned at its input position.
+    label is returned at its input position. ``row_order="input"`` skips that reordering
+    (about 25 ms per million rows): the fit then depends on the row order, as scikit-learn's
+    does, but stays deterministic for a given input.
 
     Parameters
     ----------
@@ -203,8 +206,10 @@ def kmeans(
         kind = kind_of(frame)
         data = to_arrow(frame, list(dict.fromkeys(keys + features)))
     starts = None if init is None else np.asarray(init, dtype=np.float64).tolist()
+    if row_order not in ("canonical", "input"):
+        raise InvalidArgumentError(f"row_order must be 'canonical' or 'input', got {row_order!r}")
     labels, centers, profiles, inertia, n_iter, converged = _core.kmeans(
-        data, columns=features, key=keys, k=k, init=starts, **options
+        data, columns=features, key=keys, k=k, init=starts, canonical=row_order == "canonical", **options
     )
     labels, centers, profiles = _table(labels), _table(centers), _table(profiles)
     empty = sum(1 for size in profiles.column("size").to_pylist() if size == 0)

@@ -55,7 +55,7 @@ pub(crate) use with_dims;
 pub fn canonical_order(cols: &[Vec<f64>]) -> Vec<u32> {
     use rayon::prelude::*;
     let n = cols.first().map_or(0, Vec::len);
-    let mut keyed: Vec<(u64, u32)> = (0..n as u32)
+    let keyed: Vec<(u64, u32)> = (0..n as u32)
         .into_par_iter()
         .with_min_len(CHUNK)
         .map(|i| {
@@ -66,12 +66,39 @@ pub fn canonical_order(cols: &[Vec<f64>]) -> Vec<u32> {
         })
         .collect();
     let row = |i: u32| cols.iter().map(move |c| c[i as usize]);
-    keyed.par_sort_unstable_by(|a, b| {
+    let by_key = |a: &(u64, u32), b: &(u64, u32)| {
         a.0.cmp(&b.0).then_with(|| {
             let mut by_value = row(a.1).zip(row(b.1)).map(|(x, y)| x.total_cmp(&y));
             by_value.find(|o| o.is_ne()).unwrap_or(a.1.cmp(&b.1))
         })
-    });
+    };
+    // A counting sort on the top bits of the hash, then each (small) bucket in full.
+    const BITS: u32 = 16;
+    let bucket = |h: u64| (h >> (64 - BITS)) as usize;
+    let mut starts = vec![0usize; (1 << BITS) + 1];
+    keyed.iter().for_each(|&(h, _)| starts[bucket(h) + 1] += 1);
+    for b in 0..1 << BITS {
+        starts[b + 1] += starts[b];
+    }
+    let mut next = starts.clone();
+    let mut sorted = vec![(0u64, 0u32); n];
+    for &item in &keyed {
+        let slot = &mut next[bucket(item.0)];
+        sorted[*slot] = item;
+        *slot += 1;
+    }
+    let mut rest: &mut [(u64, u32)] = &mut sorted;
+    let mut buckets = Vec::with_capacity(1 << BITS);
+    for w in starts.windows(2) {
+        let (head, tail) = rest.split_at_mut(w[1] - w[0]);
+        buckets.push(head);
+        rest = tail;
+    }
+    buckets
+        .par_iter_mut()
+        .with_min_len(1024)
+        .for_each(|b| b.sort_unstable_by(by_key));
+    let keyed = sorted;
     keyed.into_iter().map(|(_, i)| i).collect()
 }
 

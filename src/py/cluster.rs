@@ -47,6 +47,7 @@ fn prepare(
     columns: &[String],
     log: &[String],
     standardize: bool,
+    canonical: bool,
 ) -> Result<Prepared> {
     if let Some(name) = log.iter().find(|l| !columns.contains(l)) {
         return Err(CrmError::InvalidArgument(format!(
@@ -57,8 +58,14 @@ fn prepare(
         .iter()
         .map(|c| feature(schema, batches, c))
         .collect::<Result<Vec<_>>>()?;
-    let order = canonical_order(&features);
-    let features = reorder(&features, &order);
+    let n = features.first().map_or(0, Vec::len) as u32;
+    let (order, features) = if canonical {
+        let order = canonical_order(&features);
+        let features = reorder(&features, &order);
+        (order, features)
+    } else {
+        ((0..n).collect(), features)
+    };
     let take_log: Vec<bool> = columns.iter().map(|c| log.contains(c)).collect();
     let (transform, scaled) = Transform::fit(&features, columns, &take_log, standardize)?;
     Ok((features, transform, scaled, order))
@@ -81,7 +88,7 @@ fn whole_column(schema: &SchemaRef, batches: &[RecordBatch], name: &str) -> Resu
 type Capsule<'py> = Bound<'py, PyCapsule>;
 
 #[pyfunction]
-#[pyo3(signature = (data, *, columns, key=vec![], k=5, seed=0, standardize=true, log=vec![], max_iter=300, tol=1e-4, n_init=1, init=None))]
+#[pyo3(signature = (data, *, columns, key=vec![], k=5, seed=0, standardize=true, log=vec![], max_iter=300, tol=1e-4, n_init=1, init=None, canonical=true))]
 #[allow(clippy::too_many_arguments)]
 pub fn kmeans<'py>(
     py: Python<'py>,
@@ -96,6 +103,7 @@ pub fn kmeans<'py>(
     tol: f64,
     n_init: usize,
     init: Option<Vec<Vec<f64>>>,
+    canonical: bool,
 ) -> PyResult<(Capsule<'py>, Capsule<'py>, Capsule<'py>, f64, usize, bool)> {
     let (schema, batches) = read_stream(py, data)?;
     let options = Options {
@@ -107,7 +115,7 @@ pub fn kmeans<'py>(
     };
     let (labels, centres, profile, fit) = detach(py, || {
         let (features, transform, scaled, order) =
-            prepare(&schema, &batches, &columns, &log, standardize)?;
+            prepare(&schema, &batches, &columns, &log, standardize, canonical)?;
         let fit = cluster(&slices(&scaled), &options, init.as_deref())?;
         let mut input_labels = vec![0u32; order.len()];
         order
@@ -189,7 +197,7 @@ pub fn choose_k<'py>(
 ) -> PyResult<Capsule<'py>> {
     let (schema, batches) = read_stream(py, data)?;
     let batch = detach(py, || {
-        let (_, _, scaled, _) = prepare(&schema, &batches, &columns, &log, standardize)?;
+        let (_, _, scaled, _) = prepare(&schema, &batches, &columns, &log, standardize, true)?;
         let rows = sample_rows(scaled.first().map_or(0, Vec::len), sample, seed);
         let sampled: Vec<Vec<f64>> = scaled
             .iter()
