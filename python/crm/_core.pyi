@@ -7,6 +7,9 @@ __all__ = [
     "DEBUG_BUILD",
     "rfm",
     "segment",
+    "partial_state",
+    "merge_partial_states",
+    "rfm_from_partial",
     "repurchase",
     "interpurchase",
     "lifecycle",
@@ -64,6 +67,30 @@ def rfm(
     on_invalid: Literal["raise", "drop"] = "raise",
 ) -> tuple[Any, int]:
     """RFM of an Arrow stream; returns (arrow_array_stream capsule, rows dropped). ``as_of`` in days since 1970-01-01."""
+
+def partial_state(
+    data: Any,
+    *,
+    customer: str,
+    date: str,
+    amount: str,
+    on_invalid: Literal["raise", "drop"] = "raise",
+) -> tuple[Any, int]:
+    """Per-customer state of an Arrow stream (a table with the crm.partial schema); returns (capsule, rows dropped)."""
+
+def merge_partial_states(parts: list[Any]) -> Any:
+    """The state of the union of the parts' rows (capsule)."""
+
+def rfm_from_partial(
+    state: Any,
+    *,
+    as_of: int | None = None,
+    bins: int = 5,
+    monetary: Literal["sum", "mean"] = "sum",
+    segments: Literal["rfm11", "value8"] | Sequence[_Rule] | None = None,
+    labels: Literal["en", "zh"] = "en",
+) -> Any:
+    """RFM table of a merged state (capsule), as ``rfm`` gives it for the whole log."""
 
 def segment(
     data: Any,

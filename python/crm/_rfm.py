@@ -10,6 +10,8 @@ import pyarrow as pa
 
 from . import _core
 from ._frames import _Capsule, day_number, from_arrow, kind_of, to_arrow, with_column
+from ._partial import is_stream, rfm_from_state, stream_state
+from .errors import InvalidArgumentError
 
 Frame = TypeVar("Frame")
 Range = tuple[int, int]
@@ -30,6 +32,7 @@ def rfm(
     segments: Scheme | None = "rfm11",
     labels: Literal["en", "zh"] = "en",
     on_invalid: Literal["raise", "drop"] = "raise",
+    progress: bool | None = None,
 ) -> Frame:
     """RFM table of a transaction log: one row per customer, sorted by customer key.
 
@@ -37,6 +40,10 @@ def rfm(
     ----------
     data : pandas or polars DataFrame, pyarrow Table, dict of numpy arrays, or any object
         exposing ``__arrow_c_stream__`` (e.g. a duckdb relation). One row per transaction.
+        A ``pyarrow.dataset.Dataset`` (e.g. a folder of Parquet files) or a
+        ``pyarrow.RecordBatchReader`` is streamed: read a slice of rows at a time, so a log
+        larger than memory runs in memory that grows with the number of customers, not rows
+        (the result is a pyarrow Table; ``order`` is not supported there yet).
     customer, date, amount : column names. Keys may be integers, strings or categoricals;
         dates may be dates or timestamps (any unit), naive or tz-aware: a tz-aware timestamp
         counts on its local calendar day in its own zone. A negative amount is a refund.
@@ -52,6 +59,7 @@ def rfm(
     labels : ``"en"`` or ``"zh"`` (Chinese segment names).
     on_invalid : ``"raise"`` (default) on null keys/dates/amounts or NaN/infinite amounts, or
         ``"drop"`` to drop those rows with a warning giving the count.
+    progress : streamed input only: rows done on stderr (default: when stderr is a terminal).
 
     Returns
     -------
@@ -78,6 +86,17 @@ def rfm(
     1            2       50          1      12.0      121                Lost
     2            3       29          1      80.0      525  Potential Loyalist
     """
+    if is_stream(data):
+        return _rfm_streamed(
+            data,
+            customer=customer,
+            date=date,
+            amount=amount,
+            order=order,
+            on_invalid=on_invalid,
+            progress=progress,
+            derive=dict(as_of=day_number(as_of), bins=bins, monetary=monetary, segments=segments, labels=labels),
+        )
     columns = [customer, date, amount] + ([order] if order is not None else [])
     kind = kind_of(data)
     capsule, dropped = _core.rfm(
@@ -94,11 +113,27 @@ def rfm(
         on_invalid=on_invalid,
     )
     if dropped:
-        warnings.warn(
-            f"crm.rfm: dropped {dropped} row(s) with a null key, date or amount, or a NaN/infinite amount",
-            stacklevel=2,
-        )
+        _warn_dropped(dropped)
     return from_arrow(capsule, kind)
+
+
+def _rfm_streamed(data: Any, *, order: str | None, derive: dict[str, Any], **columns: Any) -> Any:
+    if order is not None:
+        raise InvalidArgumentError(
+            "order= is not supported for streamed input (a Dataset or RecordBatchReader): distinct orders "
+            "would need every order id in memory; count purchase rows (order=None) or load the table"
+        )
+    state, dropped = stream_state(data, **columns)
+    if dropped:
+        _warn_dropped(dropped, stacklevel=4)
+    return rfm_from_state(state, **derive)
+
+
+def _warn_dropped(dropped: int, stacklevel: int = 3) -> None:
+    warnings.warn(
+        f"crm.rfm: dropped {dropped} row(s) with a null key, date or amount, or a NaN/infinite amount",
+        stacklevel=stacklevel,
+    )
 
 
 def segment(rfm_frame: Frame, scheme: Scheme = "rfm11", *, labels: Literal["en", "zh"] = "en") -> Frame:

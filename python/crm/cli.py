@@ -8,11 +8,12 @@ output file appears complete or not at all (written beside it, then renamed).
 from __future__ import annotations
 
 import argparse
+import glob
 import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import pyarrow as pa
 
@@ -34,7 +35,29 @@ def _format(path: str, formats: dict[str, str], role: str) -> str:
     raise ValueError(f"cannot tell the {role} format of '{path}': use one of {known}")
 
 
+def _is_glob(path: str) -> bool:
+    return any(ch in path for ch in "*?[")
+
+
+def _parquet_dataset(path: str) -> Any:
+    """A Parquet file, folder or glob ('data/*.parquet') as a dataset, read lazily."""
+    import pyarrow.dataset as ds
+
+    if _is_glob(path):
+        files = sorted(glob.glob(path))
+        if not files:
+            raise FileNotFoundError(f"no file matches '{path}'")
+        for f in files:
+            _format(f, {s: k for s, k in INPUT_FORMATS.items() if k == "parquet"}, "input")
+        return ds.dataset(files, format="parquet")
+    if not Path(path).exists():
+        raise FileNotFoundError(f"input '{path}' does not exist")
+    return ds.dataset(path, format="parquet")
+
+
 def _read(path: str) -> pa.Table:
+    if _is_glob(path):
+        return _parquet_dataset(path).to_table()
     if not Path(path).exists():
         raise FileNotFoundError(f"input '{path}' does not exist")
     kind = _format(path, INPUT_FORMATS, "input")
@@ -112,7 +135,10 @@ def _rfm_command(args: argparse.Namespace) -> None:
     _format(args.output, OUTPUT_FORMATS, "output")  # fail before the work, not after
     if not Path(args.output).parent.is_dir():
         raise FileNotFoundError(f"output directory '{Path(args.output).parent}' does not exist")
-    table = _read(args.input)
+    # Parquet streams a slice of rows at a time (memory grows with customers, not rows);
+    # distinct orders need the whole table.
+    streamed = args.order is None and (_is_glob(args.input) or _format(args.input, INPUT_FORMATS, "input") == "parquet")
+    table = _parquet_dataset(args.input) if streamed else _read(args.input)
     out = crm.rfm(
         table,
         customer=args.customer,
@@ -125,6 +151,7 @@ def _rfm_command(args: argparse.Namespace) -> None:
         segments=_segments(args.segments),
         labels=args.labels,
         on_invalid=args.on_invalid,
+        progress=args.progress if streamed else None,
     )
     _write_atomically(out, args.output)
     print(f"crm: wrote {out.num_rows} customers to {args.output}", file=sys.stderr)
@@ -188,7 +215,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     rfm = sub.add_parser("rfm", help="RFM scores and segments, one row per customer")
-    rfm.add_argument("input", help="transaction log: .parquet or .csv")
+    rfm.add_argument("input", help="transaction log: .parquet (a file, a folder or a quoted glob such as 'data/*.parquet', "
+                     "streamed in bounded memory) or .csv")
     rfm.add_argument("-o", "--output", required=True, help="output file: .parquet (default) or .csv")
     rfm.add_argument("--customer", default="customer_id")
     rfm.add_argument("--date", default="order_date")
@@ -200,6 +228,8 @@ def _parser() -> argparse.ArgumentParser:
     rfm.add_argument("--segments", choices=["rfm11", "value8", "none"], default="rfm11")
     rfm.add_argument("--labels", choices=["en", "zh"], default="en")
     rfm.add_argument("--on-invalid", choices=["raise", "drop"], default="raise")
+    rfm.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                     help="rows done on stderr while streaming Parquet (default: when stderr is a terminal)")
     rfm.set_defaults(run=_rfm_command)
 
     report = sub.add_parser("report", help="a one-file HTML customer report (needs matplotlib)")

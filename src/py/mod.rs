@@ -7,6 +7,7 @@ mod cluster;
 mod clv;
 mod errors;
 mod models;
+mod partial;
 mod retention;
 mod rfm;
 mod service;
@@ -23,6 +24,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DEBUG_BUILD", cfg!(debug_assertions))?;
     m.add_function(wrap_pyfunction!(rfm::rfm, m)?)?;
     m.add_function(wrap_pyfunction!(rfm::segment, m)?)?;
+    m.add_function(wrap_pyfunction!(partial::partial_state, m)?)?;
+    m.add_function(wrap_pyfunction!(partial::merge_partial_states, m)?)?;
+    m.add_function(wrap_pyfunction!(partial::rfm_from_partial, m)?)?;
     m.add_function(wrap_pyfunction!(retention::repurchase, m)?)?;
     m.add_function(wrap_pyfunction!(retention::interpurchase, m)?)?;
     m.add_function(wrap_pyfunction!(retention::lifecycle, m)?)?;

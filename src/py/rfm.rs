@@ -1,5 +1,6 @@
 //! `crm._core.rfm` and `crm._core.segment`.
 
+use arrow_array::{ArrayRef, RecordBatch};
 use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyString};
 
@@ -10,8 +11,8 @@ use crate::emit;
 use crate::error::CrmError;
 use crate::ingest::{ingest, Spec};
 use crate::rfm::{Monetary, RfmOptions, Scheme};
-use crate::segments::{RawRfm, Rule};
-use crate::summary::summarize;
+use crate::segments::{Labels, RawRfm, Rule};
+use crate::summary::{summarize, Summary};
 use crate::trace;
 
 type RuleTuple = (String, (u8, u8), (u8, u8), (u8, u8));
@@ -43,6 +44,77 @@ fn parse_scheme(py: Python<'_>, scheme: &Bound<'_, PyAny>) -> PyResult<Scheme> {
     ))
 }
 
+/// How the RFM table is derived from the per-customer state (the arguments after the
+/// columns, shared by `rfm` and `rfm_from_partial`).
+pub struct Derive {
+    options: RfmOptions,
+    scheme: Option<Scheme>,
+    labels: Labels,
+}
+
+impl Derive {
+    pub fn parse(
+        py: Python<'_>,
+        as_of: Option<i32>,
+        bins: u32,
+        monetary: &str,
+        segments: Option<&Bound<'_, PyAny>>,
+        labels: &str,
+    ) -> PyResult<Derive> {
+        let monetary = match monetary {
+            "sum" => Monetary::Sum,
+            "mean" => Monetary::Mean,
+            other => {
+                return Err(bad_argument(
+                    py,
+                    format!("monetary must be 'sum' or 'mean', got '{other}'"),
+                ))
+            }
+        };
+        Ok(Derive {
+            options: RfmOptions {
+                as_of,
+                bins,
+                monetary,
+            },
+            scheme: segments.map(|s| parse_scheme(py, s)).transpose()?,
+            labels: parse_labels(py, labels)?,
+        })
+    }
+
+    /// The RFM table of the customers `codes` of a summary, with `keys` their keys.
+    pub fn table(
+        &self,
+        key_name: &str,
+        summary: Summary,
+        codes: Vec<u32>,
+        keys: ArrayRef,
+    ) -> Result<RecordBatch, CrmError> {
+        let table = {
+            let _p = trace::phase("rfm scores");
+            crate::rfm::rfm(summary, &codes, &self.options)?
+        };
+        drop(codes);
+        let segment = match &self.scheme {
+            None => None,
+            Some(scheme) => {
+                let scores = (&table.r_score[..], &table.f_score[..], &table.m_score[..]);
+                let raw = RawRfm {
+                    recency: &table.recency,
+                    purchased: &table.purchased,
+                    frequency: &table.frequency,
+                    monetary: &table.monetary,
+                };
+                let bins = self.options.bins;
+                let (index, names) = crate::rfm::segment(scheme, self.labels, bins, scores, raw)?;
+                Some(emit::categorical(index, &names)?)
+            }
+        };
+        let _p = trace::phase("emit");
+        emit::rfm_batch(key_name, keys, table, segment)
+    }
+}
+
 /// The RFM table of a transaction log, as an Arrow stream capsule, and the number of rows
 /// dropped by `on_invalid="drop"`.
 #[pyfunction]
@@ -62,19 +134,8 @@ pub fn rfm<'py>(
     labels: &str,
     on_invalid: &str,
 ) -> PyResult<(Bound<'py, PyCapsule>, usize)> {
-    let monetary = match monetary {
-        "sum" => Monetary::Sum,
-        "mean" => Monetary::Mean,
-        other => {
-            return Err(bad_argument(
-                py,
-                format!("monetary must be 'sum' or 'mean', got '{other}'"),
-            ))
-        }
-    };
+    let derive = Derive::parse(py, as_of, bins, monetary, segments, labels)?;
     let policy = parse_policy(py, on_invalid)?;
-    let labels = parse_labels(py, labels)?;
-    let scheme = segments.map(|s| parse_scheme(py, s)).transpose()?;
     let spec = Spec {
         customer,
         date,
@@ -83,11 +144,6 @@ pub fn rfm<'py>(
         ..Spec::default()
     };
     let (schema, batches) = read_stream(py, data)?;
-    let options = RfmOptions {
-        as_of,
-        bins,
-        monetary,
-    };
     let (batch, dropped) = detach(py, || {
         let _total = trace::phase("rfm total");
         let tx = ingest(&schema, &batches, &spec, policy)?;
@@ -99,30 +155,7 @@ pub fn rfm<'py>(
         };
         let dropped = tx.dropped;
         drop(tx);
-        let table = {
-            let _p = trace::phase("rfm scores");
-            crate::rfm::rfm(summary, &codes, &options)?
-        };
-        drop(codes);
-        let segment = match &scheme {
-            None => None,
-            Some(scheme) => {
-                let scores = (&table.r_score[..], &table.f_score[..], &table.m_score[..]);
-                let raw = RawRfm {
-                    recency: &table.recency,
-                    purchased: &table.purchased,
-                    frequency: &table.frequency,
-                    monetary: &table.monetary,
-                };
-                let (index, names) = crate::rfm::segment(scheme, labels, bins, scores, raw)?;
-                Some(emit::categorical(index, &names)?)
-            }
-        };
-        let _p = trace::phase("emit");
-        Ok((
-            emit::rfm_batch(&spec.customer, keys, table, segment)?,
-            dropped,
-        ))
+        Ok((derive.table(&spec.customer, summary, codes, keys)?, dropped))
     })?;
     Ok((to_capsule(py, batch)?, dropped))
 }

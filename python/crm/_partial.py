@@ -1,0 +1,146 @@
+"""Partial states: the per-customer state of part of a log as a small Arrow table with a
+versioned schema, its Arrow IPC bytes, merging, and the RFM table from a merged state.
+
+This is what streaming (a Parquet dataset read slice by slice) and ``crm.dask`` are made
+of: the same Rust pass runs on each slice or partition, the states travel as IPC bytes (never
+pickled Rust objects), and merging them gives exactly the state of the whole log.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from . import _core
+from ._frames import _Capsule, _require, to_arrow
+
+# Rows folded into the running state per step. Bounds the memory the rows of a step take
+# (about 24 bytes a row for the three columns), whatever the size of the whole log.
+STEP_ROWS = 1 << 22
+
+
+def partial_state(
+    data: Any,
+    *,
+    customer: str = "customer_id",
+    date: str = "order_date",
+    amount: str = "amount",
+    on_invalid: str = "raise",
+) -> tuple[pa.Table, int]:
+    """The per-customer state of ``data`` (one row per customer, sorted by key) and the
+    number of rows dropped by ``on_invalid="drop"``."""
+    capsule, dropped = _core.partial_state(
+        to_arrow(data, [customer, date, amount]),
+        customer=customer,
+        date=date,
+        amount=amount,
+        on_invalid=on_invalid,
+    )
+    return pa.table(_Capsule(capsule)), dropped
+
+
+def merge_states(states: Sequence[pa.Table]) -> pa.Table:
+    """The state of the union of the states' rows (merged in the order given)."""
+    return pa.table(_Capsule(_core.merge_partial_states(list(states))))
+
+
+def to_ipc(state: pa.Table) -> bytes:
+    """A state as Arrow IPC stream bytes: the form in which it crosses processes."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, state.schema) as writer:
+        writer.write_table(state)
+    return sink.getvalue().to_pybytes()
+
+
+def from_ipc(data: bytes) -> pa.Table:
+    return pa.ipc.open_stream(pa.py_buffer(data)).read_all()
+
+
+def rfm_from_state(state: pa.Table, **derive: Any) -> pa.Table:
+    """The RFM table of a (merged) state; ``derive`` are ``crm.rfm``'s as_of (a day number),
+    bins, monetary, segments and labels."""
+    return pa.table(_Capsule(_core.rfm_from_partial(state, **derive)))
+
+
+def is_stream(data: Any) -> bool:
+    """Inputs read slice by slice rather than whole: a pyarrow Dataset or RecordBatchReader."""
+    if isinstance(data, pa.RecordBatchReader):
+        return True
+    dataset = sys.modules.get("pyarrow.dataset")
+    return dataset is not None and isinstance(data, dataset.Dataset)
+
+
+def _slices(data: Any, columns: list[str], progress: "_Progress") -> Iterator[pa.Table]:
+    """The rows of ``columns`` in tables of about STEP_ROWS rows, reading ahead as little as
+    the scanner allows (read-ahead buffers would grow memory with the row count)."""
+    _require(data.schema.names, columns)
+    if isinstance(data, pa.RecordBatchReader):
+        batches: Iterator[pa.RecordBatch] = (b.select(columns) for b in data)
+    else:
+        progress.total = data.count_rows()
+        batches = data.to_batches(columns=columns, batch_readahead=0, fragment_readahead=1)
+    pending: list[pa.RecordBatch] = []
+    rows, yielded = 0, False
+    for batch in batches:
+        pending.append(batch)
+        rows += batch.num_rows
+        if rows >= STEP_ROWS:
+            yield pa.Table.from_batches(pending)
+            pending, rows, yielded = [], 0, True
+    if pending or not yielded:
+        yield pa.Table.from_batches(pending, schema=data.schema.empty_table().select(columns).schema)
+
+
+class _Progress:
+    """Rows done on stderr, one line rewritten in place; silent unless enabled."""
+
+    def __init__(self, enabled: bool | None) -> None:
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.total: int | None = None
+        self.done = 0
+        self.start = time.perf_counter()
+
+    def advance(self, rows: int) -> None:
+        self.done += rows
+        if not self.enabled:
+            return
+        elapsed = time.perf_counter() - self.start
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        of = f" of {self.total:,}" if self.total else ""
+        share = f" ({100 * self.done / self.total:.0f}%)" if self.total else ""
+        sys.stderr.write(f"\rcrm: {self.done:,}{of} rows{share}, {rate / 1e6:.1f}M rows/s ")
+        sys.stderr.flush()
+
+    def finish(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+def stream_state(
+    data: Any,
+    *,
+    customer: str,
+    date: str,
+    amount: str,
+    on_invalid: str = "raise",
+    progress: bool | None = None,
+) -> tuple[pa.Table, int]:
+    """Fold a dataset or batch reader into one state, STEP_ROWS rows at a time: memory grows
+    with the number of customers, not of rows."""
+    bar = _Progress(progress)
+    columns = [customer, date, amount]
+    state: pa.Table | None = None
+    dropped = 0
+    for rows in _slices(data, columns, bar):
+        step, lost = partial_state(rows, customer=customer, date=date, amount=amount, on_invalid=on_invalid)
+        dropped += lost
+        bar.advance(rows.num_rows)
+        del rows
+        state = step if state is None else merge_states([state, step])
+    bar.finish()
+    assert state is not None  # _slices yields at least one (maybe empty) table
+    return state, dropped

@@ -1,0 +1,339 @@
+//! Partial states: the per-customer state of part of a log, in a form that travels (an Arrow
+//! record batch with a versioned schema) and merges. Streaming a Parquet dataset folds one
+//! slice of rows at a time into such a state; on Dask each partition makes one, they travel
+//! between processes as Arrow IPC, and merge. summarize(A ∪ B) == merge(summarize(A),
+//! summarize(B)): the merged state gives the same RFM table as the whole log.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int32Type, UInt32Type};
+use arrow_array::{Array, ArrayRef, Float64Array, Int32Array, RecordBatch, UInt32Array};
+use arrow_schema::{DataType, Field, Schema};
+
+use crate::error::{CrmError, Result};
+use crate::ingest::named::shared_customers;
+use crate::summary::{CustomerState, Sum, Summary};
+
+/// Schema metadata that marks a batch as a partial state, and its layout version: a state
+/// written by another version of crm is refused rather than misread.
+pub const KIND_KEY: &str = "crm.partial";
+pub const KIND: &str = "customer_states";
+pub const VERSION_KEY: &str = "crm.partial.version";
+pub const VERSION: &str = "1";
+const MAX_DAY_KEY: &str = "crm.max_day";
+
+const STATE_COLUMNS: [&str; 8] = [
+    "rows",
+    "purchases",
+    "first_purchase",
+    "last_purchase",
+    "gross_hi",
+    "gross_lo",
+    "refunded_hi",
+    "refunded_lo",
+];
+
+/// The states of the customers present in part of a log, sorted by key.
+pub struct CustomerStates {
+    /// The key column's name, kept so the final table can use it.
+    pub key_name: String,
+    /// Keys in their original type (integers, strings, categoricals).
+    pub keys: ArrayRef,
+    pub states: Vec<CustomerState>,
+    /// Latest day of any row of this part (`None` when it has no rows).
+    pub max_day: Option<i32>,
+}
+
+impl CustomerStates {
+    /// The state of a summarized log: its customers with at least one row.
+    pub fn from_summary(key_name: &str, summary: Summary, codes: &[u32], keys: ArrayRef) -> Self {
+        CustomerStates {
+            key_name: key_name.to_string(),
+            keys,
+            states: codes.iter().map(|&c| summary.states[c as usize]).collect(),
+            max_day: summary.max_day,
+        }
+    }
+
+    /// Back to the form derive steps read, with codes `0..n` in key order.
+    pub fn into_summary(self) -> (Summary, Vec<u32>) {
+        let codes = (0..self.states.len() as u32).collect();
+        let summary = Summary {
+            states: self.states,
+            distinct_orders: None,
+            max_day: self.max_day,
+            keys: Some(self.keys),
+        };
+        (summary, codes)
+    }
+
+    pub fn to_batch(&self) -> Result<RecordBatch> {
+        let s = &self.states;
+        let u32s = |f: fn(&CustomerState) -> u32| -> ArrayRef {
+            Arc::new(UInt32Array::from_iter_values(s.iter().map(f)))
+        };
+        let i32s = |f: fn(&CustomerState) -> i32| -> ArrayRef {
+            Arc::new(Int32Array::from_iter_values(s.iter().map(f)))
+        };
+        let f64s = |f: fn(&CustomerState) -> f64| -> ArrayRef {
+            Arc::new(Float64Array::from_iter_values(s.iter().map(f)))
+        };
+        let columns = vec![
+            self.keys.clone(),
+            u32s(|s| s.rows),
+            u32s(|s| s.purchases),
+            i32s(|s| s.first_purchase),
+            i32s(|s| s.last_purchase),
+            f64s(|s| s.gross.parts().0),
+            f64s(|s| s.gross.parts().1),
+            f64s(|s| s.refunded.parts().0),
+            f64s(|s| s.refunded.parts().1),
+        ];
+        let mut fields = vec![Field::new(
+            &self.key_name,
+            self.keys.data_type().clone(),
+            false,
+        )];
+        fields.extend(
+            STATE_COLUMNS
+                .iter()
+                .zip(&columns[1..])
+                .map(|(name, c)| Field::new(*name, c.data_type().clone(), false)),
+        );
+        let mut metadata = HashMap::from([
+            (KIND_KEY.to_string(), KIND.to_string()),
+            (VERSION_KEY.to_string(), VERSION.to_string()),
+        ]);
+        if let Some(day) = self.max_day {
+            metadata.insert(MAX_DAY_KEY.to_string(), day.to_string());
+        }
+        let schema = Schema::new(fields).with_metadata(metadata);
+        Ok(RecordBatch::try_new(Arc::new(schema), columns)?)
+    }
+
+    /// Read a partial state back from the batches of one table (as written by `to_batch`).
+    pub fn from_batches(schema: &arrow_schema::SchemaRef, batches: &[RecordBatch]) -> Result<Self> {
+        let meta = schema.metadata();
+        let not_partial = || {
+            CrmError::InvalidArgument(
+                "not a crm partial state (a table with the crm.partial schema marker and its \
+                 state columns)"
+                    .to_string(),
+            )
+        };
+        if meta.get(KIND_KEY).map(String::as_str) != Some(KIND) {
+            return Err(not_partial());
+        }
+        match meta.get(VERSION_KEY).map(String::as_str) {
+            Some(VERSION) => {}
+            other => {
+                return Err(CrmError::InvalidArgument(format!(
+                    "partial state version {} cannot be read by this crm (it reads version \
+                     {VERSION}); make all partial states with the same crm version",
+                    other.unwrap_or("?")
+                )))
+            }
+        }
+        let max_day = match meta.get(MAX_DAY_KEY) {
+            None => None,
+            Some(d) => Some(d.parse::<i32>().map_err(|_| not_partial())?),
+        };
+        let fields = schema.fields();
+        let expected: Vec<&str> = STATE_COLUMNS.to_vec();
+        let names: Vec<&str> = fields.iter().skip(1).map(|f| f.name().as_str()).collect();
+        if fields.is_empty() || names != expected {
+            return Err(not_partial());
+        }
+        let column =
+            |i: usize| -> Vec<ArrayRef> { batches.iter().map(|b| b.column(i).clone()).collect() };
+        let keys = concat(&column(0), fields[0].data_type())?;
+        let u32s = |i: usize| -> Result<Vec<u32>> {
+            let mut out = Vec::new();
+            for c in column(i) {
+                out.extend_from_slice(
+                    c.as_primitive_opt::<UInt32Type>()
+                        .ok_or_else(not_partial)?
+                        .values(),
+                );
+            }
+            Ok(out)
+        };
+        let i32s = |i: usize| -> Result<Vec<i32>> {
+            let mut out = Vec::new();
+            for c in column(i) {
+                out.extend_from_slice(
+                    c.as_primitive_opt::<Int32Type>()
+                        .ok_or_else(not_partial)?
+                        .values(),
+                );
+            }
+            Ok(out)
+        };
+        let f64s = |i: usize| -> Result<Vec<f64>> {
+            let mut out = Vec::new();
+            for c in column(i) {
+                out.extend_from_slice(
+                    c.as_primitive_opt::<Float64Type>()
+                        .ok_or_else(not_partial)?
+                        .values(),
+                );
+            }
+            Ok(out)
+        };
+        let (rows, purchases, first, last) = (u32s(1)?, u32s(2)?, i32s(3)?, i32s(4)?);
+        let (gross_hi, gross_lo, refunded_hi, refunded_lo) =
+            (f64s(5)?, f64s(6)?, f64s(7)?, f64s(8)?);
+        let states = (0..keys.len())
+            .map(|i| CustomerState {
+                rows: rows[i],
+                purchases: purchases[i],
+                first_purchase: first[i],
+                last_purchase: last[i],
+                gross: Sum::from_parts(gross_hi[i], gross_lo[i]),
+                refunded: Sum::from_parts(refunded_hi[i], refunded_lo[i]),
+            })
+            .collect();
+        Ok(CustomerStates {
+            key_name: fields[0].name().clone(),
+            keys,
+            states,
+            max_day,
+        })
+    }
+}
+
+fn concat(chunks: &[ArrayRef], dtype: &DataType) -> Result<ArrayRef> {
+    Ok(match chunks {
+        [] => arrow_array::new_empty_array(dtype),
+        [one] => one.clone(),
+        many => {
+            let refs: Vec<&dyn Array> = many.iter().map(|c| c.as_ref()).collect();
+            arrow_select::concat::concat(&refs)?
+        }
+    })
+}
+
+/// The state of the union of the parts' rows. States of the same customer are merged in
+/// the order of `parts`, so merging the same parts in the same order gives the same bits.
+pub fn merge(parts: Vec<CustomerStates>) -> Result<CustomerStates> {
+    // Parts without rows (empty partitions) carry no keys and maybe no usable key type.
+    let key_name = parts
+        .first()
+        .map(|p| p.key_name.clone())
+        .unwrap_or_default();
+    let mut parts: Vec<CustomerStates> = parts.into_iter().filter(|p| !p.keys.is_empty()).collect();
+    if parts.len() <= 1 {
+        return Ok(parts.pop().unwrap_or(CustomerStates {
+            key_name,
+            keys: arrow_array::new_empty_array(&DataType::Int64),
+            states: vec![],
+            max_day: None,
+        }));
+    }
+    let key_chunks: Vec<[ArrayRef; 1]> = parts.iter().map(|p| [p.keys.clone()]).collect();
+    let columns: Vec<(&[ArrayRef], &str)> = key_chunks
+        .iter()
+        .map(|k| (&k[..], key_name.as_str()))
+        .collect();
+    let (index, codes) = shared_customers(&columns)?;
+    let mut states = vec![CustomerState::EMPTY; index.n_codes];
+    for (part, codes) in parts.iter().zip(&codes) {
+        for (state, &code) in part.states.iter().zip(codes) {
+            states[code as usize].merge(state);
+        }
+    }
+    let present: Vec<u32> = (0..states.len() as u32)
+        .filter(|&c| states[c as usize].rows > 0)
+        .collect();
+    Ok(CustomerStates {
+        keys: index.keys(&present)?,
+        states: present.iter().map(|&c| states[c as usize]).collect(),
+        max_day: parts.iter().filter_map(|p| p.max_day).max(),
+        key_name,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::{ingest, OnInvalid, Spec};
+    use crate::summary::summarize;
+    use arrow_array::types::Int64Type;
+    use rand::{Rng, SeedableRng};
+
+    /// The state of a log, sent through its batch form as it would travel.
+    fn state(rows: &[(i64, i32, f64)]) -> CustomerStates {
+        let rows: Vec<_> = rows.iter().map(|&(c, d, a)| (c, d, a, 0)).collect();
+        let batch = crate::testing::log(&rows);
+        let spec = Spec {
+            customer: "c".into(),
+            date: "d".into(),
+            amount: "a".into(),
+            ..Spec::default()
+        };
+        let tx = ingest(&batch.schema(), &[batch], &spec, OnInvalid::Raise).unwrap();
+        let mut summary = summarize(&tx).unwrap();
+        let codes = summary.present_codes();
+        let keys = summary
+            .keys
+            .take()
+            .unwrap_or_else(|| tx.customers.keys(&codes).unwrap());
+        let batch = CustomerStates::from_summary("c", summary, &codes, keys)
+            .to_batch()
+            .unwrap();
+        CustomerStates::from_batches(&batch.schema(), &[batch]).unwrap()
+    }
+
+    fn close(a: &CustomerState, b: &CustomerState) -> bool {
+        let same_counts = (a.rows, a.purchases, a.first_purchase, a.last_purchase)
+            == (b.rows, b.purchases, b.first_purchase, b.last_purchase);
+        same_counts && (a.net() - b.net()).abs() <= 1e-9 * a.gross.value().max(1.0)
+    }
+
+    #[test]
+    fn merging_the_states_of_a_random_split_equals_the_state_of_the_whole() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        for _ in 0..20 {
+            let n = rng.random_range(1..5_000);
+            let rows: Vec<(i64, i32, f64)> = (0..n)
+                .map(|_| {
+                    let amount = (rng.random_range(-50.0..500.0f64) * 100.0).round() / 100.0;
+                    let customer = rng.random_range(0..300) * rng.random_range(1..3);
+                    (customer, rng.random_range(18_000..19_000), amount)
+                })
+                .collect();
+            let (left, right): (Vec<_>, Vec<_>) = rows.iter().partition(|_| rng.random_bool(0.5));
+            let whole = state(&rows);
+            let merged = merge(vec![state(&left), state(&[]), state(&right)]).unwrap();
+            let keys = |s: &CustomerStates| s.keys.as_primitive::<Int64Type>().values().to_vec();
+            assert_eq!(keys(&whole), keys(&merged));
+            assert_eq!(whole.max_day, merged.max_day);
+            assert!(whole
+                .states
+                .iter()
+                .zip(&merged.states)
+                .all(|(a, b)| close(a, b)));
+        }
+    }
+
+    #[test]
+    fn a_batch_without_the_marker_or_of_another_version_is_refused() {
+        let batch = state(&[(1, 18_000, 5.0)]).to_batch().unwrap();
+        let mut meta = batch.schema().metadata().clone();
+        meta.insert(VERSION_KEY.into(), "2".into());
+        let other = Arc::new(batch.schema().as_ref().clone().with_metadata(meta));
+        let err = CustomerStates::from_batches(&other, &[]).err().unwrap();
+        assert!(err.to_string().contains("version 2"), "{err}");
+        let bare = Arc::new(
+            batch
+                .schema()
+                .as_ref()
+                .clone()
+                .with_metadata(HashMap::new()),
+        );
+        let err = CustomerStates::from_batches(&bare, &[]).err().unwrap();
+        assert!(err.to_string().contains("not a crm partial state"), "{err}");
+    }
+}

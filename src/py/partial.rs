@@ -1,0 +1,89 @@
+//! `crm._core.partial_state`, `merge_partial_states`, `rfm_from_partial`: the per-customer
+//! state of part of a log as an Arrow table, merged, and turned into the RFM table.
+
+use pyo3::prelude::*;
+use pyo3::types::PyCapsule;
+
+use super::args::parse_policy;
+use super::arrow::{read_stream, to_capsule};
+use super::errors::detach;
+use super::rfm::Derive;
+use crate::ingest::{ingest, Spec};
+use crate::partial::{self, CustomerStates};
+use crate::summary::summarize;
+
+/// The partial state of a transaction log (one row per customer), as a capsule, and the
+/// number of rows dropped by `on_invalid="drop"`.
+#[pyfunction]
+#[pyo3(signature = (data, *, customer, date, amount, on_invalid="raise"))]
+pub fn partial_state<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+    customer: String,
+    date: String,
+    amount: String,
+    on_invalid: &str,
+) -> PyResult<(Bound<'py, PyCapsule>, usize)> {
+    let policy = parse_policy(py, on_invalid)?;
+    let spec = Spec {
+        customer,
+        date,
+        amount,
+        ..Spec::default()
+    };
+    let (schema, batches) = read_stream(py, data)?;
+    let (batch, dropped) = detach(py, || {
+        let tx = ingest(&schema, &batches, &spec, policy)?;
+        let mut summary = summarize(&tx)?;
+        let codes = summary.present_codes();
+        let keys = match summary.keys.take() {
+            Some(keys) => keys,
+            None => tx.customers.keys(&codes)?,
+        };
+        let state = CustomerStates::from_summary(&spec.customer, summary, &codes, keys);
+        Ok((state.to_batch()?, tx.dropped))
+    })?;
+    Ok((to_capsule(py, batch)?, dropped))
+}
+
+fn read_state(py: Python<'_>, table: &Bound<'_, PyAny>) -> PyResult<CustomerStates> {
+    let (schema, batches) = read_stream(py, table)?;
+    detach(py, || CustomerStates::from_batches(&schema, &batches))
+}
+
+/// The partial state of the union of the parts' rows.
+#[pyfunction]
+pub fn merge_partial_states<'py>(
+    py: Python<'py>,
+    parts: Vec<Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyCapsule>> {
+    let parts = parts
+        .iter()
+        .map(|p| read_state(py, p))
+        .collect::<PyResult<Vec<_>>>()?;
+    let batch = detach(py, || partial::merge(parts)?.to_batch())?;
+    to_capsule(py, batch)
+}
+
+/// The RFM table of a (merged) partial state, exactly as `rfm` gives it for the whole log.
+#[pyfunction]
+#[pyo3(signature = (state, *, as_of=None, bins=5, monetary="sum", segments=None, labels="en"))]
+pub fn rfm_from_partial<'py>(
+    py: Python<'py>,
+    state: &Bound<'py, PyAny>,
+    as_of: Option<i32>,
+    bins: u32,
+    monetary: &str,
+    segments: Option<&Bound<'py, PyAny>>,
+    labels: &str,
+) -> PyResult<Bound<'py, PyCapsule>> {
+    let derive = Derive::parse(py, as_of, bins, monetary, segments, labels)?;
+    let state = read_state(py, state)?;
+    let batch = detach(py, || {
+        let key_name = state.key_name.clone();
+        let keys = state.keys.clone();
+        let (summary, codes) = state.into_summary();
+        derive.table(&key_name, summary, codes, keys)
+    })?;
+    to_capsule(py, batch)
+}

@@ -1,0 +1,98 @@
+"""crm.dask on a real dask.distributed LocalCluster with 2 worker processes: every result equals
+the in-memory call on the concatenated data (counts and dates exactly, sums to 1e-9) for several
+partitionings, empty partitions and customers spread across partitions; a worker killed in the
+middle of the computation is replaced, its tasks rerun, and the result is still exact."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+import pytest
+from distributed import Client, LocalCluster
+
+import crm
+import crm.dask
+
+
+@pytest.fixture(scope="module")
+def client():
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+        yield client
+
+
+def assert_same(got: pd.DataFrame, expected: pd.DataFrame) -> None:
+    pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-9, atol=0)
+    exact = [c for c in expected.columns if c != "monetary"]
+    pd.testing.assert_frame_equal(got[exact], expected[exact], check_exact=True)
+
+
+@pytest.fixture(scope="module")
+def log():
+    # Shuffled rows: every customer's rows are spread over the partitions.
+    data = crm.datasets.synthetic(4_000, seed=11)
+    return data.sample(frac=1.0, random_state=3).reset_index(drop=True)
+
+
+@pytest.mark.parametrize("npartitions", [1, 2, 7, 40])
+def test_rfm_equals_the_in_memory_table_for_any_partitioning(client, log, npartitions):
+    ddf = dd.from_pandas(log, npartitions=npartitions, sort=False)
+    assert_same(crm.dask.rfm(ddf, split_every=3), crm.rfm(log))
+
+
+def test_string_and_categorical_keys_and_empty_partitions(client, log):
+    strings = log.assign(customer_id="c" + log.customer_id.astype(str))
+    ddf = dd.from_pandas(strings, npartitions=6, sort=False)
+    # Partitions 1 and 4 become empty: the filter keeps the others whole.
+    keep = ddf.map_partitions(lambda f, partition_info=None: f if partition_info["number"] not in (1, 4) else f.iloc[:0],
+                              meta=ddf._meta)
+    kept = keep.compute()
+    assert keep.npartitions == 6 and 0 < len(kept) < len(strings)
+    options = dict(as_of="2025-03-01", segments="value8", labels="zh")
+    assert_same(crm.dask.rfm(keep, **options), crm.rfm(kept, **options))
+    categories = strings.assign(customer_id=strings.customer_id.astype("category"))
+    assert_same(crm.dask.rfm(dd.from_pandas(categories, npartitions=3, sort=False)), crm.rfm(categories))
+
+
+def test_bad_input_is_reported_like_the_in_memory_call(client, log):
+    bad = log.copy()
+    bad.loc[[3, 500, 9_000], "amount"] = np.nan
+    ddf = dd.from_pandas(bad, npartitions=4, sort=False)
+    with pytest.raises(crm.InvalidDataError, match="amount"):
+        crm.dask.rfm(ddf)
+    with pytest.warns(UserWarning, match="dropped 3 row"):
+        got = crm.dask.rfm(ddf, on_invalid="drop")
+    with pytest.warns(UserWarning, match="dropped 3 row"):
+        expected = crm.rfm(bad, on_invalid="drop")
+    assert_same(got, expected)
+    with pytest.raises(KeyError, match="'client' not found"):
+        crm.dask.rfm(ddf, customer="client")
+    with pytest.raises(crm.InvalidArgumentError, match="split_every"):
+        crm.dask.rfm(ddf, split_every=1)
+
+
+def test_all_partitions_empty(client, log):
+    ddf = dd.from_pandas(log.iloc[:0], npartitions=1)
+    out = crm.dask.rfm(ddf)
+    assert len(out) == 0 and list(out.columns) == list(crm.rfm(log).columns)
+
+
+def _die_once(frame: pd.DataFrame, marker: str, partition_info=None) -> pd.DataFrame:
+    """Kill the worker process the first time partition 3 is computed."""
+    if partition_info and partition_info["number"] == 3 and not os.path.exists(marker):
+        open(marker, "w").close()
+        os._exit(1)
+    return frame
+
+
+def test_a_worker_killed_mid_computation_is_retried_and_the_result_is_exact(client, log, tmp_path):
+    marker = str(tmp_path / "killed")
+    ddf = dd.from_pandas(log, npartitions=8, sort=False)
+    faulty = ddf.map_partitions(_die_once, marker, meta=ddf._meta)
+    got = crm.dask.rfm(faulty)
+    assert os.path.exists(marker), "the fault was not injected"
+    assert_same(got, crm.rfm(log))

@@ -1,0 +1,150 @@
+"""Partial states and streaming: merging the states of any split of a log gives the RFM table of
+the whole log (Hypothesis), states survive Arrow IPC, foreign or other-version states are
+refused, and a Parquet dataset streamed slice by slice equals the in-memory call."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import crm
+import crm._partial as partial
+from test_properties import rows, table_of
+
+COLUMNS = dict(customer="customer_id", date="order_date", amount="amount")
+
+
+def assert_same_rfm(got: pa.Table, expected: pa.Table) -> None:
+    """Equal, with monetary to 1e-12 relative (float sums merged in another order)."""
+    assert got.schema == expected.schema
+    for name in expected.column_names:
+        a, b = got.column(name), expected.column(name)
+        if name == "monetary":
+            np.testing.assert_allclose(a.to_numpy(zero_copy_only=False), b.to_numpy(zero_copy_only=False), rtol=1e-12)
+        else:
+            assert a.equals(b), name
+
+
+def categorical(table: pa.Table) -> pa.Table:
+    return table.set_column(0, "customer_id", pa.compute.cast(table["customer_id"], pa.string()).dictionary_encode())
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=rows, key=st.sampled_from(["int", "str", "cat"]), cuts=st.lists(st.integers(0, 120), max_size=4),
+       seed=st.integers(0, 2**32 - 1), options=st.sampled_from([{}, {"monetary": "mean", "segments": "value8"}]))
+def test_merged_states_of_any_split_give_the_whole_logs_rfm(data, key, cuts, seed, options):
+    table = table_of(data, "int" if key == "int" else "str").drop_columns(["order_id"])
+    if key == "cat":
+        table = categorical(table)
+    table = table.take(np.random.default_rng(seed).permutation(table.num_rows))
+    bounds = sorted({0, table.num_rows, *(min(c, table.num_rows) for c in cuts)})
+    pieces = [table.slice(a, b - a) for a, b in zip(bounds, bounds[1:])]
+    states = [partial.partial_state(p, **COLUMNS)[0] for p in pieces]
+    order = np.random.default_rng(seed + 1).permutation(len(states))
+    merged = partial.merge_states([partial.from_ipc(partial.to_ipc(states[i])) for i in order])
+    assert merged.num_rows == len(set(table["customer_id"].to_pylist()))
+    derive = {"segments": "rfm11", **options}
+    assert_same_rfm(partial.rfm_from_state(merged, **derive), crm.rfm(table, **derive))
+
+
+def test_merging_is_associative_and_keeps_key_types():
+    log = crm.datasets.synthetic(2_000, seed=5, key="str", frame="pyarrow").select(list(COLUMNS.values()))
+    thirds = [log.slice(i * log.num_rows // 3, log.num_rows // 3 + 1) for i in range(3)]
+    a, b, c = (partial.partial_state(t, **COLUMNS)[0] for t in thirds)
+    left = partial.merge_states([partial.merge_states([a, b]), c])
+    right = partial.merge_states([a, partial.merge_states([b, c])])
+    sums = ["gross_hi", "gross_lo", "refunded_hi", "refunded_lo"]
+    assert left.drop_columns(sums).equals(right.drop_columns(sums))
+    for name in ("gross", "refunded"):  # float sums merged in another grouping: equal to rounding
+        total = lambda t: t[f"{name}_hi"].to_numpy() + t[f"{name}_lo"].to_numpy()  # noqa: E731
+        np.testing.assert_allclose(total(left), total(right), rtol=1e-15)
+    assert left.schema.field("customer_id").type == log.schema.field("customer_id").type
+
+
+def test_a_state_from_another_version_or_any_other_table_is_refused():
+    state = partial.partial_state(crm.datasets.synthetic(50, seed=1, frame="pyarrow"), **COLUMNS)[0]
+    meta = dict(state.schema.metadata)
+    meta[b"crm.partial.version"] = b"99"
+    with pytest.raises(crm.InvalidArgumentError, match="version 99"):
+        partial.merge_states([state, state.replace_schema_metadata(meta)])
+    with pytest.raises(crm.InvalidArgumentError, match="not a crm partial state"):
+        partial.rfm_from_state(pa.table({"customer_id": [1], "rows": [1]}))
+    with pytest.raises(crm.InvalidArgumentError, match="not a crm partial state"):
+        partial.merge_states([state.drop_columns(["gross_lo"]).replace_schema_metadata(state.schema.metadata)])
+
+
+@pytest.fixture
+def small_steps(monkeypatch):
+    monkeypatch.setattr(partial, "STEP_ROWS", 3_000)
+
+
+@pytest.fixture
+def parquet_log(tmp_path):
+    log = crm.datasets.synthetic(3_000, seed=2, frame="pyarrow")
+    folder = tmp_path / "log"
+    folder.mkdir()
+    n = log.num_rows
+    for i, start in enumerate(range(0, n, n // 4 + 1)):
+        pq.write_table(log.slice(start, n // 4 + 1), folder / f"part-{i}.parquet", row_group_size=2_000)
+    return log, folder
+
+
+def test_a_streamed_dataset_gives_the_in_memory_table(small_steps, parquet_log):
+    log, folder = parquet_log
+    expected = crm.rfm(log, as_of="2025-01-31", labels="zh")
+    got = crm.rfm(ds.dataset(folder), as_of="2025-01-31", labels="zh")
+    assert_same_rfm(got, expected)
+    reader = pa.RecordBatchReader.from_batches(log.schema, log.to_batches(max_chunksize=1_000))
+    assert_same_rfm(crm.rfm(reader, as_of="2025-01-31", labels="zh"), expected)
+
+
+def test_streaming_reports_progress_only_when_asked(small_steps, parquet_log, capsys):
+    log, folder = parquet_log
+    crm.rfm(ds.dataset(folder), progress=True)
+    err = capsys.readouterr().err
+    assert f"{log.num_rows:,} of {log.num_rows:,} rows (100%)" in err
+    crm.rfm(ds.dataset(folder))
+    assert capsys.readouterr().err == ""
+
+
+def test_streaming_edge_cases(small_steps, parquet_log):
+    log, folder = parquet_log
+    empty = crm.rfm(pa.RecordBatchReader.from_batches(log.schema, []))
+    assert empty.num_rows == 0 and empty.schema == crm.rfm(log.slice(0, 0)).schema
+    with pytest.raises(crm.InvalidArgumentError, match="order= is not supported"):
+        crm.rfm(ds.dataset(folder), order="order_id")
+    with pytest.raises(KeyError, match="'client' not found"):
+        crm.rfm(ds.dataset(folder), customer="client")
+    amounts = log["amount"].to_numpy().copy()
+    amounts[[5, 4_000, 9_000]] = np.nan
+    bad = log.set_column(log.schema.get_field_index("amount"), "amount", pa.array(amounts))
+    reader = lambda: pa.RecordBatchReader.from_batches(bad.schema, bad.to_batches(max_chunksize=1_000))  # noqa: E731
+    with pytest.raises(crm.InvalidDataError, match="amount"):
+        crm.rfm(reader())
+    with pytest.warns(UserWarning, match="dropped 3 row"):
+        got = crm.rfm(reader(), on_invalid="drop")
+    with pytest.warns(UserWarning, match="dropped 3 row"):
+        expected = crm.rfm(bad, on_invalid="drop")
+    assert_same_rfm(got, expected)
+
+
+def test_the_cli_streams_a_glob_of_parquet_files(parquet_log, tmp_path):
+    log, folder = parquet_log
+    out = tmp_path / "rfm.parquet"
+    run = subprocess.run([sys.executable, "-m", "crm", "rfm", str(folder / "part-*.parquet"), "-o", str(out), "--progress"],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "rows (100%)" in run.stderr
+    assert_same_rfm(pq.read_table(out), crm.rfm(log))
+    run = subprocess.run([sys.executable, "-m", "crm", "rfm", str(folder / "nothing-*.parquet"), "-o", str(out)],
+                         capture_output=True, text=True)
+    assert run.returncode == 1 and "no file matches" in run.stderr
