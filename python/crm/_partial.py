@@ -82,7 +82,8 @@ def _slices(data: Any, columns: list[str], progress: "_Progress") -> Iterator[pa
         batches: Iterator[pa.RecordBatch] = (b.select(columns) for b in data)
     else:
         progress.total = data.count_rows()
-        batches = data.to_batches(columns=columns, batch_readahead=0, fragment_readahead=1)
+        batches = data.to_batches(columns=columns, batch_readahead=0, fragment_readahead=1,
+                                  fragment_scan_options=_lean_scan_options(data))
     pending: list[pa.RecordBatch] = []
     rows, yielded = 0, False
     for batch in batches:
@@ -93,6 +94,15 @@ def _slices(data: Any, columns: list[str], progress: "_Progress") -> Iterator[pa
             pending, rows, yielded = [], 0, True
     if pending or not yielded:
         yield pa.Table.from_batches(pending, schema=data.schema.empty_table().select(columns).schema)
+
+
+def _lean_scan_options(dataset: Any) -> Any:
+    """Parquet without pre-buffering: otherwise whole row groups are read ahead."""
+    import pyarrow.dataset as ds
+
+    if isinstance(getattr(dataset, "format", None), ds.ParquetFileFormat):
+        return ds.ParquetFragmentScanOptions(pre_buffer=False)
+    return None
 
 
 class _Progress:
