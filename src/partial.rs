@@ -13,6 +13,7 @@ use arrow_array::{Array, ArrayRef, Float64Array, Int32Array, RecordBatch, UInt32
 use arrow_schema::{DataType, Field, Schema};
 
 use crate::error::{CrmError, Result};
+use crate::ingest::keys::SpanPerRow;
 use crate::ingest::named::shared_customers;
 use crate::summary::{CustomerState, Sum, Summary};
 
@@ -48,11 +49,14 @@ pub struct CustomerStates {
 
 impl CustomerStates {
     /// The state of a summarized log: its customers with at least one row.
+    /// `codes` ascending, as `Summary::present_codes` gives them.
     pub fn from_summary(key_name: &str, summary: Summary, codes: &[u32], keys: ArrayRef) -> Self {
+        let mut states = summary.states;
+        compact(&mut states, codes);
         CustomerStates {
             key_name: key_name.to_string(),
             keys,
-            states: codes.iter().map(|&c| summary.states[c as usize]).collect(),
+            states,
             max_day: summary.max_day,
         }
     }
@@ -237,22 +241,36 @@ pub fn merge(parts: Vec<CustomerStates>) -> Result<CustomerStates> {
         .iter()
         .map(|k| (&k[..], key_name.as_str()))
         .collect();
-    let (index, codes) = shared_customers(&columns)?;
+    // One row per customer and part: dense ids pay even when sparser than for raw rows.
+    let (index, codes) = shared_customers(&columns, SpanPerRow::Double)?;
     let mut states = vec![CustomerState::EMPTY; index.n_codes];
     for (part, codes) in parts.iter().zip(&codes) {
         for (state, &code) in part.states.iter().zip(codes) {
             states[code as usize].merge(state);
         }
     }
+    drop(codes);
+    let max_day = parts.iter().filter_map(|p| p.max_day).max();
+    drop(parts);
     let present: Vec<u32> = (0..states.len() as u32)
         .filter(|&c| states[c as usize].rows > 0)
         .collect();
+    compact(&mut states, &present);
     Ok(CustomerStates {
         keys: index.keys(&present)?,
-        states: present.iter().map(|&c| states[c as usize]).collect(),
-        max_day: parts.iter().filter_map(|p| p.max_day).max(),
+        states,
+        max_day,
         key_name,
     })
+}
+
+/// Keep the entries `codes` (ascending) of `states`, in place: no second copy of the states.
+fn compact(states: &mut Vec<CustomerState>, codes: &[u32]) {
+    for (to, &from) in codes.iter().enumerate() {
+        states[to] = states[from as usize];
+    }
+    states.truncate(codes.len());
+    states.shrink_to_fit();
 }
 
 #[cfg(test)]

@@ -1,12 +1,13 @@
 """Type stubs for the native module ``crm._core`` (private: use the wrappers in ``crm``)."""
 
-from typing import Any, Literal, Sequence
+from typing import Any, Literal, Sequence, final
 
 __all__ = [
     "__version__",
     "DEBUG_BUILD",
     "rfm",
     "segment",
+    "StateFold",
     "partial_state",
     "merge_partial_states",
     "rfm_from_partial",
@@ -77,6 +78,21 @@ def partial_state(
     on_invalid: Literal["raise", "drop"] = "raise",
 ) -> tuple[Any, int]:
     """Per-customer state of an Arrow stream (a table with the crm.partial schema); returns (capsule, rows dropped)."""
+
+@final
+class StateFold:
+    """The state of a log read slice by slice (kept in Rust between slices)."""
+
+    def __new__(
+        cls, *, customer: str, date: str, amount: str, on_invalid: Literal["raise", "drop"] = "raise"
+    ) -> StateFold: ...
+    def add(self, data: Any) -> None:
+        """Fold the rows of a table into the state."""
+    @property
+    def dropped(self) -> int:
+        """Rows dropped so far by ``on_invalid="drop"``."""
+    def state(self) -> Any:
+        """The state folded so far (capsule), None before the first slice."""
 
 def merge_partial_states(parts: list[Any]) -> Any:
     """The state of the union of the parts' rows (capsule)."""

@@ -19,8 +19,9 @@ from . import _core
 from ._frames import _Capsule, _require, to_arrow
 
 # Rows folded into the running state per step. Bounds the memory the rows of a step take
-# (about 24 bytes a row for the three columns), whatever the size of the whole log.
-STEP_ROWS = 1 << 22
+# (about 24 bytes a row for the three columns), whatever the size of the whole log; more
+# steps cost more merges (each about the size of the state).
+STEP_ROWS = 1 << 21
 
 
 def partial_state(
@@ -83,7 +84,7 @@ def _slices(data: Any, columns: list[str], progress: "_Progress") -> Iterator[pa
     else:
         progress.total = data.count_rows()
         batches = data.to_batches(columns=columns, batch_readahead=0, fragment_readahead=1,
-                                  fragment_scan_options=_lean_scan_options(data))
+                                  fragment_scan_options=_lean_scan_options(data), memory_pool=_scan_pool())
     pending: list[pa.RecordBatch] = []
     rows, yielded = 0, False
     for batch in batches:
@@ -103,6 +104,15 @@ def _lean_scan_options(dataset: Any) -> Any:
     if isinstance(getattr(dataset, "format", None), ds.ParquetFileFormat):
         return ds.ParquetFragmentScanOptions(pre_buffer=False)
     return None
+
+
+def _scan_pool() -> pa.MemoryPool:
+    """A pool that hands freed slices back to the system soon (jemalloc where pyarrow has
+    it), leaving the caller's default pool alone."""
+    try:
+        return pa.jemalloc_memory_pool()
+    except NotImplementedError:
+        return pa.system_memory_pool()
 
 
 class _Progress:
@@ -142,15 +152,10 @@ def stream_state(
     """Fold a dataset or batch reader into one state, STEP_ROWS rows at a time: memory grows
     with the number of customers, not of rows."""
     bar = _Progress(progress)
-    columns = [customer, date, amount]
-    state: pa.Table | None = None
-    dropped = 0
-    for rows in _slices(data, columns, bar):
-        step, lost = partial_state(rows, customer=customer, date=date, amount=amount, on_invalid=on_invalid)
-        dropped += lost
+    fold = _core.StateFold(customer=customer, date=date, amount=amount, on_invalid=on_invalid)
+    for rows in _slices(data, [customer, date, amount], bar):
+        fold.add(rows)
         bar.advance(rows.num_rows)
-        del rows
-        state = step if state is None else merge_states([state, step])
+        del rows  # free the slice before the next is read
     bar.finish()
-    assert state is not None  # _slices yields at least one (maybe empty) table
-    return state, dropped
+    return pa.table(_Capsule(fold.state())), fold.dropped

@@ -137,9 +137,22 @@ impl RowCodes {
 }
 
 /// A dense id range costs one state slot per id; allow it while that is no bigger than
-/// half the rows (or small in absolute terms), otherwise hash.
-fn dense_is_worth_it(span: u128, n_rows: usize) -> bool {
-    span <= (1 << 16).max(n_rows as u128 / 2) && span < u32::MAX as u128
+/// `span_per_row` times the rows (or small in absolute terms), otherwise hash.
+fn dense_is_worth_it(span: u128, n_rows: usize, span_per_row: SpanPerRow) -> bool {
+    let rows = n_rows as u128;
+    let limit = match span_per_row {
+        SpanPerRow::Half => rows / 2,
+        SpanPerRow::Double => rows * 2,
+    };
+    span <= (1 << 16).max(limit) && span < u32::MAX as u128
+}
+
+/// How sparse a dense id range may be, per row: half a slot for transaction rows (customers
+/// have many rows each), two for per-customer states (one row per customer and part).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpanPerRow {
+    Half,
+    Double,
 }
 
 impl RowCodes {
@@ -170,6 +183,15 @@ impl RowCodes {
 /// Index the customer column. With `need_codes`, keys that would be grouped by hash during
 /// the pass are encoded up front instead, so that every row has a code.
 pub fn index_customers(chunks: &[ArrayRef], column: &str, need_codes: bool) -> Result<KeyIndex> {
+    index_keys(chunks, column, need_codes, SpanPerRow::Half)
+}
+
+pub fn index_keys(
+    chunks: &[ArrayRef],
+    column: &str,
+    need_codes: bool,
+    span_per_row: SpanPerRow,
+) -> Result<KeyIndex> {
     let key_type = chunks
         .first()
         .map(|c| c.data_type().clone())
@@ -190,7 +212,7 @@ pub fn index_customers(chunks: &[ArrayRef], column: &str, need_codes: bool) -> R
         let n_rows: usize = ints.iter().map(|c| c.len()).sum();
         let (min, max) = min_max(&ints);
         let span = (max as i128 - min as i128 + 1).max(0) as u128;
-        if n_rows == 0 || dense_is_worth_it(span, n_rows) {
+        if n_rows == 0 || dense_is_worth_it(span, n_rows, span_per_row) {
             let n_codes = if n_rows == 0 { 0 } else { span as usize };
             return index(RowCodes::Dense { chunks: ints, min }, n_codes, None);
         }

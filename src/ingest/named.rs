@@ -125,8 +125,12 @@ impl Columns {
 }
 
 /// One customer index over the key columns of several logs (so that equal keys get equal
-/// codes in all of them), and each log's per-row codes.
-pub fn shared_customers(columns: &[(&[ArrayRef], &str)]) -> Result<(KeyIndex, Vec<Vec<u32>>)> {
+/// codes in all of them), and each log's per-row codes. `span_per_row`: how sparse dense
+/// integer ids may be (see `keys::SpanPerRow`).
+pub fn shared_customers(
+    columns: &[(&[ArrayRef], &str)],
+    span_per_row: keys::SpanPerRow,
+) -> Result<(KeyIndex, Vec<Vec<u32>>)> {
     let first_type = columns
         .iter()
         .find_map(|(chunks, _)| chunks.first())
@@ -138,7 +142,7 @@ pub fn shared_customers(columns: &[(&[ArrayRef], &str)]) -> Result<(KeyIndex, Ve
         }
     }
     let name = columns.first().map_or("customer", |c| c.1);
-    let index = keys::index_customers(&all, name, true)?;
+    let index = keys::index_keys(&all, name, true, span_per_row)?;
     let mut codes = Vec::with_capacity(columns.len());
     let mut chunk = 0;
     for (chunks, _) in columns {

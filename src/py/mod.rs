@@ -1,5 +1,6 @@
 //! The binding layer: argument conversion, GIL release, error mapping. No domain logic.
 
+mod alloc;
 mod args;
 mod arrow;
 mod baskets;
@@ -24,6 +25,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DEBUG_BUILD", cfg!(debug_assertions))?;
     m.add_function(wrap_pyfunction!(rfm::rfm, m)?)?;
     m.add_function(wrap_pyfunction!(rfm::segment, m)?)?;
+    m.add_class::<partial::StateFold>()?;
     m.add_function(wrap_pyfunction!(partial::partial_state, m)?)?;
     m.add_function(wrap_pyfunction!(partial::merge_partial_states, m)?)?;
     m.add_function(wrap_pyfunction!(partial::rfm_from_partial, m)?)?;

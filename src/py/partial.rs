@@ -4,13 +4,107 @@
 use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
 
+use super::alloc::releasing_freed_memory;
 use super::args::parse_policy;
 use super::arrow::{read_stream, to_capsule};
 use super::errors::detach;
 use super::rfm::Derive;
-use crate::ingest::{ingest, Spec};
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+
+use crate::error::CrmError;
+use crate::ingest::{ingest, OnInvalid, Spec};
 use crate::partial::{self, CustomerStates};
 use crate::summary::summarize;
+
+/// The state of a log read slice by slice: each slice is summarized and merged into the
+/// running state at once, which stays in Rust between slices (no Arrow round trip).
+#[pyclass(module = "crm._core")]
+pub struct StateFold {
+    spec: Spec,
+    policy: OnInvalid,
+    state: Option<CustomerStates>,
+    dropped: usize,
+}
+
+#[pymethods]
+impl StateFold {
+    #[new]
+    #[pyo3(signature = (*, customer, date, amount, on_invalid="raise"))]
+    fn new(
+        py: Python<'_>,
+        customer: String,
+        date: String,
+        amount: String,
+        on_invalid: &str,
+    ) -> PyResult<Self> {
+        Ok(StateFold {
+            spec: Spec {
+                customer,
+                date,
+                amount,
+                ..Spec::default()
+            },
+            policy: parse_policy(py, on_invalid)?,
+            state: None,
+            dropped: 0,
+        })
+    }
+
+    /// Fold the rows of a table into the state.
+    fn add(&mut self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
+        let (schema, batches) = read_stream(py, data)?;
+        let (spec, policy, before) = (&self.spec, self.policy, self.state.take());
+        let (state, dropped) = detach(py, || {
+            releasing_freed_memory(|| {
+                let (step, dropped) = summarize_to_state(spec, policy, &schema, &batches)?;
+                drop(batches);
+                let state = match before {
+                    None => step,
+                    Some(before) => partial::merge(vec![before, step])?,
+                };
+                Ok((state, dropped))
+            })
+        })?;
+        self.state = Some(state);
+        self.dropped += dropped;
+        Ok(())
+    }
+
+    /// Rows dropped so far by `on_invalid="drop"`.
+    #[getter]
+    fn dropped(&self) -> usize {
+        self.dropped
+    }
+
+    /// The state folded so far, as a capsule (None before the first slice).
+    fn state<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyCapsule>>> {
+        match &self.state {
+            None => Ok(None),
+            Some(state) => {
+                let batch = detach(py, || state.to_batch())?;
+                Ok(Some(to_capsule(py, batch)?))
+            }
+        }
+    }
+}
+
+fn summarize_to_state(
+    spec: &Spec,
+    policy: OnInvalid,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<(CustomerStates, usize), CrmError> {
+    let tx = ingest(schema, batches, spec, policy)?;
+    let mut summary = summarize(&tx)?;
+    let codes = summary.present_codes();
+    let keys = match summary.keys.take() {
+        Some(keys) => keys,
+        None => tx.customers.keys(&codes)?,
+    };
+    let state = CustomerStates::from_summary(&spec.customer, summary, &codes, keys);
+    Ok((state, tx.dropped))
+}
 
 /// The partial state of a transaction log (one row per customer), as a capsule, and the
 /// number of rows dropped by `on_invalid="drop"`.
@@ -33,15 +127,8 @@ pub fn partial_state<'py>(
     };
     let (schema, batches) = read_stream(py, data)?;
     let (batch, dropped) = detach(py, || {
-        let tx = ingest(&schema, &batches, &spec, policy)?;
-        let mut summary = summarize(&tx)?;
-        let codes = summary.present_codes();
-        let keys = match summary.keys.take() {
-            Some(keys) => keys,
-            None => tx.customers.keys(&codes)?,
-        };
-        let state = CustomerStates::from_summary(&spec.customer, summary, &codes, keys);
-        Ok((state.to_batch()?, tx.dropped))
+        let (state, dropped) = summarize_to_state(&spec, policy, &schema, &batches)?;
+        Ok((state.to_batch()?, dropped))
     })?;
     Ok((to_capsule(py, batch)?, dropped))
 }

@@ -12,6 +12,7 @@ use super::retention::Output;
 use crate::emit;
 use crate::error::{CrmError, Result};
 use crate::ingest::instants::instants;
+use crate::ingest::keys::SpanPerRow;
 use crate::ingest::named::{shared_customers, Columns};
 use crate::ingest::{keys, numbers, Groups, OnInvalid};
 use crate::periods::{Calendar, Period};
@@ -163,7 +164,8 @@ pub fn contacts<'py>(
         names.extend(product.as_deref());
         let mut cols = Columns::read(&schema, &batches, &names)?;
         let dropped = cols.check_invalid(names.len(), &[], policy)?;
-        let (index, mut customer_codes) = shared_customers(&[(cols.chunks(&customer), &customer)])?;
+        let (index, mut customer_codes) =
+            shared_customers(&[(cols.chunks(&customer), &customer)], SpanPerRow::Half)?;
         let (departments, department_names) = cols.codes(&department)?;
         let (products, product_names) = match &product {
             Some(name) => {
@@ -322,7 +324,7 @@ pub fn satisfaction<'py>(
         if let Some((table, _)) = &profiles {
             logs.push((table.chunks(&customer), customer.as_str()));
         }
-        let (index, codes) = shared_customers(&logs)?;
+        let (index, codes) = shared_customers(&logs, SpanPerRow::Half)?;
         let members = sat::members(&groups, &codes[0], &values, share, higher_is_better);
         let side_names = |sides: Vec<sat::Side>| {
             emit::strings(
