@@ -44,6 +44,11 @@ def test_rfm_equals_the_in_memory_table_for_any_partitioning(client, log, nparti
     assert_same(crm.dask.rfm(ddf, split_every=3), crm.rfm(log))
 
 
+def test_workers_give_crm_one_thread_per_task(client, log):
+    crm.dask.rfm(dd.from_pandas(log, npartitions=4, sort=False))
+    assert set(client.run(crm.num_threads).values()) == {1}
+
+
 def test_string_and_categorical_keys_and_empty_partitions(client, log):
     strings = log.assign(customer_id="c" + log.customer_id.astype(str))
     ddf = dd.from_pandas(strings, npartitions=6, sort=False)

@@ -8,6 +8,10 @@ be spread over many partitions, and empty partitions are fine. The result equals
 in-memory call on the concatenated data: counts and dates exactly, sums to the last bits
 (float sums are merged in a different order).
 
+In a ``dask.distributed`` worker, crm's own thread pool gets one thread (tasks are the
+parallelism there, as the nanny arranges for OpenMP and BLAS); set ``CRM_NUM_THREADS`` in the
+workers' environment to choose otherwise.
+
 Results are per customer and returned as a pandas DataFrame: the merged state holds one
 row per customer, so it fits wherever the in-memory result would.
 
@@ -18,6 +22,7 @@ row per customer, so it fits wherever the in-memory result would.
 
 from __future__ import annotations
 
+import os
 import warnings
 from typing import Any, Literal
 
@@ -36,7 +41,21 @@ __all__ = ["rfm"]
 Partial = tuple[bytes, int]
 
 
+def _one_thread_per_task() -> None:
+    """In a Dask worker, tasks are the parallelism: like the nanny does for OpenMP and BLAS,
+    crm's pool gets one thread there (unless CRM_NUM_THREADS says otherwise), so that
+    workers sharing a machine do not oversubscribe its cores. Read when the pool is built."""
+    try:
+        from distributed import get_worker
+
+        get_worker()
+    except (ImportError, ValueError):
+        return
+    os.environ.setdefault("CRM_NUM_THREADS", "1")
+
+
 def _partition_state(frame: Any, customer: str, date: str, amount: str, on_invalid: str) -> Partial:
+    _one_thread_per_task()
     if len(frame) == 0:
         return b"", 0
     state, dropped = partial_state(frame, customer=customer, date=date, amount=amount, on_invalid=on_invalid)
@@ -44,6 +63,7 @@ def _partition_state(frame: Any, customer: str, date: str, amount: str, on_inval
 
 
 def _merge(parts: list[Partial]) -> Partial:
+    _one_thread_per_task()
     states = [from_ipc(data) for data, _ in parts if data]
     dropped = sum(d for _, d in parts)
     if len(states) <= 1:
