@@ -36,6 +36,11 @@ pub fn int32(values: Vec<Option<i32>>) -> ArrayRef {
     Arc::new(Int32Array::from(values))
 }
 
+/// A non-null int32 column, taking the vector as its buffer.
+pub fn int32s(values: Vec<i32>) -> ArrayRef {
+    Arc::new(Int32Array::from(values))
+}
+
 pub fn int64(values: Vec<i64>) -> ArrayRef {
     Arc::new(Int64Array::from(values))
 }

@@ -146,8 +146,9 @@ def kmeans(
     and ``seed``, not on the row order or the number of threads: the rows are clustered in
     an order given by their values (identical rows are interchangeable), and each row's
     label is returned at its input position. ``row_order="input"`` skips that reordering
-    (about 25 ms per million rows): the fit then depends on the row order, as scikit-learn's
-    does, but stays deterministic for a given input.
+    (a parallel radix sort of row hashes and a gather, some 10-70 ms per million rows): the
+    fit then depends on the row order, as scikit-learn's does, but stays deterministic for a
+    given input.
 
     Parameters
     ----------

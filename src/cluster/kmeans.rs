@@ -249,38 +249,54 @@ struct Partial<const D: usize> {
     sums: Vec<[f64; D]>,
     counts: Vec<usize>,
     changed: usize,
+    /// The chunk's sum of squared distances (`lane_sum` of them, as `chunked_sum` would).
+    inertia: f64,
 }
 
-/// Assign every point to its nearest centre (first on ties), writing `labels` and squared
-/// distances `dist`; per chunk the members' sums and how many labels changed.
+/// Assign every point to its nearest centre (first on ties), writing `labels`, and the
+/// squared distances to `dist` when given (only an empty cluster needs them, so the usual
+/// step saves the memory traffic); per chunk the members' sums, how many labels changed and
+/// the chunk's inertia.
 fn assign<const D: usize>(
     cols: &[&[f64]; D],
     centres: &[[f64; D]],
     labels: &mut [u32],
-    dist: &mut [f64],
+    dist: Option<&mut [f64]>,
 ) -> Vec<Partial<D>> {
-    labels
-        .par_chunks_mut(CHUNK)
-        .zip(dist.par_chunks_mut(CHUNK))
-        .enumerate()
-        .map(|(c, (labels, dist))| {
-            let xs = chunk_of(cols, c, labels.len());
-            let changed = nearest_fastest(&xs, centres, labels, dist);
-            let mut sums = vec![[0.0; D]; centres.len()];
-            let mut counts = vec![0usize; centres.len()];
-            for (p, &j) in labels.iter().enumerate() {
-                counts[j as usize] += 1;
-                for t in 0..D {
-                    sums[j as usize][t] += xs[t][p];
-                }
+    let chunk = |c: usize, labels: &mut [u32], dist: &mut [f64]| {
+        let xs = chunk_of(cols, c, labels.len());
+        let changed = nearest_fastest(&xs, centres, labels, dist);
+        let mut sums = vec![[0.0; D]; centres.len()];
+        let mut counts = vec![0usize; centres.len()];
+        for (p, &j) in labels.iter().enumerate() {
+            counts[j as usize] += 1;
+            for t in 0..D {
+                sums[j as usize][t] += xs[t][p];
             }
-            Partial {
-                sums,
-                counts,
-                changed,
-            }
-        })
-        .collect()
+        }
+        Partial {
+            sums,
+            counts,
+            changed,
+            inertia: lane_sum(dist),
+        }
+    };
+    match dist {
+        Some(dist) => labels
+            .par_chunks_mut(CHUNK)
+            .zip(dist.par_chunks_mut(CHUNK))
+            .enumerate()
+            .map(|(c, (labels, dist))| chunk(c, labels, dist))
+            .collect(),
+        None => labels
+            .par_chunks_mut(CHUNK)
+            .enumerate()
+            .map(|(c, labels)| {
+                let mut dist = [0.0; CHUNK];
+                chunk(c, labels, &mut dist[..labels.len()])
+            })
+            .collect(),
+    }
 }
 
 /// `nearest` compiled for AVX2 when the CPU has it (twice the lanes of the SSE2 baseline).
@@ -431,12 +447,20 @@ fn lloyd<const D: usize>(
 ) -> Fit {
     let n = cols[0].len();
     let mut labels = vec![u32::MAX; n];
-    let mut dist = vec![0.0; n];
     let (mut n_iter, mut converged, mut settled) = (0, false, false);
+    let mut partials = Vec::new();
     for iteration in 1..=max_iter {
         n_iter = iteration;
-        let partials = assign(&cols, &centres, &mut labels, &mut dist);
-        let new = update(&cols, &partials, &centres, &labels, &dist);
+        partials = assign(&cols, &centres, &mut labels, None);
+        let any_empty = (0..centres.len()).any(|j| partials.iter().all(|p| p.counts[j] == 0));
+        let new = if any_empty {
+            // The same centres again give the same labels, now with their distances.
+            let mut dist = vec![0.0; n];
+            assign(&cols, &centres, &mut labels, Some(&mut dist));
+            update(&cols, &partials, &centres, &labels, &dist)
+        } else {
+            update(&cols, &partials, &centres, &labels, &[])
+        };
         let shift: f64 = new
             .iter()
             .zip(&centres)
@@ -451,12 +475,12 @@ fn lloyd<const D: usize>(
         }
     }
     if !settled {
-        assign(&cols, &centres, &mut labels, &mut dist); // labels of the final centres
+        partials = assign(&cols, &centres, &mut labels, None); // labels of the final centres
     }
     Fit {
         centres: centres.iter().map(|c| c.to_vec()).collect(),
         labels,
-        inertia: chunked_sum(&dist),
+        inertia: partials.iter().map(|p| p.inertia).sum(),
         n_iter,
         converged,
     }

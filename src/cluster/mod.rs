@@ -52,17 +52,19 @@ pub(crate) use with_dims;
 /// (ties, which only identical rows or hash collisions produce, by value, then position).
 /// Clustering in this order makes every result independent of the input's row order, since
 /// identical rows are interchangeable: seeding picks by position, and float sums follow it.
-pub fn canonical_order(cols: &[Vec<f64>]) -> Vec<u32> {
+///
+/// An MSD radix sort: a parallel scatter on the hash's top byte, then per bucket (in cache)
+/// a counting sort on the next byte and a small sort of each sub-bucket. The order is a
+/// total one, so how the work is split never shows in the result.
+pub fn canonical_order(cols: &[&[f64]]) -> Vec<u32> {
     use rayon::prelude::*;
-    let n = cols.first().map_or(0, Vec::len);
-    let keyed: Vec<(u64, u32)> = (0..n as u32)
+    let n = cols.first().map_or(0, |c| c.len());
+    let hashes: Vec<u64> = (0..n)
         .into_par_iter()
         .with_min_len(CHUNK)
         .map(|i| {
-            let h = cols.iter().fold(0x9E37_79B9_7F4A_7C15u64, |h, c| {
-                mix(h ^ c[i as usize].to_bits())
-            });
-            (h, i)
+            cols.iter()
+                .fold(0x9E37_79B9_7F4A_7C15u64, |h, c| mix(h ^ c[i].to_bits()))
         })
         .collect();
     let row = |i: u32| cols.iter().map(move |c| c[i as usize]);
@@ -72,38 +74,52 @@ pub fn canonical_order(cols: &[Vec<f64>]) -> Vec<u32> {
             by_value.find(|o| o.is_ne()).unwrap_or(a.1.cmp(&b.1))
         })
     };
-    // A counting sort on the top bits of the hash, then each (small) bucket in full.
-    const BITS: u32 = 16;
-    let bucket = |h: u64| (h >> (64 - BITS)) as usize;
-    let mut starts = vec![0usize; (1 << BITS) + 1];
-    keyed.iter().for_each(|&(h, _)| starts[bucket(h) + 1] += 1);
-    for b in 0..1 << BITS {
-        starts[b + 1] += starts[b];
-    }
-    let mut next = starts.clone();
-    let mut sorted = vec![(0u64, 0u32); n];
-    for &item in &keyed {
-        let slot = &mut next[bucket(item.0)];
-        sorted[*slot] = item;
-        *slot += 1;
-    }
-    let mut rest: &mut [(u64, u32)] = &mut sorted;
-    let mut buckets = Vec::with_capacity(1 << BITS);
-    for w in starts.windows(2) {
+    let pieces = crate::partition::pieces(&[n], PIECE_ROWS);
+    let mut keyed = Vec::new();
+    let bounds = crate::partition::scatter(
+        &pieces,
+        1 << 8,
+        |_, i| (hashes[i] >> 56) as usize,
+        |_, i| (hashes[i], i as u32),
+        &mut keyed,
+    );
+    let mut rest: &mut [(u64, u32)] = &mut keyed;
+    let mut buckets = Vec::with_capacity(bounds.len());
+    for w in bounds.windows(2) {
         let (head, tail) = rest.split_at_mut(w[1] - w[0]);
         buckets.push(head);
         rest = tail;
     }
-    buckets
-        .par_iter_mut()
-        .with_min_len(1024)
-        .for_each(|b| b.sort_unstable_by(by_key));
-    let keyed = sorted;
-    keyed.into_iter().map(|(_, i)| i).collect()
+    buckets.par_iter_mut().for_each(|bucket| {
+        let second = |h: u64| ((h >> 48) & 0xFF) as usize;
+        let mut starts = [0usize; 257];
+        bucket.iter().for_each(|&(h, _)| starts[second(h) + 1] += 1);
+        for b in 0..256 {
+            starts[b + 1] += starts[b];
+        }
+        let unsorted = bucket.to_vec();
+        let mut next = starts;
+        for item in unsorted {
+            let slot = &mut next[second(item.0)];
+            bucket[*slot] = item;
+            *slot += 1;
+        }
+        for w in starts.windows(2) {
+            bucket[w[0]..w[1]].sort_unstable_by(by_key);
+        }
+    });
+    keyed
+        .par_iter()
+        .with_min_len(CHUNK)
+        .map(|&(_, i)| i)
+        .collect()
 }
 
+/// Rows per piece of the canonical order's scatter: a few pieces per thread.
+const PIECE_ROWS: usize = 1 << 16;
+
 /// The columns' rows in the given order.
-pub fn reorder(cols: &[Vec<f64>], order: &[u32]) -> Vec<Vec<f64>> {
+pub fn reorder(cols: &[&[f64]], order: &[u32]) -> Vec<Vec<f64>> {
     use rayon::prelude::*;
     cols.iter()
         .map(|c| {
@@ -161,14 +177,38 @@ mod tests {
 
     #[test]
     fn canonical_order_ignores_the_input_order() {
+        fn slices(cols: &[Vec<f64>]) -> Vec<&[f64]> {
+            cols.iter().map(Vec::as_slice).collect()
+        }
         let cols = vec![
             vec![3.0, 1.0, 2.0, 1.0, -0.0],
             vec![0.5, 7.0, 0.5, 7.0, 0.0],
         ];
-        let order = canonical_order(&cols);
-        let sorted = reorder(&cols, &order);
+        let cols = slices(&cols);
+        let sorted = reorder(&cols, &canonical_order(&cols));
         let perm = [4u32, 2, 0, 3, 1];
         let shuffled = reorder(&cols, &perm);
+        let shuffled = slices(&shuffled);
         assert_eq!(reorder(&shuffled, &canonical_order(&shuffled)), sorted);
+    }
+
+    #[test]
+    fn canonical_order_is_a_sort_by_hash_then_values_then_position() {
+        // Few distinct values, so identical rows (equal hashes) are common.
+        let n = 200_000;
+        let cols: Vec<Vec<f64>> = (0..3u64)
+            .map(|t| (0..n).map(|i| (mix(i * 3 + t) % 50) as f64).collect())
+            .collect();
+        let cols: Vec<&[f64]> = cols.iter().map(Vec::as_slice).collect();
+        let key = |i: u32| {
+            let h = cols.iter().fold(0x9E37_79B9_7F4A_7C15u64, |h, c| {
+                mix(h ^ c[i as usize].to_bits())
+            });
+            let values: Vec<u64> = cols.iter().map(|c| c[i as usize].to_bits()).collect();
+            (h, values, i)
+        };
+        let mut expected: Vec<u32> = (0..n as u32).collect();
+        expected.sort_by_key(|&i| key(i)); // bits order non-negative values
+        assert_eq!(canonical_order(&cols), expected);
     }
 }

@@ -1,11 +1,14 @@
 //! `crm._core.kmeans` and `choose_k`: read the feature columns, transform, cluster, emit.
 
+use std::borrow::Cow;
+
 use arrow_array::cast::AsArray;
 use arrow_array::types::Float64Type;
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::SchemaRef;
 use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
+use rayon::prelude::*;
 
 use super::arrow::{read_stream, to_capsule};
 use super::errors::detach;
@@ -17,38 +20,55 @@ use crate::emit;
 use crate::error::{CrmError, Result};
 use crate::ingest::{column_index, numbers};
 
-/// A numeric column of every batch as f64 values; a null, NaN or infinity is an error.
-fn feature(schema: &SchemaRef, batches: &[RecordBatch], name: &str) -> Result<Vec<f64>> {
+/// A numeric column of every batch as f64 values, borrowed when it is one float64 array
+/// without nulls; a null, NaN or infinity is an error.
+fn feature<'a>(
+    schema: &SchemaRef,
+    batches: &'a [RecordBatch],
+    name: &str,
+) -> Result<Cow<'a, [f64]>> {
     let i = column_index(schema, name)?;
-    let mut values = Vec::new();
-    for b in batches {
-        let column = b.column(i);
-        match column.as_primitive_opt::<Float64Type>() {
-            // The common case, copied in one go.
-            Some(floats) if floats.null_count() == 0 => values.extend_from_slice(floats.values()),
-            _ => values.extend(
-                numbers(column, name)?
-                    .into_iter()
-                    .map(|v| v.unwrap_or(f64::NAN)),
-            ),
+    let floats = |b: &'a RecordBatch| {
+        b.column(i)
+            .as_primitive_opt::<Float64Type>()
+            .filter(|floats| floats.null_count() == 0)
+    };
+    let borrowed = match batches {
+        [b] => floats(b).map(|floats| Cow::Borrowed(&floats.values()[..])),
+        _ => None,
+    };
+    let values = match borrowed {
+        Some(values) => values,
+        None => {
+            let mut values = Vec::new();
+            for b in batches {
+                match floats(b) {
+                    Some(floats) => values.extend_from_slice(floats.values()),
+                    None => values.extend(
+                        numbers(b.column(i), name)?
+                            .into_iter()
+                            .map(|v| v.unwrap_or(f64::NAN)),
+                    ),
+                }
+            }
+            Cow::Owned(values)
         }
-    }
+    };
     check_finite(name, &values)?; // nulls became NaN above
     Ok(values)
 }
 
-/// The features, their transform and the transformed columns, all in the canonical row order
-/// (`order[p]` is the input row at position p), so that no result depends on the input order.
-type Prepared = (Vec<Vec<f64>>, Transform, Vec<Vec<f64>>, Vec<u32>);
+/// The features, in the canonical row order when asked (`order[p]` is the input row at
+/// position p; None for the input order), so that no result depends on the input order.
+type Prepared<'a> = (Vec<Cow<'a, [f64]>>, Option<Vec<u32>>);
 
-fn prepare(
+fn prepare<'a>(
     schema: &SchemaRef,
-    batches: &[RecordBatch],
+    batches: &'a [RecordBatch],
     columns: &[String],
     log: &[String],
-    standardize: bool,
     canonical: bool,
-) -> Result<Prepared> {
+) -> Result<Prepared<'a>> {
     if let Some(name) = log.iter().find(|l| !columns.contains(l)) {
         return Err(CrmError::InvalidArgument(format!(
             "log names '{name}', which is not one of the feature columns {columns:?}"
@@ -58,21 +78,30 @@ fn prepare(
         .iter()
         .map(|c| feature(schema, batches, c))
         .collect::<Result<Vec<_>>>()?;
-    let n = features.first().map_or(0, Vec::len) as u32;
-    let (order, features) = if canonical {
-        let order = canonical_order(&features);
-        let features = reorder(&features, &order);
-        (order, features)
-    } else {
-        ((0..n).collect(), features)
-    };
-    let take_log: Vec<bool> = columns.iter().map(|c| log.contains(c)).collect();
-    let (transform, scaled) = Transform::fit(&features, columns, &take_log, standardize)?;
-    Ok((features, transform, scaled, order))
+    if !canonical {
+        return Ok((features, None));
+    }
+    let order = canonical_order(&slices(&features));
+    let features = reorder(&slices(&features), &order)
+        .into_iter()
+        .map(Cow::Owned)
+        .collect();
+    Ok((features, Some(order)))
 }
 
-fn slices(cols: &[Vec<f64>]) -> Vec<&[f64]> {
-    cols.iter().map(Vec::as_slice).collect()
+/// The transform of the prepared features and the columns to cluster.
+fn transform<'a>(
+    features: &'a [Cow<'_, [f64]>],
+    columns: &[String],
+    log: &[String],
+    standardize: bool,
+) -> Result<(Transform, Vec<Cow<'a, [f64]>>)> {
+    let take_log: Vec<bool> = columns.iter().map(|c| log.contains(c)).collect();
+    Transform::fit(&slices(features), columns, &take_log, standardize)
+}
+
+fn slices<'a>(cols: &'a [Cow<'_, [f64]>]) -> Vec<&'a [f64]> {
+    cols.iter().map(|c| &c[..]).collect()
 }
 
 /// A column of every batch, concatenated.
@@ -114,22 +143,28 @@ pub fn kmeans<'py>(
         seed,
     };
     let (labels, centres, profile, fit) = detach(py, || {
-        let (features, transform, scaled, order) =
-            prepare(&schema, &batches, &columns, &log, standardize, canonical)?;
+        let (features, order) = prepare(&schema, &batches, &columns, &log, canonical)?;
+        let (transform, scaled) = transform(&features, &columns, &log, standardize)?;
         let fit = cluster(&slices(&scaled), &options, init.as_deref())?;
-        let mut input_labels = vec![0u32; order.len()];
-        order
-            .iter()
-            .zip(&fit.labels)
-            .for_each(|(&i, &l)| input_labels[i as usize] = l);
+        drop(scaled);
+        let input_labels = match &order {
+            Some(order) => {
+                let mut input_labels = vec![0i32; order.len()];
+                order
+                    .iter()
+                    .zip(&fit.labels)
+                    .for_each(|(&i, &l)| input_labels[i as usize] = l as i32);
+                input_labels
+            }
+            None => fit.labels.par_iter().map(|&l| l as i32).collect(),
+        };
         let ids = || emit::int32((0..k as i32).map(Some).collect());
 
         let mut label_columns = key
             .iter()
             .map(|name| Ok((name.as_str(), whole_column(&schema, &batches, name)?)))
             .collect::<Result<Vec<_>>>()?;
-        let cluster_of = emit::int32(input_labels.iter().map(|&l| Some(l as i32)).collect());
-        label_columns.push(("cluster", cluster_of));
+        label_columns.push(("cluster", emit::int32s(input_labels)));
 
         let mut centre_columns = vec![("cluster", ids())];
         for (t, name) in columns.iter().enumerate() {
@@ -141,7 +176,7 @@ pub fn kmeans<'py>(
             centre_columns.push((name.as_str(), emit::floats(values)));
         }
 
-        let p = profiles(&features, &fit.labels, k);
+        let p = profiles(&slices(&features), &fit.labels, k);
         let n = fit.labels.len() as f64;
         let mut profile_columns: Vec<(String, ArrayRef)> = vec![
             ("cluster".into(), ids()),
@@ -197,8 +232,9 @@ pub fn choose_k<'py>(
 ) -> PyResult<Capsule<'py>> {
     let (schema, batches) = read_stream(py, data)?;
     let batch = detach(py, || {
-        let (_, _, scaled, _) = prepare(&schema, &batches, &columns, &log, standardize, true)?;
-        let rows = sample_rows(scaled.first().map_or(0, Vec::len), sample, seed);
+        let (features, _) = prepare(&schema, &batches, &columns, &log, true)?;
+        let (_, scaled) = transform(&features, &columns, &log, standardize)?;
+        let rows = sample_rows(scaled.first().map_or(0, |c| c.len()), sample, seed);
         let sampled: Vec<Vec<f64>> = scaled
             .iter()
             .map(|c| rows.iter().map(|&i| c[i]).collect())
@@ -210,7 +246,8 @@ pub fn choose_k<'py>(
             n_init,
             seed,
         };
-        let scores = scan_k(&slices(&sampled), &ks, &options)?;
+        let sampled: Vec<&[f64]> = sampled.iter().map(Vec::as_slice).collect();
+        let scores = scan_k(&sampled, &ks, &options)?;
         emit::batch(vec![
             (
                 "k",
