@@ -123,7 +123,7 @@ def lifecycle_from_partial(
     state: Any,
     *,
     as_of: int | None = None,
-    thresholds: tuple[int, int, int] = (90, 180, 365),
+    thresholds: tuple[int, int, int] = ...,
     labels: Literal["en", "zh"] = "en",
 ) -> Any: ...
 def churn_risk_from_partial(
@@ -144,7 +144,7 @@ def activity_from_partial(
     *,
     as_of: int | None = None,
     half_life_days: float = 90.0,
-    weights: tuple[float, float, float] = (0.4, 0.3, 0.3),
+    weights: tuple[float, float, float] = ...,
 ) -> Any: ...
 
 def segment(
