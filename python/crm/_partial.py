@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow as pa
 
@@ -30,7 +30,7 @@ def partial_state(
     date: str = "order_date",
     amount: str = "amount",
     on_invalid: str = "raise",
-    kind: str = "customer_states",
+    kind: Literal["customer_states", "customer_days"] = "customer_states",
 ) -> tuple[pa.Table, int]:
     """The partial state of ``data`` and the number of rows dropped by ``on_invalid="drop"``.
     ``kind="customer_states"``: one row per customer, sorted by key (for the RFM table);

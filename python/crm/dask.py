@@ -60,13 +60,14 @@ __all__ = [
 ]
 
 TimeUnit = Literal["D", "W", "M"]
+StateKind = Literal["customer_states", "customer_days"]
 
 # A partition's state as it travels: Arrow IPC bytes (b"" for an empty partition) and the
 # rows dropped by on_invalid="drop".
 Partial = tuple[bytes, int]
 
 
-def _partition_state(frame: Any, kind: str, customer: str, date: str, amount: str, on_invalid: str) -> Partial:
+def _partition_state(frame: Any, kind: StateKind, customer: str, date: str, amount: str, on_invalid: str) -> Partial:
     if len(frame) == 0:
         return b"", 0
     state, dropped = partial_state(frame, customer=customer, date=date, amount=amount, on_invalid=on_invalid,
@@ -82,7 +83,7 @@ def _merge(parts: list[Partial]) -> Partial:
     return to_ipc(merge_states(states)), dropped
 
 
-def _state(ddf: Any, kind: str, customer: str, date: str, amount: str, on_invalid: str, split_every: int) -> Any:
+def _state(ddf: Any, kind: StateKind, customer: str, date: str, amount: str, on_invalid: str, split_every: int) -> Any:
     """A delayed (state bytes, dropped): one task per partition, merged split_every at a
     time, so no single task holds more than split_every states."""
     if split_every < 2:
@@ -98,7 +99,7 @@ def _state(ddf: Any, kind: str, customer: str, date: str, amount: str, on_invali
 
 
 def _merged_state(
-    name: str, ddf: Any, kind: str, customer: str, date: str, amount: str, on_invalid: str, split_every: int
+    name: str, ddf: Any, kind: StateKind, customer: str, date: str, amount: str, on_invalid: str, split_every: int
 ) -> pa.Table | None:
     """The merged state of every partition (None when there are no rows at all); warns about
     the rows dropped by on_invalid="drop"."""
