@@ -38,9 +38,18 @@ pub struct Part {
     /// `offsets[k]..offsets[k + 1]` are the entries of customer `base + k`.
     offsets: Vec<u32>,
     entries: Vec<Entry>,
+    /// With `build_exact`, per entry what rounding `net` and `spent` lost: the day's sums
+    /// are `net + errors[i][0]` and `spent + errors[i][1]` to twice the precision, so that
+    /// histories of parts of a log merge to the bit. Empty otherwise.
+    errors: Vec<[f64; 2]>,
 }
 
 impl Part {
+    /// The rounding errors of the entries, in entry order (`build_exact` only).
+    pub fn errors(&self) -> &[[f64; 2]] {
+        &self.errors
+    }
+
     /// The customers with at least one row, with their entries, in code order.
     pub fn customers(&self) -> impl Iterator<Item = (u32, &[Entry])> {
         self.offsets
@@ -69,6 +78,32 @@ impl History {
             .iter()
             .flat_map(|p| p.customers().map(|(c, _)| c))
             .collect()
+    }
+
+    /// A history from entries already condensed and ordered (no groups): customer `k` has
+    /// `entries[offsets[k]..offsets[k + 1]]`. Cut into partitions of 8K customers as `build`
+    /// cuts them; `days` spans every entry, as it spans every row there.
+    pub fn from_condensed(offsets: &[u32], entries: &[Entry]) -> History {
+        let n = offsets.len().saturating_sub(1);
+        let width = 1usize << PARTITION_BITS;
+        let parts = (0..n)
+            .step_by(width)
+            .map(|base| {
+                let end = (base + width).min(n);
+                let (lo, hi) = (offsets[base], offsets[end]);
+                Part {
+                    base: base as u32,
+                    offsets: offsets[base..=end].iter().map(|o| o - lo).collect(),
+                    entries: entries[lo as usize..hi as usize].to_vec(),
+                    errors: vec![],
+                }
+            })
+            .collect();
+        let days = entries
+            .iter()
+            .map(|e| (e.day, e.day))
+            .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)));
+        History { parts, days }
     }
 
     /// Sorted group codes that occur.
@@ -179,6 +214,16 @@ pub fn build(tx: &Transactions) -> History {
 }
 
 pub fn build_with(tx: &Transactions, rule: Purchase) -> History {
+    build_keeping(tx, rule, false)
+}
+
+/// `build_with`, keeping each entry's rounding errors (`Part::errors`): for partial states
+/// (no groups or orders), whose day sums must merge exactly.
+pub fn build_exact(tx: &Transactions, rule: Purchase) -> History {
+    build_keeping(tx, rule, true)
+}
+
+fn build_keeping(tx: &Transactions, rule: Purchase, errors: bool) -> History {
     let _p = crate::trace::phase("history");
     let amount = |c: usize, i: usize| match &tx.amounts[c] {
         Amounts::F64(a) => a[i],
@@ -186,13 +231,13 @@ pub fn build_with(tx: &Transactions, rule: Purchase) -> History {
     };
     let code = |c: usize, i: usize| tx.customers.rows.code(c, i);
     if tx.orders.is_none() && tx.groups.is_none() {
-        return build_from(tx, rule, |c, i| Plain {
+        return build_from(tx, rule, errors, |c, i| Plain {
             code: code(c, i),
             day: tx.days[c].day(i),
             amount: amount(c, i),
         });
     }
-    build_from(tx, rule, |c, i| Full {
+    build_from(tx, rule, errors, |c, i| Full {
         code: code(c, i),
         day: tx.days[c].day(i),
         group: tx.groups.as_ref().map_or(0, |g| g.codes[c][i]),
@@ -204,6 +249,7 @@ pub fn build_with(tx: &Transactions, rule: Purchase) -> History {
 fn build_from<L: Line>(
     tx: &Transactions,
     rule: Purchase,
+    errors: bool,
     line: impl Fn(usize, usize) -> L + Sync + Send,
 ) -> History {
     pool::install(|| {
@@ -220,7 +266,7 @@ fn build_from<L: Line>(
             .map(|q| {
                 let base = (q << shift) as u32;
                 let width = (1usize << shift).min(n - (q << shift).min(n));
-                condense_part(base, width, &rows[bounds[q]..bounds[q + 1]], rule)
+                condense_part(base, width, &rows[bounds[q]..bounds[q + 1]], rule, errors)
             })
             .collect();
         let days = parts
@@ -273,7 +319,13 @@ pub fn sums_by_key(
 }
 
 /// Counting-sort one partition's rows by customer (stable) and condense each customer's.
-fn condense_part<L: Line>(base: u32, width: usize, rows: &[L], rule: Purchase) -> Part {
+fn condense_part<L: Line>(
+    base: u32,
+    width: usize,
+    rows: &[L],
+    rule: Purchase,
+    keep_errors: bool,
+) -> Part {
     let mut offsets = vec![0u32; width + 1];
     for r in rows {
         offsets[(r.code() - base) as usize + 1] += 1;
@@ -289,22 +341,34 @@ fn condense_part<L: Line>(base: u32, width: usize, rows: &[L], rule: Purchase) -
         *slot += 1;
     }
     let mut entries = Vec::with_capacity(rows.len());
+    let mut errors = Vec::new();
     let mut entry_offsets = Vec::with_capacity(width + 1);
     entry_offsets.push(0u32);
     for k in 0..width {
         let lines = &mut sorted[offsets[k] as usize..offsets[k + 1] as usize];
-        condense(lines, rule, &mut entries);
+        condense(
+            lines,
+            rule,
+            &mut entries,
+            keep_errors.then_some(&mut errors),
+        );
         entry_offsets.push(entries.len() as u32);
     }
     Part {
         base,
         offsets: entry_offsets,
         entries,
+        errors,
     }
 }
 
 /// Append one customer's entries, ordered by (group, day).
-fn condense<L: Line>(lines: &mut [L], rule: Purchase, out: &mut Vec<Entry>) {
+fn condense<L: Line>(
+    lines: &mut [L],
+    rule: Purchase,
+    out: &mut Vec<Entry>,
+    mut errors: Option<&mut Vec<[f64; 2]>>,
+) {
     let key = |r: &L| (r.group(), r.day());
     if !lines.is_sorted_by_key(key) {
         lines.sort_by_key(key);
@@ -320,6 +384,7 @@ fn condense<L: Line>(lines: &mut [L], rule: Purchase, out: &mut Vec<Entry>) {
                 spent.add(r.amount());
             }
         }
+        let ((net, net_error), (spent, spent_error)) = (net.rounded(), spent.rounded());
         out.push(Entry {
             day: run[0].day(),
             group: run[0].group(),
@@ -329,9 +394,12 @@ fn condense<L: Line>(lines: &mut [L], rule: Purchase, out: &mut Vec<Entry>) {
             } else {
                 purchase_rows
             },
-            net: net.value(),
-            spent: spent.value(),
+            net,
+            spent,
         });
+        if let Some(errors) = errors.as_deref_mut() {
+            errors.push([net_error, spent_error]);
+        }
     }
     if lines.first().is_some_and(|r| r.order().is_some()) {
         // Each (group, order) is one purchase, on the earliest day of its purchase rows.

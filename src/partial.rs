@@ -9,13 +9,18 @@ use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int32Type, UInt32Type};
-use arrow_array::{Array, ArrayRef, Float64Array, Int32Array, RecordBatch, UInt32Array};
+use arrow_array::{
+    Array, ArrayRef, ArrowPrimitiveType, Float64Array, Int32Array, RecordBatch, UInt32Array,
+};
 use arrow_schema::{DataType, Field, Schema};
 
 use crate::error::{CrmError, Result};
 use crate::ingest::keys::SpanPerRow;
 use crate::ingest::named::shared_customers;
 use crate::summary::{CustomerState, Sum, Summary};
+
+pub mod customer_days;
+pub use customer_days::{CustomerDays, DayTotals};
 
 /// Schema metadata that marks a batch as a partial state, and its layout version: a state
 /// written by another version of crm is refused rather than misread.
@@ -106,10 +111,7 @@ impl CustomerStates {
                 .zip(&columns[1..])
                 .map(|(name, c)| Field::new(*name, c.data_type().clone(), false)),
         );
-        let mut metadata = HashMap::from([
-            (KIND_KEY.to_string(), KIND.to_string()),
-            (VERSION_KEY.to_string(), VERSION.to_string()),
-        ]);
+        let mut metadata = marker(KIND);
         if let Some(day) = self.max_day {
             metadata.insert(MAX_DAY_KEY.to_string(), day.to_string());
         }
@@ -119,74 +121,21 @@ impl CustomerStates {
 
     /// Read a partial state back from the batches of one table (as written by `to_batch`).
     pub fn from_batches(schema: &arrow_schema::SchemaRef, batches: &[RecordBatch]) -> Result<Self> {
-        let meta = schema.metadata();
-        let not_partial = || {
-            CrmError::InvalidArgument(
-                "not a crm partial state (a table with the crm.partial schema marker and its \
-                 state columns)"
-                    .to_string(),
-            )
-        };
-        if meta.get(KIND_KEY).map(String::as_str) != Some(KIND) {
-            return Err(not_partial());
-        }
-        match meta.get(VERSION_KEY).map(String::as_str) {
-            Some(VERSION) => {}
-            other => {
-                return Err(CrmError::InvalidArgument(format!(
-                    "partial state version {} cannot be read by this crm (it reads version \
-                     {VERSION}); make all partial states with the same crm version",
-                    other.unwrap_or("?")
-                )))
-            }
-        }
-        let max_day = match meta.get(MAX_DAY_KEY) {
+        check_marker(schema, KIND, &STATE_COLUMNS)?;
+        let max_day = match schema.metadata().get(MAX_DAY_KEY) {
             None => None,
             Some(d) => Some(d.parse::<i32>().map_err(|_| not_partial())?),
         };
-        let fields = schema.fields();
-        let expected: Vec<&str> = STATE_COLUMNS.to_vec();
-        let names: Vec<&str> = fields.iter().skip(1).map(|f| f.name().as_str()).collect();
-        if fields.is_empty() || names != expected {
-            return Err(not_partial());
-        }
-        let column =
-            |i: usize| -> Vec<ArrayRef> { batches.iter().map(|b| b.column(i).clone()).collect() };
-        let keys = concat(&column(0), fields[0].data_type())?;
-        let u32s = |i: usize| -> Result<Vec<u32>> {
-            let mut out = Vec::new();
-            for c in column(i) {
-                out.extend_from_slice(
-                    c.as_primitive_opt::<UInt32Type>()
-                        .ok_or_else(not_partial)?
-                        .values(),
-                );
-            }
-            Ok(out)
-        };
-        let i32s = |i: usize| -> Result<Vec<i32>> {
-            let mut out = Vec::new();
-            for c in column(i) {
-                out.extend_from_slice(
-                    c.as_primitive_opt::<Int32Type>()
-                        .ok_or_else(not_partial)?
-                        .values(),
-                );
-            }
-            Ok(out)
-        };
-        let f64s = |i: usize| -> Result<Vec<f64>> {
-            let mut out = Vec::new();
-            for c in column(i) {
-                out.extend_from_slice(
-                    c.as_primitive_opt::<Float64Type>()
-                        .ok_or_else(not_partial)?
-                        .values(),
-                );
-            }
-            Ok(out)
-        };
-        let (rows, purchases, first, last) = (u32s(1)?, u32s(2)?, i32s(3)?, i32s(4)?);
+        let keys = key_column(schema, batches)?;
+        let (rows, purchases) = (
+            values::<UInt32Type>(batches, 1)?,
+            values::<UInt32Type>(batches, 2)?,
+        );
+        let (first, last) = (
+            values::<Int32Type>(batches, 3)?,
+            values::<Int32Type>(batches, 4)?,
+        );
+        let f64s = |i: usize| values::<Float64Type>(batches, i);
         let (gross_hi, gross_lo, refunded_hi, refunded_lo) =
             (f64s(5)?, f64s(6)?, f64s(7)?, f64s(8)?);
         let states = (0..keys.len())
@@ -200,12 +149,87 @@ impl CustomerStates {
             })
             .collect();
         Ok(CustomerStates {
-            key_name: fields[0].name().clone(),
+            key_name: schema.field(0).name().clone(),
             keys,
             states,
             max_day,
         })
     }
+}
+
+/// The kind of partial state a schema marks (`None`: not a partial state).
+pub fn kind_of(schema: &arrow_schema::Schema) -> Option<&str> {
+    schema.metadata().get(KIND_KEY).map(String::as_str)
+}
+
+/// The schema metadata of a partial state of `kind`.
+fn marker(kind: &str) -> HashMap<String, String> {
+    HashMap::from([
+        (KIND_KEY.to_string(), kind.to_string()),
+        (VERSION_KEY.to_string(), VERSION.to_string()),
+    ])
+}
+
+fn not_partial() -> CrmError {
+    CrmError::InvalidArgument(
+        "not a crm partial state (a table with the crm.partial schema marker and its state \
+         columns)"
+            .to_string(),
+    )
+}
+
+/// Refuse a table that is not a partial state of `kind` in this layout version, with the
+/// key column first and then `columns`.
+fn check_marker(schema: &arrow_schema::Schema, kind: &str, columns: &[&str]) -> Result<()> {
+    match kind_of(schema) {
+        Some(k) if k == kind => {}
+        Some(other) => {
+            return Err(CrmError::InvalidArgument(format!(
+                "a partial state of kind '{other}' where one of kind '{kind}' is needed; make \
+                 the partial states with the function that reads them"
+            )))
+        }
+        None => return Err(not_partial()),
+    }
+    match schema.metadata().get(VERSION_KEY).map(String::as_str) {
+        Some(VERSION) => {}
+        other => {
+            return Err(CrmError::InvalidArgument(format!(
+                "partial state version {} cannot be read by this crm (it reads version \
+                 {VERSION}); make all partial states with the same crm version",
+                other.unwrap_or("?")
+            )))
+        }
+    }
+    let names: Vec<&str> = schema
+        .fields()
+        .iter()
+        .skip(1)
+        .map(|f| f.name().as_str())
+        .collect();
+    if schema.fields().is_empty() || names != columns {
+        return Err(not_partial());
+    }
+    Ok(())
+}
+
+/// The key column (the first) of a state's batches, in one array.
+fn key_column(schema: &arrow_schema::Schema, batches: &[RecordBatch]) -> Result<ArrayRef> {
+    let chunks: Vec<ArrayRef> = batches.iter().map(|b| b.column(0).clone()).collect();
+    concat(&chunks, schema.field(0).data_type())
+}
+
+/// The values of column `i` of a state's batches, which must be of type `T`.
+fn values<T: ArrowPrimitiveType>(batches: &[RecordBatch], i: usize) -> Result<Vec<T::Native>> {
+    let mut out = Vec::new();
+    for b in batches {
+        let column = b
+            .column(i)
+            .as_primitive_opt::<T>()
+            .ok_or_else(not_partial)?;
+        out.extend_from_slice(column.values());
+    }
+    Ok(out)
 }
 
 fn concat(chunks: &[ArrayRef], dtype: &DataType) -> Result<ArrayRef> {

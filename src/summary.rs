@@ -45,6 +45,15 @@ impl Sum {
         self.hi + self.lo
     }
 
+    /// The value and the error of its rounding (exact: value + error is hi + lo).
+    pub fn rounded(&self) -> (f64, f64) {
+        let value = self.hi + self.lo;
+        // TwoSum again: hi and lo are not ordered by magnitude when the sum cancels.
+        let lo_part = value - self.hi;
+        let error = (self.hi - (value - lo_part)) + (self.lo - lo_part);
+        (value, error)
+    }
+
     /// The running sum and its accumulated error, as a partial state stores them.
     pub fn parts(&self) -> (f64, f64) {
         (self.hi, self.lo)

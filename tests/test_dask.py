@@ -20,7 +20,7 @@ import crm.dask
 
 @pytest.fixture(scope="module")
 def client():
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                       silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
         yield client
 
@@ -101,3 +101,93 @@ def test_a_worker_killed_mid_computation_is_retried_and_the_result_is_exact(clie
     got = crm.dask.rfm(faulty)
     assert os.path.exists(marker), "the fault was not injected"
     assert_same(got, crm.rfm(log))
+
+
+# The functions of the customers' histories, with options that take each one through its
+# different paths (the period masks and the histories in memory, long and wide, per customer
+# and overall).
+HISTORY_CALLS = [
+    ("summary", {}),
+    ("summary", dict(time_unit="D", observation_end="2025-03-31")),
+    ("calibration_holdout", dict(calibration_end="2024-06-30", time_unit="M")),
+    ("repurchase", {}),
+    ("repurchase", dict(period="M")),
+    ("repurchase", dict(period="W")),
+    ("cohorts", {}),
+    ("cohorts", dict(period="W", metric="active_customers", format="wide")),
+    ("cohorts", dict(period="Q", metric="revenue")),
+    ("cohorts", dict(metric="cumulative_revenue_per_customer", format="wide")),
+    ("interpurchase", {}),
+    ("interpurchase", dict(output="distribution")),
+    ("lifecycle", {}),
+    ("lifecycle", dict(as_of="2025-02-01", thresholds=(30, 60, 200), labels="zh")),
+    ("churn_risk", {}),
+    ("churn_risk", dict(as_of="2025-01-15", window=60, overdue_factor=1.5)),
+    ("acquisition", {}),
+    ("acquisition", dict(period="Q", lapse_days=90, as_of="2025-06-30")),
+    ("activity", {}),
+    ("activity", dict(as_of="2025-01-31", half_life_days=30, weights={"monetary": 0.6})),
+]
+CALL_IDS = [f"{name}-{i}" for i, (name, _) in enumerate(HISTORY_CALLS)]
+
+
+def assert_equal_frames(got: pd.DataFrame, expected: pd.DataFrame) -> None:
+    """Counts, dates, keys and labels exactly; float columns to 1e-9."""
+    floats = [c for c in expected.columns if expected[c].dtype.kind == "f"]
+    pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-9, atol=1e-9)
+    exact = [c for c in expected.columns if c not in floats]
+    pd.testing.assert_frame_equal(got[exact], expected[exact], check_exact=True)
+
+
+@pytest.fixture(scope="module")
+def days_log(log):
+    # Free orders (amount 0: a purchase day for crm.summary only) and refunds, shuffled.
+    out = log.copy()
+    out.loc[out.index % 29 == 0, "amount"] = 0.0
+    out.loc[out.index % 31 == 0, "amount"] = -5.0
+    return out
+
+
+@pytest.mark.parametrize("npartitions", [1, 3, 40])
+@pytest.mark.parametrize(("name", "options"), HISTORY_CALLS, ids=CALL_IDS)
+def test_history_functions_equal_the_in_memory_call(client, days_log, npartitions, name, options):
+    ddf = dd.from_pandas(days_log, npartitions=npartitions, sort=False)
+    got = getattr(crm.dask, name)(ddf, split_every=3, **options)
+    assert_equal_frames(got, getattr(crm, name)(days_log, **options))
+
+
+@pytest.mark.parametrize(("name", "options"), HISTORY_CALLS, ids=CALL_IDS)
+def test_history_functions_with_string_keys_and_empty_partitions(client, days_log, name, options):
+    strings = days_log.assign(customer_id="c" + days_log.customer_id.astype(str))
+    ddf = dd.from_pandas(strings, npartitions=6, sort=False)
+    keep = ddf.map_partitions(lambda f, partition_info=None: f if partition_info["number"] not in (0, 4) else f.iloc[:0],
+                              meta=ddf._meta)
+    kept = keep.compute()
+    assert_equal_frames(getattr(crm.dask, name)(keep, **options), getattr(crm, name)(kept, **options))
+
+
+@pytest.mark.parametrize(("name", "options"), HISTORY_CALLS, ids=CALL_IDS)
+def test_history_functions_of_no_rows_have_the_in_memory_columns(client, days_log, name, options):
+    ddf = dd.from_pandas(days_log.iloc[:0], npartitions=1)
+    got = getattr(crm.dask, name)(ddf, **options)
+    expected = getattr(crm, name)(days_log.iloc[:0], **options)
+    assert len(got) == len(expected) and list(got.columns) == list(expected.columns)
+
+
+def test_history_functions_report_bad_input_like_the_in_memory_call(client, days_log):
+    bad = days_log.copy()
+    bad.loc[[3, 500, 9_000], "amount"] = np.nan
+    ddf = dd.from_pandas(bad, npartitions=4, sort=False)
+    with pytest.raises(crm.InvalidDataError, match="amount"):
+        crm.dask.cohorts(ddf)
+    with pytest.warns(UserWarning, match="dropped 3 row"):
+        got = crm.dask.summary(ddf, on_invalid="drop")
+    with pytest.warns(UserWarning, match="dropped 3 row"):
+        expected = crm.summary(bad, on_invalid="drop")
+    assert_equal_frames(got, expected)
+    with pytest.raises(crm.InvalidArgumentError, match="as_of"):
+        crm.dask.lifecycle(ddf.dropna(), as_of="2020-01-01")
+    with pytest.raises(crm.InvalidArgumentError, match="time_unit"):
+        crm.dask.summary(ddf.dropna(), time_unit="Y")
+    with pytest.raises(TypeError, match="by"):
+        crm.dask.repurchase(ddf, by="channel")

@@ -82,6 +82,60 @@ def test_a_state_from_another_version_or_any_other_table_is_refused():
         partial.merge_states([state.drop_columns(["gross_lo"]).replace_schema_metadata(state.schema.metadata)])
 
 
+def assert_same_table(got: pa.Table, expected: pa.Table) -> None:
+    """Equal, with float columns to 1e-9 (sums merged in another order)."""
+    assert got.schema == expected.schema
+    for name in expected.column_names:
+        a, b = got.column(name), expected.column(name)
+        if pa.types.is_floating(a.type):
+            np.testing.assert_allclose(a.to_numpy(zero_copy_only=False), b.to_numpy(zero_copy_only=False),
+                                       rtol=1e-9, atol=1e-9)
+        else:
+            assert a.equals(b), name
+
+
+HISTORY_DERIVES = [
+    ("summary", {"time_unit": "D"}),
+    ("repurchase", {"period": "M"}),
+    ("cohorts", {"metric": "revenue"}),
+    ("churn_risk", {"window": 30}),
+    ("interpurchase", {"output": "distribution"}),
+]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=rows, key=st.sampled_from(["int", "str", "cat"]), cuts=st.lists(st.integers(0, 120), max_size=4),
+       seed=st.integers(0, 2**32 - 1))
+def test_merged_days_of_any_split_give_the_whole_logs_history_functions(data, key, cuts, seed):
+    table = table_of(data, "int" if key == "int" else "str").drop_columns(["order_id"])
+    if key == "cat":
+        table = categorical(table)
+    table = table.take(np.random.default_rng(seed).permutation(table.num_rows))
+    bounds = sorted({0, table.num_rows, *(min(c, table.num_rows) for c in cuts)})
+    pieces = [table.slice(a, b - a) for a, b in zip(bounds, bounds[1:])]
+    states = [partial.partial_state(p, **COLUMNS, kind="customer_days")[0] for p in pieces]
+    order = np.random.default_rng(seed + 1).permutation(len(states))
+    merged = partial.merge_states([partial.from_ipc(partial.to_ipc(states[i])) for i in order])
+    customer_days = {(k, d.date() if hasattr(d, "date") else d)
+                     for k, d in zip(table["customer_id"].to_pylist(), table["order_date"].to_pylist())}
+    assert merged.num_rows == len(customer_days)
+    for name, options in HISTORY_DERIVES:
+        got = pa.table(partial._Capsule(getattr(crm._core, f"{name}_from_partial")(merged, **options)))
+        assert_same_table(got, getattr(crm, name)(table, **options))
+
+
+def test_states_of_one_kind_are_refused_where_the_other_is_needed():
+    log = crm.datasets.synthetic(50, seed=1, frame="pyarrow")
+    days = partial.partial_state(log, **COLUMNS, kind="customer_days")[0]
+    with pytest.raises(crm.InvalidArgumentError, match="kind 'customer_days'"):
+        partial.rfm_from_state(days)
+    states = partial.partial_state(log, **COLUMNS)[0]
+    with pytest.raises(crm.InvalidArgumentError, match="kind 'customer_states'"):
+        crm._core.summary_from_partial(states)
+    with pytest.raises(crm.InvalidArgumentError, match="kind"):
+        partial.partial_state(log, **COLUMNS, kind="customers")
+
+
 @pytest.fixture
 def small_steps(monkeypatch):
     monkeypatch.setattr(partial, "STEP_ROWS", 3_000)

@@ -11,6 +11,15 @@ __all__ = [
     "partial_state",
     "merge_partial_states",
     "rfm_from_partial",
+    "summary_from_partial",
+    "calibration_holdout_from_partial",
+    "repurchase_from_partial",
+    "interpurchase_from_partial",
+    "lifecycle_from_partial",
+    "churn_risk_from_partial",
+    "cohorts_from_partial",
+    "acquisition_from_partial",
+    "activity_from_partial",
     "repurchase",
     "interpurchase",
     "lifecycle",
@@ -76,8 +85,10 @@ def partial_state(
     date: str,
     amount: str,
     on_invalid: Literal["raise", "drop"] = "raise",
+    kind: Literal["customer_states", "customer_days"] = "customer_states",
 ) -> tuple[Any, int]:
-    """Per-customer state of an Arrow stream (a table with the crm.partial schema); returns (capsule, rows dropped)."""
+    """Partial state of an Arrow stream (a table with the crm.partial schema): one row per customer
+    ("customer_states") or per customer and day ("customer_days"); returns (capsule, rows dropped)."""
 
 @final
 class StateFold:
@@ -107,6 +118,50 @@ def rfm_from_partial(
     labels: Literal["en", "zh"] = "en",
 ) -> Any:
     """RFM table of a merged state (capsule), as ``rfm`` gives it for the whole log."""
+
+# The functions of the customers' histories from a merged "customer_days" state (capsule),
+# as the in-memory calls give them for the whole log; days since 1970-01-01.
+def summary_from_partial(
+    state: Any, *, time_unit: Literal["D", "W", "M"] = "W", observation_end: int | None = None
+) -> Any: ...
+def calibration_holdout_from_partial(
+    state: Any,
+    *,
+    calibration_end: int,
+    observation_end: int | None = None,
+    time_unit: Literal["D", "W", "M"] = "W",
+) -> Any: ...
+def repurchase_from_partial(state: Any, *, period: _Period | None = None) -> Any: ...
+def interpurchase_from_partial(
+    state: Any, *, output: Literal["customers", "distribution"] = "customers"
+) -> Any: ...
+def lifecycle_from_partial(
+    state: Any,
+    *,
+    as_of: int | None = None,
+    thresholds: tuple[int, int, int] = ...,
+    labels: Literal["en", "zh"] = "en",
+) -> Any: ...
+def churn_risk_from_partial(
+    state: Any, *, as_of: int | None = None, window: int = 90, overdue_factor: float = 2.0
+) -> Any: ...
+def cohorts_from_partial(
+    state: Any,
+    *,
+    period: _Period = "M",
+    metric: Literal["retention", "active_customers", "revenue", "cumulative_revenue_per_customer"] = "retention",
+    format: Literal["long", "wide"] = "long",
+) -> Any: ...
+def acquisition_from_partial(
+    state: Any, *, period: _Period = "M", lapse_days: int = 180, as_of: int | None = None
+) -> Any: ...
+def activity_from_partial(
+    state: Any,
+    *,
+    as_of: int | None = None,
+    half_life_days: float = 90.0,
+    weights: tuple[float, float, float] = ...,
+) -> Any: ...
 
 def segment(
     data: Any,

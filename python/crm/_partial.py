@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow as pa
 
@@ -31,21 +31,26 @@ def partial_state(
     date: str = "order_date",
     amount: str = "amount",
     on_invalid: str = "raise",
+    kind: Literal["customer_states", "customer_days"] = "customer_states",
 ) -> tuple[pa.Table, int]:
-    """The per-customer state of ``data`` (one row per customer, sorted by key) and the
-    number of rows dropped by ``on_invalid="drop"``."""
+    """The partial state of ``data`` and the number of rows dropped by ``on_invalid="drop"``.
+    ``kind="customer_states"``: one row per customer, sorted by key (for the RFM table);
+    ``"customer_days"``: one row per customer and calendar day, sorted by key then day (for
+    the functions of the customers' histories)."""
     capsule, dropped = _core.partial_state(
         to_arrow(data, [customer, date, amount]),
         customer=customer,
         date=date,
         amount=amount,
         on_invalid=on_invalid,
+        kind=kind,
     )
     return pa.table(_Capsule(capsule)), dropped
 
 
 def merge_states(states: Sequence[pa.Table]) -> pa.Table:
-    """The state of the union of the states' rows (merged in the order given)."""
+    """The state of the union of the states' rows (merged in the order given; states of one
+    kind)."""
     return pa.table(_Capsule(_core.merge_partial_states(list(states))))
 
 

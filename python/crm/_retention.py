@@ -385,6 +385,18 @@ def acquisition(
     )
 
 
+def activity_weights(weights: Mapping[str, float] | None, extra: Sequence[str]) -> dict[str, float]:
+    """Every indicator's weight: the defaults overridden by ``weights`` (by name)."""
+    resolved = dict(DEFAULT_WEIGHTS)
+    resolved.update({name: DEFAULT_EXTRA_WEIGHT for name in extra})
+    for name, weight in (weights or {}).items():
+        if name not in resolved:
+            known = ", ".join(f"'{k}'" for k in resolved)
+            raise InvalidArgumentError(f"weights has an unknown indicator '{name}'; known: {known}")
+        resolved[name] = float(weight)
+    return resolved
+
+
 def activity(
     data: Frame,
     *,
@@ -430,13 +442,7 @@ def activity(
     1            2              0.015                1.0    36.919
     """
     extra_columns = list(extra or [])
-    resolved = dict(DEFAULT_WEIGHTS)
-    resolved.update({name: DEFAULT_EXTRA_WEIGHT for name in extra_columns})
-    for name, weight in (weights or {}).items():
-        if name not in resolved:
-            known = ", ".join(f"'{k}'" for k in resolved)
-            raise InvalidArgumentError(f"weights has an unknown indicator '{name}'; known: {known}")
-        resolved[name] = float(weight)
+    resolved = activity_weights(weights, extra_columns)
     return _call(
         "activity",
         data,

@@ -8,12 +8,26 @@ be spread over many partitions, and empty partitions are fine. The result equals
 in-memory call on the concatenated data: counts and dates exactly, sums to the last bits
 (float sums are merged in a different order).
 
+Two kinds of partial state travel. ``rfm`` merges one row per customer (counts, first and
+last purchase, sums). The functions of the customers' histories (``summary``,
+``calibration_holdout``, ``repurchase``, ``cohorts``, ``interpurchase``, ``lifecycle``,
+``churn_risk``, ``acquisition``, ``activity``) merge one row per customer and calendar day
+(purchase rows, zero-amount rows, net and purchase sums): rows of one customer and day in two
+partitions add up, so the merged history is the history of the whole log.
+
+They take the same keyword parameters, with the same defaults, as the in-memory functions,
+except the ones a per-day state cannot carry: no ``by`` groups (``repurchase``), no
+``order`` column (``rfm``, ``repurchase``, ``churn_risk``, ``activity``) and no ``extra``
+engagement columns (``activity``). ``split_every`` (default 8) is the number of states merged
+per task of the merge tree.
+
+Results are returned as pandas DataFrames: per-customer results hold one row per customer,
+like the merged state, so they fit wherever the in-memory result would; the others are
+small (one row per period, cohort cell or gap length).
+
 In a ``dask.distributed`` worker, crm's own thread pool gets one thread (tasks are the
 parallelism there, as the nanny arranges for OpenMP and BLAS); set ``CRM_NUM_THREADS`` in the
 workers' environment to choose otherwise.
-
-Results are per customer and returned as a pandas DataFrame: the merged state holds one
-row per customer, so it fits wherever the in-memory result would.
 
 >>> import crm.dask, dask.dataframe as dd                      # doctest: +SKIP
 >>> ddf = dd.read_parquet("transactions/")                      # doctest: +SKIP
@@ -24,17 +38,34 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import dask
 import pyarrow as pa
 
-from ._frames import _require, day_number
+from . import _core
+from ._frames import _require, day_number, from_arrow
 from ._partial import from_ipc, merge_states, partial_state, rfm_from_state, to_ipc
+from ._retention import OnInvalid, PeriodCode, activity_weights
 from ._rfm import Scheme
 from .errors import InvalidArgumentError
 
-__all__ = ["rfm"]
+__all__ = [
+    "rfm",
+    "summary",
+    "calibration_holdout",
+    "repurchase",
+    "cohorts",
+    "interpurchase",
+    "lifecycle",
+    "churn_risk",
+    "acquisition",
+    "activity",
+]
+
+TimeUnit = Literal["D", "W", "M"]
+StateKind = Literal["customer_states", "customer_days"]
 
 # A partition's state as it travels: Arrow IPC bytes (b"" for an empty partition) and the
 # rows dropped by on_invalid="drop".
@@ -54,11 +85,12 @@ def _one_thread_per_task() -> None:
     os.environ.setdefault("CRM_NUM_THREADS", "1")
 
 
-def _partition_state(frame: Any, customer: str, date: str, amount: str, on_invalid: str) -> Partial:
+def _partition_state(frame: Any, kind: StateKind, customer: str, date: str, amount: str, on_invalid: str) -> Partial:
     _one_thread_per_task()
     if len(frame) == 0:
         return b"", 0
-    state, dropped = partial_state(frame, customer=customer, date=date, amount=amount, on_invalid=on_invalid)
+    state, dropped = partial_state(frame, customer=customer, date=date, amount=amount, on_invalid=on_invalid,
+                                   kind=kind)
     return to_ipc(state), dropped
 
 
@@ -71,7 +103,7 @@ def _merge(parts: list[Partial]) -> Partial:
     return to_ipc(merge_states(states)), dropped
 
 
-def _state(ddf: Any, customer: str, date: str, amount: str, on_invalid: str, split_every: int) -> Any:
+def _state(ddf: Any, kind: StateKind, customer: str, date: str, amount: str, on_invalid: str, split_every: int) -> Any:
     """A delayed (state bytes, dropped): one task per partition, merged split_every at a
     time, so no single task holds more than split_every states."""
     if split_every < 2:
@@ -79,11 +111,49 @@ def _state(ddf: Any, customer: str, date: str, amount: str, on_invalid: str, spl
     _require([str(c) for c in ddf.columns], [customer, date, amount])
     parts = ddf[[customer, date, amount]].to_delayed()
     state = dask.delayed(_partition_state, pure=True)
-    level = [state(p, customer, date, amount, on_invalid) for p in parts]
+    level = [state(p, kind, customer, date, amount, on_invalid) for p in parts]
     merge = dask.delayed(_merge, pure=True)
     while len(level) > 1:
         level = [merge(level[i : i + split_every]) for i in range(0, len(level), split_every)]
     return level[0] if level else dask.delayed((b"", 0))
+
+
+def _merged_state(
+    name: str, ddf: Any, kind: StateKind, customer: str, date: str, amount: str, on_invalid: str, split_every: int
+) -> pa.Table | None:
+    """The merged state of every partition (None when there are no rows at all); warns about
+    the rows dropped by on_invalid="drop"."""
+    data, dropped = dask.compute(_state(ddf, kind, customer, date, amount, on_invalid, split_every))[0]
+    if dropped:
+        warnings.warn(
+            f"crm.dask.{name}: dropped {dropped} row(s) with a null key, date or amount, or a NaN/infinite amount",
+            stacklevel=3,
+        )
+    return from_ipc(data) if data else None
+
+
+def _from_history(
+    name: str,
+    ddf: Any,
+    *,
+    customer: str,
+    date: str,
+    amount: str,
+    on_invalid: str,
+    split_every: int,
+    derive: dict[str, Any],
+    options: dict[str, Any],
+) -> Any:
+    """``crm.<name>`` of the merged "customer_days" state: ``derive`` are the keyword
+    arguments of ``_core.<name>_from_partial``, ``options`` the user's (for the in-memory
+    call on the empty frame, which gives the result's columns when there are no rows)."""
+    state = _merged_state(name, ddf, "customer_days", customer, date, amount, on_invalid, split_every)
+    if state is None:
+        import crm
+
+        in_memory = getattr(crm, name)
+        return in_memory(ddf._meta, customer=customer, date=date, amount=amount, **options)
+    return from_arrow(getattr(_core, f"{name}_from_partial")(state, **derive), "pandas")
 
 
 def rfm(
@@ -97,7 +167,7 @@ def rfm(
     monetary: Literal["sum", "mean"] = "sum",
     segments: Scheme | None = "rfm11",
     labels: Literal["en", "zh"] = "en",
-    on_invalid: Literal["raise", "drop"] = "raise",
+    on_invalid: OnInvalid = "raise",
     split_every: int = 8,
 ) -> Any:
     """``crm.rfm`` of a ``dask.dataframe``, as a pandas DataFrame (one row per customer).
@@ -107,17 +177,227 @@ def rfm(
     exactly, once, from the merged state of all customers. ``split_every``: states merged
     per task of the merge tree.
     """
-    data, dropped = dask.compute(_state(ddf, customer, date, amount, on_invalid, split_every))[0]
-    if dropped:
-        warnings.warn(
-            f"crm.dask.rfm: dropped {dropped} row(s) with a null key, date or amount, or a NaN/infinite amount",
-            stacklevel=2,
-        )
-    derive = dict(as_of=day_number(as_of), bins=bins, monetary=monetary, segments=segments, labels=labels)
-    if not data:  # no rows at all: the in-memory result of the empty frame, for its schema
+    state = _merged_state("rfm", ddf, "customer_states", customer, date, amount, on_invalid, split_every)
+    if state is None:  # no rows at all: the in-memory result of the empty frame, for its schema
         import crm
 
         return crm.rfm(ddf._meta, customer=customer, date=date, amount=amount, as_of=as_of, bins=bins,
                        monetary=monetary, segments=segments, labels=labels)
-    table: pa.Table = rfm_from_state(from_ipc(data), **derive)
+    derive = dict(as_of=day_number(as_of), bins=bins, monetary=monetary, segments=segments, labels=labels)
+    table: pa.Table = rfm_from_state(state, **derive)
     return table.to_pandas(date_as_object=False)
+
+
+def summary(
+    ddf: Any,
+    *,
+    time_unit: TimeUnit = "W",
+    observation_end: Any = None,
+    customer: str = "customer_id",
+    date: str = "order_date",
+    amount: str = "amount",
+    on_invalid: OnInvalid = "raise",
+    split_every: int = 8,
+) -> Any:
+    """:func:`crm.summary` of a ``dask.dataframe``: per customer ``frequency`` (repeat
+    purchase days), ``recency`` and ``T`` (in ``time_unit``: ``"D"`` days, ``"W"`` weeks of 7
+    days, ``"M"`` months of 365.25/12 days) and ``monetary_value`` (mean amount of the repeat
+    purchase days, in the amount's currency), as a pandas DataFrame equal to the in-memory
+    result. ``observation_end`` defaults to the last day of any row of any partition."""
+    return _from_history(
+        "summary", ddf, customer=customer, date=date, amount=amount, on_invalid=on_invalid,
+        split_every=split_every,
+        derive=dict(time_unit=time_unit, observation_end=day_number(observation_end, "observation_end")),
+        options=dict(time_unit=time_unit, observation_end=observation_end),
+    )
+
+
+def calibration_holdout(
+    ddf: Any,
+    *,
+    calibration_end: Any,
+    observation_end: Any = None,
+    time_unit: TimeUnit = "W",
+    customer: str = "customer_id",
+    date: str = "order_date",
+    amount: str = "amount",
+    on_invalid: OnInvalid = "raise",
+    split_every: int = 8,
+) -> Any:
+    """:func:`crm.calibration_holdout` of a ``dask.dataframe``: the summary up to
+    ``calibration_end`` and the holdout purchase days and mean amount up to ``observation_end``
+    (durations in ``time_unit``), as a pandas DataFrame equal to the in-memory result."""
+    calibration = day_number(calibration_end, "calibration_end")
+    if calibration is None:
+        raise InvalidArgumentError("calibration_end is required (a date)")
+    return _from_history(
+        "calibration_holdout", ddf, customer=customer, date=date, amount=amount, on_invalid=on_invalid,
+        split_every=split_every,
+        derive=dict(calibration_end=calibration, observation_end=day_number(observation_end, "observation_end"),
+                    time_unit=time_unit),
+        options=dict(calibration_end=calibration_end, observation_end=observation_end, time_unit=time_unit),
+    )
+
+
+def repurchase(
+    ddf: Any,
+    *,
+    period: PeriodCode | None = None,
+    customer: str = "customer_id",
+    date: str = "order_date",
+    amount: str = "amount",
+    on_invalid: OnInvalid = "raise",
+    split_every: int = 8,
+) -> Any:
+    """:func:`crm.repurchase` of a ``dask.dataframe``: the repurchase rates (ratios in
+    [0, 1]; ``intensity`` in purchases per customer) and their counts, for the whole log or
+    per ``period`` (first day of each), as a pandas DataFrame equal to the in-memory result.
+    A purchase is a row with a positive amount (no ``order`` column or ``by`` groups on
+    Dask)."""
+    return _from_history(
+        "repurchase", ddf, customer=customer, date=date, amount=amount, on_invalid=on_invalid,
+        split_every=split_every, derive=dict(period=period), options=dict(period=period),
+    )
+
+
+def cohorts(
+    ddf: Any,
+    *,
+    period: PeriodCode = "M",
+    metric: Literal["retention", "active_customers", "revenue", "cumulative_revenue_per_customer"] = "retention",
+    format: Literal["long", "wide"] = "long",
+    customer: str = "customer_id",
+    date: str = "order_date",
+    amount: str = "amount",
+    on_invalid: OnInvalid = "raise",
+    split_every: int = 8,
+) -> Any:
+    """:func:`crm.cohorts` of a ``dask.dataframe``: per cohort (first purchase ``period``)
+    and period number, ``retention`` (a share), ``active_customers`` (a count), ``revenue``
+    or ``cumulative_revenue_per_customer`` (in the amount's currency), as a pandas DataFrame
+    equal to the in-memory result."""
+    options = dict(period=period, metric=metric, format=format)
+    return _from_history(
+        "cohorts", ddf, customer=customer, date=date, amount=amount, on_invalid=on_invalid,
+        split_every=split_every, derive=options, options=options,
+    )
+
+
+def interpurchase(
+    ddf: Any,
+    *,
+    output: Literal["customers", "distribution"] = "customers",
+    customer: str = "customer_id",
+    date: str = "order_date",
+    amount: str = "amount",
+    on_invalid: OnInvalid = "raise",
+    split_every: int = 8,
+) -> Any:
+    """:func:`crm.interpurchase` of a ``dask.dataframe``: gaps in days between consecutive
+    purchase days, per customer or as a distribution over all customers, as a pandas
+    DataFrame equal to the in-memory result."""
+    return _from_history(
+        "interpurchase", ddf, customer=customer, date=date, amount=amount, on_invalid=on_invalid,
+        split_every=split_every, derive=dict(output=output), options=dict(output=output),
+    )
+
+
+def lifecycle(
+    ddf: Any,
+    *,
+    as_of: Any = None,
+    thresholds: tuple[int, int, int] = (90, 180, 365),
+    labels: Literal["en", "zh"] = "en",
+    customer: str = "customer_id",
+    date: str = "order_date",
+    amount: str = "amount",
+    on_invalid: OnInvalid = "raise",
+    split_every: int = 8,
+) -> Any:
+    """:func:`crm.lifecycle` of a ``dask.dataframe``: each customer's stage by days since the
+    last purchase (``thresholds`` in days; ``as_of`` defaults to the last day of any row), as
+    a pandas DataFrame equal to the in-memory result."""
+    if len(thresholds) != 3:
+        raise InvalidArgumentError(f"thresholds must be three day counts (t1, t2, t3), got {thresholds!r}")
+    return _from_history(
+        "lifecycle", ddf, customer=customer, date=date, amount=amount, on_invalid=on_invalid,
+        split_every=split_every,
+        derive=dict(as_of=day_number(as_of), thresholds=tuple(thresholds), labels=labels),
+        options=dict(as_of=as_of, thresholds=thresholds, labels=labels),
+    )
+
+
+def churn_risk(
+    ddf: Any,
+    *,
+    as_of: Any = None,
+    window: int = 90,
+    overdue_factor: float = 2.0,
+    customer: str = "customer_id",
+    date: str = "order_date",
+    amount: str = "amount",
+    on_invalid: OnInvalid = "raise",
+    split_every: int = 8,
+) -> Any:
+    """:func:`crm.churn_risk` of a ``dask.dataframe``: per customer the purchases in the last
+    ``window`` days and the ``window`` days before, days since the last purchase against
+    ``overdue_factor`` x the median gap (days; the population's median gap is computed
+    exactly over all customers), the risk level and its reason, as a pandas DataFrame equal
+    to the in-memory result. A purchase is a row with a positive amount (no ``order``)."""
+    return _from_history(
+        "churn_risk", ddf, customer=customer, date=date, amount=amount, on_invalid=on_invalid,
+        split_every=split_every,
+        derive=dict(as_of=day_number(as_of), window=window, overdue_factor=overdue_factor),
+        options=dict(as_of=as_of, window=window, overdue_factor=overdue_factor),
+    )
+
+
+def acquisition(
+    ddf: Any,
+    *,
+    period: PeriodCode = "M",
+    lapse_days: int = 180,
+    as_of: Any = None,
+    customer: str = "customer_id",
+    date: str = "order_date",
+    amount: str = "amount",
+    on_invalid: OnInvalid = "raise",
+    split_every: int = 8,
+) -> Any:
+    """:func:`crm.acquisition` of a ``dask.dataframe``: per ``period`` the new, reactivated,
+    lost and retained customers (counts; lost after ``lapse_days`` days without a purchase),
+    the CR index and the churn and retention rates, as a pandas DataFrame equal to the
+    in-memory result."""
+    return _from_history(
+        "acquisition", ddf, customer=customer, date=date, amount=amount, on_invalid=on_invalid,
+        split_every=split_every,
+        derive=dict(period=period, lapse_days=lapse_days, as_of=day_number(as_of)),
+        options=dict(period=period, lapse_days=lapse_days, as_of=as_of),
+    )
+
+
+def activity(
+    ddf: Any,
+    *,
+    as_of: Any = None,
+    weights: Mapping[str, float] | None = None,
+    half_life_days: float = 90.0,
+    customer: str = "customer_id",
+    date: str = "order_date",
+    amount: str = "amount",
+    on_invalid: OnInvalid = "raise",
+    split_every: int = 8,
+) -> Any:
+    """:func:`crm.activity` of a ``dask.dataframe``: the activity score (0..100) from the
+    recency indicator (halving every ``half_life_days`` days) and the percentile ranks of
+    purchases and net spend over all customers (computed exactly from the merged state), as
+    a pandas DataFrame equal to the in-memory result. No ``extra`` engagement columns and no
+    ``order`` column on Dask."""
+    resolved = activity_weights(weights, [])
+    return _from_history(
+        "activity", ddf, customer=customer, date=date, amount=amount, on_invalid=on_invalid,
+        split_every=split_every,
+        derive=dict(as_of=day_number(as_of), half_life_days=float(half_life_days),
+                    weights=(resolved["recency"], resolved["frequency"], resolved["monetary"])),
+        options=dict(as_of=as_of, weights=weights, half_life_days=half_life_days),
+    )

@@ -1,5 +1,6 @@
 //! `crm._core.summary` and `calibration_holdout`: the buy-till-you-die summaries.
 
+use arrow_array::{ArrayRef, RecordBatch};
 use pyo3::prelude::*;
 
 use super::errors::to_pyerr;
@@ -44,22 +45,32 @@ pub fn summary<'py>(
     let name = spec.customer.clone();
     run(py, data, spec, on_invalid, |tx| {
         let (history, keys, _) = with_customers(tx, Purchase::NonNegative)?;
-        let end = end_or_last(observation_end, &history).unwrap_or(0);
-        let rows = clv_summary::summary(&history, end, unit);
-        let (keys, rows) = present(keys, &rows)?;
-        let column =
-            |f: fn(&clv_summary::Repeat) -> f64| emit::floats(rows.iter().map(f).collect());
-        emit::batch(vec![
-            (name.as_str(), keys),
-            (
-                "frequency",
-                emit::int32(rows.iter().map(|r| Some(r.frequency)).collect()),
-            ),
-            ("recency", column(|r| r.recency)),
-            ("T", column(|r| r.t)),
-            ("monetary_value", column(|r| r.monetary_value)),
-        ])
+        summary_batch(&name, &history, keys, observation_end, unit)
     })
+}
+
+/// The BTYD summary of a history built with `Purchase::NonNegative`.
+pub(super) fn summary_batch(
+    name: &str,
+    history: &History,
+    keys: ArrayRef,
+    observation_end: Option<i32>,
+    unit: f64,
+) -> Result<RecordBatch> {
+    let end = end_or_last(observation_end, history).unwrap_or(0);
+    let rows = clv_summary::summary(history, end, unit);
+    let (keys, rows) = present(keys, &rows)?;
+    let column = |f: fn(&clv_summary::Repeat) -> f64| emit::floats(rows.iter().map(f).collect());
+    emit::batch(vec![
+        (name, keys),
+        (
+            "frequency",
+            emit::int32(rows.iter().map(|r| Some(r.frequency)).collect()),
+        ),
+        ("recency", column(|r| r.recency)),
+        ("T", column(|r| r.t)),
+        ("monetary_value", column(|r| r.monetary_value)),
+    ])
 }
 
 #[pyfunction]
@@ -81,28 +92,47 @@ pub fn calibration_holdout<'py>(
     let name = spec.customer.clone();
     run(py, data, spec, on_invalid, |tx| {
         let (history, keys, _) = with_customers(tx, Purchase::NonNegative)?;
-        let end = end_or_last(observation_end, &history).unwrap_or(calibration_end + 1);
-        let rows = clv_summary::calibration_holdout(&history, calibration_end, end, unit)?;
-        let (keys, rows) = present(keys, &rows)?;
-        let column = |f: fn(&(clv_summary::Repeat, clv_summary::Holdout)) -> f64| {
-            emit::floats(rows.iter().map(f).collect())
-        };
-        let duration = (end - calibration_end) as f64 / unit;
-        emit::batch(vec![
-            (name.as_str(), keys),
-            (
-                "frequency_cal",
-                emit::int32(rows.iter().map(|r| Some(r.0.frequency)).collect()),
-            ),
-            ("recency_cal", column(|r| r.0.recency)),
-            ("T_cal", column(|r| r.0.t)),
-            ("monetary_value_cal", column(|r| r.0.monetary_value)),
-            (
-                "frequency_holdout",
-                emit::int32(rows.iter().map(|r| Some(r.1.frequency)).collect()),
-            ),
-            ("monetary_value_holdout", column(|r| r.1.monetary_value)),
-            ("duration_holdout", emit::floats(vec![duration; rows.len()])),
-        ])
+        calibration_holdout_batch(
+            &name,
+            &history,
+            keys,
+            calibration_end,
+            observation_end,
+            unit,
+        )
     })
+}
+
+/// The calibration/holdout summary of a history built with `Purchase::NonNegative`.
+pub(super) fn calibration_holdout_batch(
+    name: &str,
+    history: &History,
+    keys: ArrayRef,
+    calibration_end: i32,
+    observation_end: Option<i32>,
+    unit: f64,
+) -> Result<RecordBatch> {
+    let end = end_or_last(observation_end, history).unwrap_or(calibration_end + 1);
+    let rows = clv_summary::calibration_holdout(history, calibration_end, end, unit)?;
+    let (keys, rows) = present(keys, &rows)?;
+    let column = |f: fn(&(clv_summary::Repeat, clv_summary::Holdout)) -> f64| {
+        emit::floats(rows.iter().map(f).collect())
+    };
+    let duration = (end - calibration_end) as f64 / unit;
+    emit::batch(vec![
+        (name, keys),
+        (
+            "frequency_cal",
+            emit::int32(rows.iter().map(|r| Some(r.0.frequency)).collect()),
+        ),
+        ("recency_cal", column(|r| r.0.recency)),
+        ("T_cal", column(|r| r.0.t)),
+        ("monetary_value_cal", column(|r| r.0.monetary_value)),
+        (
+            "frequency_holdout",
+            emit::int32(rows.iter().map(|r| Some(r.1.frequency)).collect()),
+        ),
+        ("monetary_value_holdout", column(|r| r.1.monetary_value)),
+        ("duration_holdout", emit::floats(vec![duration; rows.len()])),
+    ])
 }

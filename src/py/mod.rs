@@ -9,6 +9,7 @@ mod clv;
 mod errors;
 mod models;
 mod partial;
+mod partial_history;
 mod retention;
 mod rfm;
 mod service;
@@ -29,6 +30,33 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(partial::partial_state, m)?)?;
     m.add_function(wrap_pyfunction!(partial::merge_partial_states, m)?)?;
     m.add_function(wrap_pyfunction!(partial::rfm_from_partial, m)?)?;
+    m.add_function(wrap_pyfunction!(partial_history::summary_from_partial, m)?)?;
+    m.add_function(wrap_pyfunction!(
+        partial_history::calibration_holdout_from_partial,
+        m
+    )?)?;
+    m.add_function(wrap_pyfunction!(
+        partial_history::repurchase_from_partial,
+        m
+    )?)?;
+    m.add_function(wrap_pyfunction!(
+        partial_history::interpurchase_from_partial,
+        m
+    )?)?;
+    m.add_function(wrap_pyfunction!(
+        partial_history::lifecycle_from_partial,
+        m
+    )?)?;
+    m.add_function(wrap_pyfunction!(
+        partial_history::churn_risk_from_partial,
+        m
+    )?)?;
+    m.add_function(wrap_pyfunction!(partial_history::cohorts_from_partial, m)?)?;
+    m.add_function(wrap_pyfunction!(
+        partial_history::acquisition_from_partial,
+        m
+    )?)?;
+    m.add_function(wrap_pyfunction!(partial_history::activity_from_partial, m)?)?;
     m.add_function(wrap_pyfunction!(retention::repurchase, m)?)?;
     m.add_function(wrap_pyfunction!(retention::interpurchase, m)?)?;
     m.add_function(wrap_pyfunction!(retention::lifecycle, m)?)?;

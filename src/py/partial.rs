@@ -5,16 +5,16 @@ use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
 
 use super::alloc::releasing_freed_memory;
-use super::args::parse_policy;
+use super::args::{choice, parse_policy};
 use super::arrow::{read_stream, to_capsule};
 use super::errors::detach;
 use super::rfm::Derive;
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 
-use crate::error::CrmError;
+use crate::error::Result;
 use crate::ingest::{ingest, OnInvalid, Spec};
-use crate::partial::{self, CustomerStates};
+use crate::partial::{self, CustomerDays, CustomerStates};
 use crate::summary::summarize;
 
 /// The state of a log read slice by slice: each slice is summarized and merged into the
@@ -94,7 +94,7 @@ fn summarize_to_state(
     policy: OnInvalid,
     schema: &SchemaRef,
     batches: &[RecordBatch],
-) -> Result<(CustomerStates, usize), CrmError> {
+) -> Result<(CustomerStates, usize)> {
     let tx = ingest(schema, batches, spec, policy)?;
     let mut summary = summarize(&tx)?;
     let codes = summary.present_codes();
@@ -106,10 +106,11 @@ fn summarize_to_state(
     Ok((state, tx.dropped))
 }
 
-/// The partial state of a transaction log (one row per customer), as a capsule, and the
-/// number of rows dropped by `on_invalid="drop"`.
+/// The partial state of a transaction log, as a capsule, and the number of rows dropped by
+/// `on_invalid="drop"`. `kind`: "customer_states" (one row per customer, for `rfm`) or
+/// "customer_days" (one row per customer and day, for the functions of the histories).
 #[pyfunction]
-#[pyo3(signature = (data, *, customer, date, amount, on_invalid="raise"))]
+#[pyo3(signature = (data, *, customer, date, amount, on_invalid="raise", kind="customer_states"))]
 pub fn partial_state<'py>(
     py: Python<'py>,
     data: &Bound<'py, PyAny>,
@@ -117,16 +118,29 @@ pub fn partial_state<'py>(
     date: String,
     amount: String,
     on_invalid: &str,
+    kind: &str,
 ) -> PyResult<(Bound<'py, PyCapsule>, usize)> {
     let policy = parse_policy(py, on_invalid)?;
+    let days = choice(
+        py,
+        "kind",
+        kind,
+        &[partial::KIND, partial::customer_days::KIND],
+    )? == 1;
     let spec = Spec {
         customer,
         date,
         amount,
+        need_codes: days,
         ..Spec::default()
     };
     let (schema, batches) = read_stream(py, data)?;
     let (batch, dropped) = detach(py, || {
+        if days {
+            let tx = ingest(&schema, &batches, &spec, policy)?;
+            let state = CustomerDays::from_transactions(&spec.customer, &tx)?;
+            return Ok((state.to_batch()?, tx.dropped));
+        }
         let (state, dropped) = summarize_to_state(&spec, policy, &schema, &batches)?;
         Ok((state.to_batch()?, dropped))
     })?;
@@ -138,17 +152,40 @@ fn read_state(py: Python<'_>, table: &Bound<'_, PyAny>) -> PyResult<CustomerStat
     detach(py, || CustomerStates::from_batches(&schema, &batches))
 }
 
-/// The partial state of the union of the parts' rows.
+/// A "customer_days" partial state read from an Arrow table.
+pub(super) fn read_days(py: Python<'_>, table: &Bound<'_, PyAny>) -> PyResult<CustomerDays> {
+    let (schema, batches) = read_stream(py, table)?;
+    detach(py, || CustomerDays::from_batches(&schema, &batches))
+}
+
+/// The partial state of the union of the parts' rows (parts of one kind, read from their
+/// schema marker).
 #[pyfunction]
 pub fn merge_partial_states<'py>(
     py: Python<'py>,
     parts: Vec<Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyCapsule>> {
-    let parts = parts
+    let tables = parts
         .iter()
-        .map(|p| read_state(py, p))
+        .map(|p| read_stream(py, p))
         .collect::<PyResult<Vec<_>>>()?;
-    let batch = detach(py, || partial::merge(parts)?.to_batch())?;
+    let days = tables
+        .first()
+        .is_some_and(|(schema, _)| partial::kind_of(schema) == Some(partial::customer_days::KIND));
+    let batch = detach(py, || {
+        if days {
+            let parts = tables
+                .iter()
+                .map(|(schema, batches)| CustomerDays::from_batches(schema, batches))
+                .collect::<Result<Vec<_>>>()?;
+            return CustomerDays::merge(parts)?.to_batch();
+        }
+        let parts = tables
+            .iter()
+            .map(|(schema, batches)| CustomerStates::from_batches(schema, batches))
+            .collect::<Result<Vec<_>>>()?;
+        partial::merge(parts)?.to_batch()
+    })?;
     to_capsule(py, batch)
 }
 

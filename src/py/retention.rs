@@ -12,8 +12,10 @@ use super::errors::detach;
 use crate::emit;
 use crate::error::Result;
 use crate::history::{self, History, Purchase};
-use crate::ingest::{ingest, OnInvalid, Spec, Transactions};
+use crate::ingest::{ingest, Groups, OnInvalid, Spec, Transactions};
+use crate::periods::Period;
 use crate::retention as domain;
+use crate::segments::Labels;
 
 pub(super) type Output<'py> = PyResult<(Bound<'py, PyCapsule>, usize)>;
 
@@ -81,58 +83,65 @@ pub fn repurchase<'py>(
     };
     run(py, data, spec, on_invalid, |tx| {
         let r = domain::repurchase::repurchase(tx, period);
-        let per_group = r.starts.as_ref().map_or(1, Vec::len);
-        let mut columns: Vec<(String, ArrayRef)> = Vec::new();
-        if let Some(groups) = &tx.groups {
-            let codes: Vec<u32> = r
-                .groups
-                .iter()
-                .flat_map(|&g| std::iter::repeat_n(g, per_group))
-                .collect();
-            columns.extend(groups.labels(&codes)?);
-        }
-        if let Some(starts) = &r.starts {
-            let days = r
-                .groups
-                .iter()
-                .flat_map(|_| starts.iter().map(|&d| Some(d)));
-            columns.push(("period".into(), emit::dates(days.collect())));
-        }
-        let count = |f: fn(&domain::repurchase::Window) -> i64| {
-            emit::int64(r.windows.iter().map(f).collect())
-        };
-        let rate = |f: fn(&domain::repurchase::Window) -> Option<f64>| {
-            emit::float64(r.windows.iter().map(f).collect())
-        };
-        columns.extend([
-            ("customers".into(), count(|w| w.customers)),
-            ("repeat_customers".into(), count(|w| w.repeat_customers)),
-            ("orders".into(), count(|w| w.orders)),
-            ("repeat_orders".into(), count(|w| w.repeat_orders)),
-            (
-                "repeat_customer_orders".into(),
-                count(|w| w.repeat_customer_orders),
-            ),
-            (
-                "customer_rate".into(),
-                rate(domain::repurchase::Window::customer_rate),
-            ),
-            (
-                "order_rate".into(),
-                rate(domain::repurchase::Window::order_rate),
-            ),
-            (
-                "intensity".into(),
-                rate(domain::repurchase::Window::intensity),
-            ),
-        ]);
-        emit::batch(
-            columns
-                .iter()
-                .map(|(n, a)| (n.as_str(), a.clone()))
-                .collect(),
-        )
+        repurchase_batch(&r, tx.groups.as_ref())
     })
+}
+
+/// The repurchase table: one row per window, the `by` columns' values first when `groups`.
+pub(super) fn repurchase_batch(
+    r: &domain::repurchase::Repurchase,
+    groups: Option<&Groups>,
+) -> Result<RecordBatch> {
+    let per_group = r.starts.as_ref().map_or(1, Vec::len);
+    let mut columns: Vec<(String, ArrayRef)> = Vec::new();
+    if let Some(groups) = groups {
+        let codes: Vec<u32> = r
+            .groups
+            .iter()
+            .flat_map(|&g| std::iter::repeat_n(g, per_group))
+            .collect();
+        columns.extend(groups.labels(&codes)?);
+    }
+    if let Some(starts) = &r.starts {
+        let days = r
+            .groups
+            .iter()
+            .flat_map(|_| starts.iter().map(|&d| Some(d)));
+        columns.push(("period".into(), emit::dates(days.collect())));
+    }
+    let count =
+        |f: fn(&domain::repurchase::Window) -> i64| emit::int64(r.windows.iter().map(f).collect());
+    let rate = |f: fn(&domain::repurchase::Window) -> Option<f64>| {
+        emit::float64(r.windows.iter().map(f).collect())
+    };
+    columns.extend([
+        ("customers".into(), count(|w| w.customers)),
+        ("repeat_customers".into(), count(|w| w.repeat_customers)),
+        ("orders".into(), count(|w| w.orders)),
+        ("repeat_orders".into(), count(|w| w.repeat_orders)),
+        (
+            "repeat_customer_orders".into(),
+            count(|w| w.repeat_customer_orders),
+        ),
+        (
+            "customer_rate".into(),
+            rate(domain::repurchase::Window::customer_rate),
+        ),
+        (
+            "order_rate".into(),
+            rate(domain::repurchase::Window::order_rate),
+        ),
+        (
+            "intensity".into(),
+            rate(domain::repurchase::Window::intensity),
+        ),
+    ]);
+    emit::batch(
+        columns
+            .iter()
+            .map(|(n, a)| (n.as_str(), a.clone()))
+            .collect(),
+    )
 }
 
 #[pyfunction]
@@ -151,43 +160,52 @@ pub fn interpurchase<'py>(
     let name = spec.customer.clone();
     run(py, data, spec, on_invalid, |tx| {
         let (history, keys, _) = with_customers(tx, Purchase::Positive)?;
-        let history = &history;
-        if per_customer {
-            let g = domain::interpurchase::per_customer_gaps(history);
-            let some = |v: Vec<i32>| emit::int32(v.into_iter().map(Some).collect());
-            return emit::batch(vec![
-                (name.as_str(), keys),
-                ("purchase_days", some(g.purchase_days)),
-                ("gaps", some(g.gaps)),
-                ("mean_gap_days", emit::float64(g.mean)),
-                ("median_gap_days", emit::float64(g.median)),
-                ("min_gap_days", emit::int32(g.min)),
-                ("max_gap_days", emit::int32(g.max)),
-            ]);
-        }
-        let dist = domain::interpurchase::distribution(history);
-        let total: u64 = dist.values().sum();
-        let mut cumulative = 0;
-        let mut shares = Vec::new();
-        let mut cumulative_shares = Vec::new();
-        for &n in dist.values() {
-            cumulative += n;
-            shares.push(n as f64 / total as f64);
-            cumulative_shares.push(cumulative as f64 / total as f64);
-        }
-        emit::batch(vec![
-            (
-                "gap_days",
-                emit::int32(dist.keys().map(|&g| Some(g)).collect()),
-            ),
-            (
-                "gaps",
-                emit::int64(dist.values().map(|&n| n as i64).collect()),
-            ),
-            ("share", emit::floats(shares)),
-            ("cumulative_share", emit::floats(cumulative_shares)),
-        ])
+        interpurchase_batch(&name, &history, keys, per_customer)
     })
+}
+
+/// The gaps per customer (`per_customer`) or their distribution over all customers.
+pub(super) fn interpurchase_batch(
+    name: &str,
+    history: &History,
+    keys: ArrayRef,
+    per_customer: bool,
+) -> Result<RecordBatch> {
+    if per_customer {
+        let g = domain::interpurchase::per_customer_gaps(history);
+        let some = |v: Vec<i32>| emit::int32(v.into_iter().map(Some).collect());
+        return emit::batch(vec![
+            (name, keys),
+            ("purchase_days", some(g.purchase_days)),
+            ("gaps", some(g.gaps)),
+            ("mean_gap_days", emit::float64(g.mean)),
+            ("median_gap_days", emit::float64(g.median)),
+            ("min_gap_days", emit::int32(g.min)),
+            ("max_gap_days", emit::int32(g.max)),
+        ]);
+    }
+    let dist = domain::interpurchase::distribution(history);
+    let total: u64 = dist.values().sum();
+    let mut cumulative = 0;
+    let mut shares = Vec::new();
+    let mut cumulative_shares = Vec::new();
+    for &n in dist.values() {
+        cumulative += n;
+        shares.push(n as f64 / total as f64);
+        cumulative_shares.push(cumulative as f64 / total as f64);
+    }
+    emit::batch(vec![
+        (
+            "gap_days",
+            emit::int32(dist.keys().map(|&g| Some(g)).collect()),
+        ),
+        (
+            "gaps",
+            emit::int64(dist.values().map(|&n| n as i64).collect()),
+        ),
+        ("share", emit::floats(shares)),
+        ("cumulative_share", emit::floats(cumulative_shares)),
+    ])
 }
 
 #[pyfunction]
@@ -210,21 +228,32 @@ pub fn lifecycle<'py>(
     let name = spec.customer.clone();
     run(py, data, spec, on_invalid, |tx| {
         let (history, keys, _) = with_customers(tx, Purchase::Positive)?;
-        let history = &history;
-        let l = domain::lifecycle::lifecycle(history, as_of, thresholds, labels)?;
-        emit::batch(vec![
-            (name.as_str(), keys),
-            ("first_purchase", emit::dates(l.first_purchase)),
-            ("last_purchase", emit::dates(l.last_purchase)),
-            ("tenure_days", emit::int32(l.tenure_days)),
-            (
-                "days_since_last_purchase",
-                emit::int32(l.days_since_last_purchase),
-            ),
-            ("stage", emit::categorical_or_null(l.stage, &l.labels)?),
-        ])
-        .and_then(|b| emit::mark_ordered(b, &["stage"]))
+        lifecycle_batch(&name, &history, keys, as_of, thresholds, labels)
     })
+}
+
+/// Each customer's lifecycle stage.
+pub(super) fn lifecycle_batch(
+    name: &str,
+    history: &History,
+    keys: ArrayRef,
+    as_of: Option<i32>,
+    thresholds: [i32; 3],
+    labels: Labels,
+) -> Result<RecordBatch> {
+    let l = domain::lifecycle::lifecycle(history, as_of, thresholds, labels)?;
+    emit::batch(vec![
+        (name, keys),
+        ("first_purchase", emit::dates(l.first_purchase)),
+        ("last_purchase", emit::dates(l.last_purchase)),
+        ("tenure_days", emit::int32(l.tenure_days)),
+        (
+            "days_since_last_purchase",
+            emit::int32(l.days_since_last_purchase),
+        ),
+        ("stage", emit::categorical_or_null(l.stage, &l.labels)?),
+    ])
+    .and_then(|b| emit::mark_ordered(b, &["stage"]))
 }
 
 #[pyfunction]
@@ -251,34 +280,43 @@ pub fn churn_risk<'py>(
     let name = spec.customer.clone();
     run(py, data, spec, on_invalid, |tx| {
         let (history, keys, _) = with_customers(tx, Purchase::Positive)?;
-        let history = &history;
-        let c = domain::churn::churn_risk(history, &options)?;
-        let labels = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        emit::batch(vec![
-            (name.as_str(), keys),
-            ("last_purchase", emit::dates(c.last_purchase)),
-            (
-                "days_since_last_purchase",
-                emit::int32(c.days_since_last_purchase),
-            ),
-            ("purchases_recent", emit::int32(c.purchases_recent)),
-            ("purchases_prior", emit::int32(c.purchases_prior)),
-            ("median_gap_days", emit::float64(c.median_gap_days)),
-            (
-                "rhythm",
-                emit::categorical_or_null(c.rhythm, &labels(&domain::churn::RHYTHMS))?,
-            ),
-            ("overdue_ratio", emit::float64(c.overdue_ratio)),
-            ("declining", emit::booleans(c.declining)),
-            ("overdue", emit::booleans(c.overdue)),
-            (
-                "risk",
-                emit::categorical_or_null(c.risk, &labels(&domain::churn::RISK_LEVELS))?,
-            ),
-            ("reason", emit::strings(c.reason)),
-        ])
-        .and_then(|b| emit::mark_ordered(b, &["risk"]))
+        churn_risk_batch(&name, &history, keys, &options)
     })
+}
+
+/// Each customer's churn signals, risk level and reason.
+pub(super) fn churn_risk_batch(
+    name: &str,
+    history: &History,
+    keys: ArrayRef,
+    options: &domain::churn::ChurnOptions,
+) -> Result<RecordBatch> {
+    let c = domain::churn::churn_risk(history, options)?;
+    let labels = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    emit::batch(vec![
+        (name, keys),
+        ("last_purchase", emit::dates(c.last_purchase)),
+        (
+            "days_since_last_purchase",
+            emit::int32(c.days_since_last_purchase),
+        ),
+        ("purchases_recent", emit::int32(c.purchases_recent)),
+        ("purchases_prior", emit::int32(c.purchases_prior)),
+        ("median_gap_days", emit::float64(c.median_gap_days)),
+        (
+            "rhythm",
+            emit::categorical_or_null(c.rhythm, &labels(&domain::churn::RHYTHMS))?,
+        ),
+        ("overdue_ratio", emit::float64(c.overdue_ratio)),
+        ("declining", emit::booleans(c.declining)),
+        ("overdue", emit::booleans(c.overdue)),
+        (
+            "risk",
+            emit::categorical_or_null(c.risk, &labels(&domain::churn::RISK_LEVELS))?,
+        ),
+        ("reason", emit::strings(c.reason)),
+    ])
+    .and_then(|b| emit::mark_ordered(b, &["risk"]))
 }
 
 #[pyfunction]
@@ -308,7 +346,7 @@ pub fn cohorts<'py>(
 }
 
 /// The cohort matrix in long (one row per cohort and period number) or wide form.
-fn cohort_batch(
+pub(super) fn cohort_batch(
     c: &domain::cohorts::Cohorts,
     metric: domain::cohorts::Metric,
     metric_name: &str,
@@ -378,39 +416,48 @@ pub fn acquisition<'py>(
     let period = parse_period(py, period)?;
     let spec = spec(customer, date, amount, None);
     run(py, data, spec, on_invalid, |tx| {
-        let history = history::build(tx);
-        let a = domain::acquisition::acquisition(&history, period, lapse_days, as_of)?;
-        let ratio = |num: &[i64], den: &[i64]| {
-            emit::float64(
-                num.iter()
-                    .zip(den)
-                    .map(|(&n, &d)| (d != 0).then(|| n as f64 / d as f64))
-                    .collect(),
-            )
-        };
-        let churned: Vec<i64> = a
-            .start_customers
-            .iter()
-            .zip(&a.retained)
-            .map(|(s, r)| s - r)
-            .collect();
-        emit::batch(vec![
-            (
-                "period",
-                emit::dates(a.starts.iter().map(|&d| Some(d)).collect()),
-            ),
-            ("start_customers", emit::int64(a.start_customers.clone())),
-            ("new", emit::int64(a.new.clone())),
-            ("reactivated", emit::int64(a.reactivated.clone())),
-            ("lost", emit::int64(a.lost.clone())),
-            ("retained", emit::int64(a.retained.clone())),
-            ("end_customers", emit::int64(a.end_customers.clone())),
-            ("active", emit::int64(a.active.clone())),
-            ("cr_index", ratio(&a.new, &a.lost)),
-            ("churn_rate", ratio(&churned, &a.start_customers)),
-            ("retention_rate", ratio(&a.retained, &a.start_customers)),
-        ])
+        acquisition_batch(&history::build(tx), period, lapse_days, as_of)
     })
+}
+
+/// The acquisition table: one row per period.
+pub(super) fn acquisition_batch(
+    history: &History,
+    period: Period,
+    lapse_days: i32,
+    as_of: Option<i32>,
+) -> Result<RecordBatch> {
+    let a = domain::acquisition::acquisition(history, period, lapse_days, as_of)?;
+    let ratio = |num: &[i64], den: &[i64]| {
+        emit::float64(
+            num.iter()
+                .zip(den)
+                .map(|(&n, &d)| (d != 0).then(|| n as f64 / d as f64))
+                .collect(),
+        )
+    };
+    let churned: Vec<i64> = a
+        .start_customers
+        .iter()
+        .zip(&a.retained)
+        .map(|(s, r)| s - r)
+        .collect();
+    emit::batch(vec![
+        (
+            "period",
+            emit::dates(a.starts.iter().map(|&d| Some(d)).collect()),
+        ),
+        ("start_customers", emit::int64(a.start_customers.clone())),
+        ("new", emit::int64(a.new.clone())),
+        ("reactivated", emit::int64(a.reactivated.clone())),
+        ("lost", emit::int64(a.lost.clone())),
+        ("retained", emit::int64(a.retained.clone())),
+        ("end_customers", emit::int64(a.end_customers.clone())),
+        ("active", emit::int64(a.active.clone())),
+        ("cr_index", ratio(&a.new, &a.lost)),
+        ("churn_rate", ratio(&churned, &a.start_customers)),
+        ("retention_rate", ratio(&a.retained, &a.start_customers)),
+    ])
 }
 
 #[pyfunction]
@@ -457,34 +504,46 @@ pub fn activity<'py>(
             .iter()
             .map(|values| history::column_sums(tx, values, &codes))
             .collect();
-        let a = domain::activity::activity(history, &sums, &options)?;
-        let mut columns: Vec<(String, ArrayRef)> = vec![
-            (name.clone(), keys),
-            (
-                "days_since_last_purchase".into(),
-                emit::int32(a.days_since_last_purchase),
-            ),
-            (
-                "purchases".into(),
-                emit::int32(a.purchases.into_iter().map(Some).collect()),
-            ),
-            ("net_spend".into(), emit::floats(a.net_spend)),
-        ];
-        for (name, s) in extra.iter().zip(sums) {
-            columns.push((name.clone(), emit::floats(s)));
-        }
-        columns.push(("recency_indicator".into(), emit::floats(a.recency)));
-        columns.push(("frequency_indicator".into(), emit::floats(a.frequency)));
-        columns.push(("monetary_indicator".into(), emit::floats(a.monetary)));
-        for (name, x) in extra.iter().zip(a.extra) {
-            columns.push((format!("{name}_indicator"), emit::floats(x)));
-        }
-        columns.push(("activity".into(), emit::floats(a.activity)));
-        emit::batch(
-            columns
-                .iter()
-                .map(|(n, a)| (n.as_str(), a.clone()))
-                .collect(),
-        )
+        activity_batch(&name, history, keys, &extra, sums, &options)
     })
+}
+
+/// The activity table; `sums` holds each `extra` column's per-customer sums.
+pub(super) fn activity_batch(
+    name: &str,
+    history: &History,
+    keys: ArrayRef,
+    extra: &[String],
+    sums: Vec<Vec<f64>>,
+    options: &domain::activity::ActivityOptions,
+) -> Result<RecordBatch> {
+    let a = domain::activity::activity(history, &sums, options)?;
+    let mut columns: Vec<(String, ArrayRef)> = vec![
+        (name.to_string(), keys),
+        (
+            "days_since_last_purchase".into(),
+            emit::int32(a.days_since_last_purchase),
+        ),
+        (
+            "purchases".into(),
+            emit::int32(a.purchases.into_iter().map(Some).collect()),
+        ),
+        ("net_spend".into(), emit::floats(a.net_spend)),
+    ];
+    for (name, s) in extra.iter().zip(sums) {
+        columns.push((name.clone(), emit::floats(s)));
+    }
+    columns.push(("recency_indicator".into(), emit::floats(a.recency)));
+    columns.push(("frequency_indicator".into(), emit::floats(a.frequency)));
+    columns.push(("monetary_indicator".into(), emit::floats(a.monetary)));
+    for (name, x) in extra.iter().zip(a.extra) {
+        columns.push((format!("{name}_indicator"), emit::floats(x)));
+    }
+    columns.push(("activity".into(), emit::floats(a.activity)));
+    emit::batch(
+        columns
+            .iter()
+            .map(|(n, a)| (n.as_str(), a.clone()))
+            .collect(),
+    )
 }

@@ -81,12 +81,7 @@ struct Acc {
 /// periods come from the period masks; revenue and longer spans from the history.
 pub fn cohorts(tx: &Transactions, period: Period, metric: Metric) -> Cohorts {
     let Some((first, last)) = day_range(tx) else {
-        return Cohorts {
-            starts: vec![],
-            sizes: vec![],
-            active: vec![],
-            revenue: vec![],
-        };
+        return Cohorts::empty();
     };
     let calendar = Calendar::new(period, first, last);
     let counts_only = matches!(metric, Metric::Retention | Metric::ActiveCustomers);
@@ -95,6 +90,27 @@ pub fn cohorts(tx: &Transactions, period: Period, metric: Metric) -> Cohorts {
         return from_masks(&masks, &calendar);
     }
     from_history(&history::build(tx), &calendar)
+}
+
+/// The cohorts of a history without groups (a merged partial state), over the calendar of
+/// its first to last day: what `cohorts` gives for the log it condenses.
+pub fn of_history(history: &History, period: Period) -> Cohorts {
+    match history.days {
+        Some((first, last)) => from_history(history, &Calendar::new(period, first, last)),
+        None => Cohorts::empty(),
+    }
+}
+
+impl Cohorts {
+    /// The cohorts of a log without rows.
+    fn empty() -> Cohorts {
+        Cohorts {
+            starts: vec![],
+            sizes: vec![],
+            active: vec![],
+            revenue: vec![],
+        }
+    }
 }
 
 fn from_masks(masks: &PeriodMasks, calendar: &Calendar) -> Cohorts {

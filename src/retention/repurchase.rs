@@ -72,11 +72,7 @@ pub struct Repurchase {
 /// most 64 periods they come from the period masks, else from the history.
 pub fn repurchase(tx: &Transactions, period: Option<Period>) -> Repurchase {
     let Some((first, last)) = day_range(tx) else {
-        return Repurchase {
-            groups: vec![],
-            starts: period.map(|_| vec![]),
-            windows: vec![],
-        };
+        return Repurchase::empty(period);
     };
     let calendar = period.map(|p| Calendar::new(p, first, last));
     let n_periods = calendar.as_ref().map_or(1, Calendar::len);
@@ -101,6 +97,32 @@ pub fn repurchase(tx: &Transactions, period: Option<Period>) -> Repurchase {
         groups,
         starts,
         windows,
+    }
+}
+
+/// The windows of a history without groups or orders (a merged partial state), over the
+/// calendar of its first to last day: what `repurchase` gives for the log it condenses.
+pub fn of_history(history: &History, period: Option<Period>) -> Repurchase {
+    let Some((first, last)) = history.days else {
+        return Repurchase::empty(period);
+    };
+    let calendar = period.map(|p| Calendar::new(p, first, last));
+    let n_periods = calendar.as_ref().map_or(1, Calendar::len);
+    Repurchase {
+        groups: vec![0],
+        starts: calendar.as_ref().map(Calendar::starts),
+        windows: from_history(history, &[0], calendar.as_ref(), n_periods),
+    }
+}
+
+impl Repurchase {
+    /// The windows of a log without rows.
+    fn empty(period: Option<Period>) -> Repurchase {
+        Repurchase {
+            groups: vec![],
+            starts: period.map(|_| vec![]),
+            windows: vec![],
+        }
     }
 }
 

@@ -1,0 +1,187 @@
+//! `crm._core.<function>_from_partial`: the functions of the customers' histories computed
+//! from a (merged) "customer_days" partial state, with the same table as the in-memory call
+//! gives for the whole log (the tables are built by the same functions).
+
+use pyo3::prelude::*;
+use pyo3::types::PyCapsule;
+
+use super::args::{choice, parse_labels, parse_period};
+use super::arrow::to_capsule;
+use super::clv::{calibration_holdout_batch, summary_batch};
+use super::errors::{detach, to_pyerr};
+use super::partial::read_days;
+use super::retention::{
+    acquisition_batch, activity_batch, churn_risk_batch, cohort_batch, interpurchase_batch,
+    lifecycle_batch, repurchase_batch,
+};
+use crate::clv_summary::unit_days;
+use crate::error::Result;
+use crate::history::{History, Purchase};
+use crate::retention as domain;
+
+type Capsule<'py> = PyResult<Bound<'py, PyCapsule>>;
+
+/// Read the state, build its history under `rule` and derive a table from the key column's
+/// name, the history and the customers' keys.
+fn derive<'py>(
+    py: Python<'py>,
+    state: &Bound<'py, PyAny>,
+    rule: Purchase,
+    table: impl FnOnce(&str, &History, arrow_array::ArrayRef) -> Result<arrow_array::RecordBatch> + Send,
+) -> Capsule<'py> {
+    let state = read_days(py, state)?;
+    let batch = detach(py, || {
+        let name = state.key_name.clone();
+        let (history, keys) = state.into_history(rule)?;
+        table(&name, &history, keys)
+    })?;
+    to_capsule(py, batch)
+}
+
+#[pyfunction]
+#[pyo3(signature = (state, *, time_unit="W", observation_end=None))]
+pub fn summary_from_partial<'py>(
+    py: Python<'py>,
+    state: &Bound<'py, PyAny>,
+    time_unit: &str,
+    observation_end: Option<i32>,
+) -> Capsule<'py> {
+    let unit = unit_days(time_unit).map_err(|e| to_pyerr(py, e))?;
+    derive(py, state, Purchase::NonNegative, |name, h, keys| {
+        summary_batch(name, h, keys, observation_end, unit)
+    })
+}
+
+#[pyfunction]
+#[pyo3(signature = (state, *, calibration_end, observation_end=None, time_unit="W"))]
+pub fn calibration_holdout_from_partial<'py>(
+    py: Python<'py>,
+    state: &Bound<'py, PyAny>,
+    calibration_end: i32,
+    observation_end: Option<i32>,
+    time_unit: &str,
+) -> Capsule<'py> {
+    let unit = unit_days(time_unit).map_err(|e| to_pyerr(py, e))?;
+    derive(py, state, Purchase::NonNegative, |name, h, keys| {
+        calibration_holdout_batch(name, h, keys, calibration_end, observation_end, unit)
+    })
+}
+
+#[pyfunction]
+#[pyo3(signature = (state, *, period=None))]
+pub fn repurchase_from_partial<'py>(
+    py: Python<'py>,
+    state: &Bound<'py, PyAny>,
+    period: Option<&str>,
+) -> Capsule<'py> {
+    let period = period.map(|p| parse_period(py, p)).transpose()?;
+    derive(py, state, Purchase::Positive, |_, h, _| {
+        repurchase_batch(&domain::repurchase::of_history(h, period), None)
+    })
+}
+
+#[pyfunction]
+#[pyo3(signature = (state, *, output="customers"))]
+pub fn interpurchase_from_partial<'py>(
+    py: Python<'py>,
+    state: &Bound<'py, PyAny>,
+    output: &str,
+) -> Capsule<'py> {
+    let per_customer = choice(py, "output", output, &["customers", "distribution"])? == 0;
+    derive(py, state, Purchase::Positive, |name, h, keys| {
+        interpurchase_batch(name, h, keys, per_customer)
+    })
+}
+
+#[pyfunction]
+#[pyo3(signature = (state, *, as_of=None, thresholds=(90, 180, 365), labels="en"))]
+pub fn lifecycle_from_partial<'py>(
+    py: Python<'py>,
+    state: &Bound<'py, PyAny>,
+    as_of: Option<i32>,
+    thresholds: (i32, i32, i32),
+    labels: &str,
+) -> Capsule<'py> {
+    let labels = parse_labels(py, labels)?;
+    let thresholds = [thresholds.0, thresholds.1, thresholds.2];
+    derive(py, state, Purchase::Positive, |name, h, keys| {
+        lifecycle_batch(name, h, keys, as_of, thresholds, labels)
+    })
+}
+
+#[pyfunction]
+#[pyo3(signature = (state, *, as_of=None, window=90, overdue_factor=2.0))]
+pub fn churn_risk_from_partial<'py>(
+    py: Python<'py>,
+    state: &Bound<'py, PyAny>,
+    as_of: Option<i32>,
+    window: i32,
+    overdue_factor: f64,
+) -> Capsule<'py> {
+    let options = domain::churn::ChurnOptions {
+        as_of,
+        window,
+        overdue_factor,
+    };
+    derive(py, state, Purchase::Positive, |name, h, keys| {
+        churn_risk_batch(name, h, keys, &options)
+    })
+}
+
+#[pyfunction]
+#[pyo3(signature = (state, *, period="M", metric="retention", format="long"))]
+pub fn cohorts_from_partial<'py>(
+    py: Python<'py>,
+    state: &Bound<'py, PyAny>,
+    period: &str,
+    metric: &str,
+    format: &str,
+) -> Capsule<'py> {
+    let period = parse_period(py, period)?;
+    let metric_name = metric.to_string();
+    let metric = domain::cohorts::Metric::parse(metric).map_err(|e| to_pyerr(py, e))?;
+    let wide = choice(py, "format", format, &["long", "wide"])? == 1;
+    derive(py, state, Purchase::Positive, |_, h, _| {
+        let c = domain::cohorts::of_history(h, period);
+        cohort_batch(&c, metric, &metric_name, wide)
+    })
+}
+
+#[pyfunction]
+#[pyo3(signature = (state, *, period="M", lapse_days=180, as_of=None))]
+pub fn acquisition_from_partial<'py>(
+    py: Python<'py>,
+    state: &Bound<'py, PyAny>,
+    period: &str,
+    lapse_days: i32,
+    as_of: Option<i32>,
+) -> Capsule<'py> {
+    let period = parse_period(py, period)?;
+    derive(py, state, Purchase::Positive, |_, h, _| {
+        acquisition_batch(h, period, lapse_days, as_of)
+    })
+}
+
+/// `activity` without engagement columns (a partial state holds no per-customer sums of
+/// other columns).
+#[pyfunction]
+#[pyo3(signature = (state, *, as_of=None, half_life_days=90.0, weights=(0.4, 0.3, 0.3)))]
+pub fn activity_from_partial<'py>(
+    py: Python<'py>,
+    state: &Bound<'py, PyAny>,
+    as_of: Option<i32>,
+    half_life_days: f64,
+    weights: (f64, f64, f64),
+) -> Capsule<'py> {
+    let options = domain::activity::ActivityOptions {
+        as_of,
+        half_life_days,
+        recency_weight: weights.0,
+        frequency_weight: weights.1,
+        monetary_weight: weights.2,
+        extra_weights: vec![],
+    };
+    derive(py, state, Purchase::Positive, |name, h, keys| {
+        activity_batch(name, h, keys, &[], vec![], &options)
+    })
+}
