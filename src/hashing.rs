@@ -40,16 +40,40 @@ impl SortPrefix for &str {
 /// the length. Integer order is the strings' byte order, and no lookup needs the string data.
 pub const PACKED_MAX_LEN: usize = 15;
 
+#[inline(always)]
 pub fn pack(s: &str) -> u128 {
-    let mut bytes = [0u8; 16];
-    bytes[..s.len()].copy_from_slice(s.as_bytes());
-    bytes[15] = s.len() as u8;
-    u128::from_be_bytes(bytes)
+    let (b, n) = (s.as_bytes(), s.len());
+    debug_assert!(n <= PACKED_MAX_LEN);
+    // Two overlapping loads cover the string without a variable-length copy: the head at
+    // bytes 0.., the tail shifted to end at byte n (where they overlap the bytes agree).
+    let at_end = |tail: u128| tail << (8 * (16 - n));
+    let body = if n >= 8 {
+        let word = |i: usize| u64::from_be_bytes(b[i..i + 8].try_into().unwrap()) as u128;
+        (word(0) << 64) | at_end(word(n - 8))
+    } else if n >= 4 {
+        let word = |i: usize| u32::from_be_bytes(b[i..i + 4].try_into().unwrap()) as u128;
+        (word(0) << 96) | at_end(word(n - 4))
+    } else if n > 0 {
+        let byte = |i: usize| (b[i] as u128) << (8 * (15 - i));
+        byte(0) | byte(n / 2) | byte(n - 1)
+    } else {
+        0
+    };
+    body | n as u128
 }
 
-pub fn unpack(packed: &u128) -> String {
-    let bytes = packed.to_be_bytes();
-    String::from_utf8_lossy(&bytes[..bytes[15] as usize]).into_owned()
+/// A packed string, read back without a heap allocation.
+pub struct Unpacked([u8; 16]);
+
+impl AsRef<str> for Unpacked {
+    fn as_ref(&self) -> &str {
+        // The bytes are those of a `&str`, so always valid UTF-8.
+        std::str::from_utf8(&self.0[..self.0[15] as usize]).unwrap_or_default()
+    }
+}
+
+pub fn unpack(packed: &u128) -> Unpacked {
+    Unpacked(packed.to_be_bytes())
 }
 
 /// Rows per partition to aim for: small enough for a partition's table to stay in cache.
@@ -197,7 +221,20 @@ mod tests {
         let mut packed: Vec<u128> = words.iter().map(|w| pack(w)).collect();
         packed.sort();
         words.sort();
-        assert_eq!(packed.iter().map(unpack).collect::<Vec<_>>(), words);
+        let unpacked: Vec<String> = packed.iter().map(|p| unpack(p).as_ref().into()).collect();
+        assert_eq!(unpacked, words);
+    }
+
+    #[test]
+    fn packing_matches_a_byte_copy_at_every_length() {
+        let text = "abcdefghijklmnop";
+        for n in 0..=PACKED_MAX_LEN {
+            let s = &text[..n];
+            let mut bytes = [0u8; 16];
+            bytes[..n].copy_from_slice(s.as_bytes());
+            bytes[15] = n as u8;
+            assert_eq!(pack(s), u128::from_be_bytes(bytes), "length {n}");
+        }
     }
 
     #[test]

@@ -27,18 +27,16 @@ pub use customer_days::{CustomerDays, DayTotals};
 pub const KIND_KEY: &str = "crm.partial";
 pub const KIND: &str = "customer_states";
 pub const VERSION_KEY: &str = "crm.partial.version";
-pub const VERSION: &str = "1";
+pub const VERSION: &str = "2";
 const MAX_DAY_KEY: &str = "crm.max_day";
 
-const STATE_COLUMNS: [&str; 8] = [
+const STATE_COLUMNS: [&str; 6] = [
     "rows",
     "purchases",
     "first_purchase",
     "last_purchase",
-    "gross_hi",
-    "gross_lo",
-    "refunded_hi",
-    "refunded_lo",
+    "net_hi",
+    "net_lo",
 ];
 
 /// The states of the customers present in part of a log, sorted by key.
@@ -95,10 +93,8 @@ impl CustomerStates {
             u32s(|s| s.purchases),
             i32s(|s| s.first_purchase),
             i32s(|s| s.last_purchase),
-            f64s(|s| s.gross.parts().0),
-            f64s(|s| s.gross.parts().1),
-            f64s(|s| s.refunded.parts().0),
-            f64s(|s| s.refunded.parts().1),
+            f64s(|s| s.net.parts().0),
+            f64s(|s| s.net.parts().1),
         ];
         let mut fields = vec![Field::new(
             &self.key_name,
@@ -136,16 +132,14 @@ impl CustomerStates {
             values::<Int32Type>(batches, 4)?,
         );
         let f64s = |i: usize| values::<Float64Type>(batches, i);
-        let (gross_hi, gross_lo, refunded_hi, refunded_lo) =
-            (f64s(5)?, f64s(6)?, f64s(7)?, f64s(8)?);
+        let (net_hi, net_lo) = (f64s(5)?, f64s(6)?);
         let states = (0..keys.len())
             .map(|i| CustomerState {
                 rows: rows[i],
                 purchases: purchases[i],
                 first_purchase: first[i],
                 last_purchase: last[i],
-                gross: Sum::from_parts(gross_hi[i], gross_lo[i]),
-                refunded: Sum::from_parts(refunded_hi[i], refunded_lo[i]),
+                net: Sum::from_parts(net_hi[i], net_lo[i]),
             })
             .collect();
         Ok(CustomerStates {
@@ -331,7 +325,7 @@ mod tests {
     fn close(a: &CustomerState, b: &CustomerState) -> bool {
         let same_counts = (a.rows, a.purchases, a.first_purchase, a.last_purchase)
             == (b.rows, b.purchases, b.first_purchase, b.last_purchase);
-        same_counts && (a.net() - b.net()).abs() <= 1e-9 * a.gross.value().max(1.0)
+        same_counts && (a.net() - b.net()).abs() <= 1e-9 * a.net().abs().max(1.0)
     }
 
     #[test]
@@ -364,10 +358,10 @@ mod tests {
     fn a_batch_without_the_marker_or_of_another_version_is_refused() {
         let batch = state(&[(1, 18_000, 5.0)]).to_batch().unwrap();
         let mut meta = batch.schema().metadata().clone();
-        meta.insert(VERSION_KEY.into(), "2".into());
+        meta.insert(VERSION_KEY.into(), "99".into());
         let other = Arc::new(batch.schema().as_ref().clone().with_metadata(meta));
         let err = CustomerStates::from_batches(&other, &[]).err().unwrap();
-        assert!(err.to_string().contains("version 2"), "{err}");
+        assert!(err.to_string().contains("version 99"), "{err}");
         let bare = Arc::new(
             batch
                 .schema()
