@@ -7,9 +7,10 @@
 1. Streaming: a date-ordered log of --stream-rows rows (int keys, --customers customers) is
    written as Parquet files; `crm rfm 'folder/*.parquet' -o out.parquet` runs in a fresh
    process, --runs times. Reported: median seconds, rows/s, the child's peak resident memory
-   (ru_maxrss) and its share of the log's in-memory size (the target: under 25 %).
+   (VmHWM) and its share of the log's in-memory size (the target: under 25 %).
 2. Dask: a --dask-rows log in 8 Parquet files, persisted on a LocalCluster of 2 worker
-   processes (1 thread each) as 8 partitions; `crm.dask.rfm(ddf)` against the in-memory
+   processes (1 thread each) as --dask-partitions partitions (2: one per worker; 8: one per
+   file); `crm.dask.rfm(ddf)` against the in-memory
    `crm.rfm(table)` of the same rows in this process (pyarrow Table, 2 threads), medians of
    --runs, ratio measured in the same run (the target: at most 1.5x). The outputs are checked
    equal before timing.
@@ -21,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -31,28 +30,32 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
+
+import crm
 
 HERE = Path(__file__).resolve().parent
 
 
-def write_log(folder: Path, rows: int, customers: int, files: int, seed: int = 7) -> int:
-    """A date-ordered log in `files` Parquet files; returns its in-memory size in bytes."""
-    rng = np.random.default_rng(seed)
-    per = rows // files
+def write_log(folder: Path, rows: int, customers: int, files: int) -> int:
+    """A date-ordered log (crm.datasets.synthetic_rows, one date range per file) in `files`
+    Parquet files; returns its in-memory size in bytes."""
     size = 0
     for f in range(files):
-        days = np.sort(rng.integers(19_000 + 40 * f, 19_000 + 40 * (f + 1), per))
-        refund = rng.random(per) < 0.03
-        table = pa.table({
-            "customer_id": rng.integers(0, customers, per),
-            "order_date": days.astype("datetime64[D]").astype("datetime64[us]"),
-            "amount": np.round(rng.lognormal(3.0, 1.0, per) * np.where(refund, -1.0, 1.0), 2),
-        })
+        start = np.datetime64("2023-01-01") + 40 * f
+        table = crm.datasets.synthetic_rows(rows // files, n_customers=customers, seed=f, start=str(start),
+                                            end=str(start + 39)).select(["customer_id", "order_date", "amount"])
         size += table.nbytes
         pq.write_table(table, folder / f"part-{f:03d}.parquet", row_group_size=1 << 20)
     return size
+
+
+# The CLI, then its peak resident memory (VmHWM, in kB) as the last stderr line. Not
+# ru_maxrss: a child keeps the parent's resident size at fork as its starting maximum.
+CLI_REPORTING_PEAK = (
+    "import sys; from crm.cli import main; r = main(sys.argv[1:]); "
+    "print('VmHWM', open('/proc/self/status').read().split('VmHWM:')[1].split()[0], file=sys.stderr); sys.exit(r)"
+)
 
 
 def log(*parts: object) -> None:
@@ -67,15 +70,14 @@ def bench_stream(rows: int, customers: int, runs: int) -> list[dict]:
         size = write_log(folder, rows, customers, files=max(1, rows // 10_000_000))
         times, peaks = [], []
         for _ in range(runs):
-            code = ("import resource, sys; from crm.cli import main; r = main(sys.argv[1:]); "
-                    "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(r)")
+            code = CLI_REPORTING_PEAK
             start = time.perf_counter()
             run = subprocess.run([sys.executable, "-c", code, "rfm", str(folder / "*.parquet"), "-o", str(Path(tmp) / "out.parquet")],
                                  capture_output=True, text=True)
             times.append(time.perf_counter() - start)
             if run.returncode:
                 raise SystemExit(run.stderr)
-            peaks.append(int(run.stderr.strip().splitlines()[-1]) * 1024)
+            peaks.append(int(run.stderr.strip().splitlines()[-1].split()[1]) * 1024)
             log(f"  stream run: {times[-1]:.2f} s, peak {peaks[-1] >> 20} MB")
         t, peak = statistics.median(times), max(peaks)
         return [{
@@ -85,11 +87,10 @@ def bench_stream(rows: int, customers: int, runs: int) -> list[dict]:
         }]
 
 
-def bench_dask(rows: int, customers: int, runs: int) -> list[dict]:
+def bench_dask(rows: int, customers: int, runs: int, partitionings: list[int]) -> list[dict]:
     import dask.dataframe as dd
     from distributed import Client, LocalCluster
 
-    import crm
     import crm.dask
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -98,17 +99,19 @@ def bench_dask(rows: int, customers: int, runs: int) -> list[dict]:
         log(f"writing {rows:,} rows ...")
         write_log(folder, rows, customers, files=8)
         table = pq.read_table(folder)
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+        expected = crm.rfm(table).to_pandas(date_as_object=False)
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                           silence_logs=logging.ERROR) as cluster, Client(cluster):
-            ddf = dd.read_parquet(str(folder)).persist()
-            expected = crm.rfm(table).to_pandas(date_as_object=False)
-            got = crm.dask.rfm(ddf)
-            assert got.drop(columns="monetary").equals(expected.drop(columns="monetary"))
-            np.testing.assert_allclose(got.monetary, expected.monetary, rtol=1e-9)
-            timings: dict[str, list[float]] = {"crm.rfm (in memory)": [], "crm.dask.rfm (2 workers)": []}
+            frames = {p: dd.read_parquet(str(folder)).repartition(npartitions=p).persist() for p in partitionings}
+            calls = {"crm.rfm (in memory)": lambda: crm.rfm(table)}
+            for p, ddf in frames.items():
+                got = crm.dask.rfm(ddf)
+                assert got.drop(columns="monetary").equals(expected.drop(columns="monetary"))
+                np.testing.assert_allclose(got.monetary, expected.monetary, rtol=1e-9)
+                calls[f"crm.dask.rfm (2 workers, {p} partitions)"] = lambda ddf=ddf: crm.dask.rfm(ddf)
+            timings: dict[str, list[float]] = {name: [] for name in calls}
             for _ in range(runs):
-                for name, call in (("crm.rfm (in memory)", lambda: crm.rfm(table)),
-                                   ("crm.dask.rfm (2 workers)", lambda: crm.dask.rfm(ddf))):
+                for name, call in calls.items():
                     start = time.perf_counter()
                     call()
                     timings[name].append(time.perf_counter() - start)
@@ -116,7 +119,7 @@ def bench_dask(rows: int, customers: int, runs: int) -> list[dict]:
     base = statistics.median(timings["crm.rfm (in memory)"])
     return [{
         "what": name, "rows": rows, "customers": customers, "median s": f"{statistics.median(t):.2f}",
-        "vs in-memory": f"{statistics.median(t) / base:.2f}x", "partitions": 8 if "dask" in name else "",
+        "vs in-memory": f"{statistics.median(t) / base:.2f}x",
     } for name, t in timings.items()]
 
 
@@ -136,13 +139,15 @@ def main() -> None:
     parser.add_argument("--dask-rows", type=float, default=5e7)
     parser.add_argument("--customers", type=float, default=5e5)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--dask-partitions", default="2,8", help="partitionings of the Dask frame, comma-separated")
     parser.add_argument("--out", default=str(HERE / "results_scale.md"))
     args = parser.parse_args()
     rows = []
     if args.stream_rows:
         rows += bench_stream(int(args.stream_rows), int(args.customers), args.runs)
     if args.dask_rows:
-        rows += bench_dask(int(args.dask_rows), int(args.customers), args.runs)
+        partitionings = [int(p) for p in args.dask_partitions.split(",")]
+        rows += bench_dask(int(args.dask_rows), int(args.customers), args.runs, partitionings)
     table = markdown(rows)
     print(table)
     Path(args.out).write_text(table + "\n")
