@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 
 import dask.dataframe as dd
 import numpy as np
@@ -191,3 +193,23 @@ def test_history_functions_report_bad_input_like_the_in_memory_call(client, days
         crm.dask.summary(ddf.dropna(), time_unit="Y")
     with pytest.raises(TypeError, match="by"):
         crm.dask.repurchase(ddf, by="channel")
+
+
+BLOCK_DASK = """
+import sys
+sys.modules["dask"] = None  # as if it were not installed
+import crm
+assert crm.rfm(crm.datasets.synthetic(50, seed=0)).shape[0] == 50
+try:
+    import crm.dask
+except ImportError as exc:
+    print("ImportError:", exc)
+"""
+
+
+def test_import_crm_works_without_dask(tmp_path):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    result = subprocess.run([sys.executable, "-c", BLOCK_DASK], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ImportError: crm.dask needs Dask: pip install 'crm-analytics[dask]'"

@@ -41,7 +41,10 @@ import warnings
 from collections.abc import Mapping
 from typing import Any, Literal
 
-import dask
+try:
+    import dask
+except ImportError as exc:  # the optional extra
+    raise ImportError("crm.dask needs Dask: pip install 'crm-analytics[dask]'") from exc
 import pyarrow as pa
 
 from . import _core
