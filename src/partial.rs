@@ -20,6 +20,7 @@ use crate::ingest::named::shared_customers;
 use crate::summary::{CustomerState, Sum, Summary};
 
 pub mod customer_days;
+pub mod orders;
 pub use customer_days::{CustomerDays, DayTotals};
 
 /// Schema metadata that marks a batch as a partial state, and its layout version: a state
@@ -48,12 +49,20 @@ pub struct CustomerStates {
     pub states: Vec<CustomerState>,
     /// Latest day of any row of this part (`None` when it has no rows).
     pub max_day: Option<i32>,
+    /// With an order column: each customer's distinct purchase order ids (`orders`).
+    pub orders: Option<ArrayRef>,
 }
 
 impl CustomerStates {
     /// The state of a summarized log: its customers with at least one row.
-    /// `codes` ascending, as `Summary::present_codes` gives them.
-    pub fn from_summary(key_name: &str, summary: Summary, codes: &[u32], keys: ArrayRef) -> Self {
+    /// `codes` ascending, as `Summary::present_codes` gives them; `orders` aligned with them.
+    pub fn from_summary(
+        key_name: &str,
+        summary: Summary,
+        codes: &[u32],
+        keys: ArrayRef,
+        orders: Option<ArrayRef>,
+    ) -> Self {
         let mut states = summary.states;
         compact(&mut states, codes);
         CustomerStates {
@@ -61,19 +70,20 @@ impl CustomerStates {
             keys,
             states,
             max_day: summary.max_day,
+            orders,
         }
     }
 
     /// Back to the form derive steps read, with codes `0..n` in key order.
-    pub fn into_summary(self) -> (Summary, Vec<u32>) {
+    pub fn into_summary(self) -> Result<(Summary, Vec<u32>)> {
         let codes = (0..self.states.len() as u32).collect();
         let summary = Summary {
+            distinct_orders: self.orders.as_ref().map(orders::counts).transpose()?,
             states: self.states,
-            distinct_orders: None,
             max_day: self.max_day,
             keys: Some(self.keys),
         };
-        (summary, codes)
+        Ok((summary, codes))
     }
 
     pub fn to_batch(&self) -> Result<RecordBatch> {
@@ -107,6 +117,15 @@ impl CustomerStates {
                 .zip(&columns[1..])
                 .map(|(name, c)| Field::new(*name, c.data_type().clone(), false)),
         );
+        let mut columns = columns;
+        if let Some(orders) = &self.orders {
+            fields.push(Field::new(
+                orders::COLUMN,
+                orders.data_type().clone(),
+                false,
+            ));
+            columns.push(orders.clone());
+        }
         let mut metadata = marker(KIND);
         if let Some(day) = self.max_day {
             metadata.insert(MAX_DAY_KEY.to_string(), day.to_string());
@@ -117,7 +136,12 @@ impl CustomerStates {
 
     /// Read a partial state back from the batches of one table (as written by `to_batch`).
     pub fn from_batches(schema: &arrow_schema::SchemaRef, batches: &[RecordBatch]) -> Result<Self> {
-        check_marker(schema, KIND, &STATE_COLUMNS)?;
+        let with_orders = schema.fields().len() == STATE_COLUMNS.len() + 2;
+        let mut expected = STATE_COLUMNS.to_vec();
+        if with_orders {
+            expected.push(orders::COLUMN);
+        }
+        check_marker(schema, KIND, &expected)?;
         let max_day = match schema.metadata().get(MAX_DAY_KEY) {
             None => None,
             Some(d) => Some(d.parse::<i32>().map_err(|_| not_partial())?),
@@ -142,11 +166,18 @@ impl CustomerStates {
                 net: Sum::from_parts(net_hi[i], net_lo[i]),
             })
             .collect();
+        let orders = if with_orders {
+            let chunks: Vec<ArrayRef> = batches.iter().map(|b| b.column(7).clone()).collect();
+            Some(concat(&chunks, schema.field(7).data_type())?)
+        } else {
+            None
+        };
         Ok(CustomerStates {
             key_name: schema.field(0).name().clone(),
             keys,
             states,
             max_day,
+            orders,
         })
     }
 }
@@ -245,6 +276,12 @@ pub fn merge(parts: Vec<CustomerStates>) -> Result<CustomerStates> {
         .first()
         .map(|p| p.key_name.clone())
         .unwrap_or_default();
+    let with_orders = parts.iter().any(|p| p.orders.is_some());
+    if parts.iter().any(|p| p.orders.is_some() != with_orders) {
+        return Err(CrmError::InvalidArgument(
+            "partial states made with and without an order column cannot be merged".to_string(),
+        ));
+    }
     let mut parts: Vec<CustomerStates> = parts.into_iter().filter(|p| !p.keys.is_empty()).collect();
     if parts.len() <= 1 {
         return Ok(parts.pop().unwrap_or(CustomerStates {
@@ -252,6 +289,7 @@ pub fn merge(parts: Vec<CustomerStates>) -> Result<CustomerStates> {
             keys: arrow_array::new_empty_array(&DataType::Int64),
             states: vec![],
             max_day: None,
+            orders: None,
         }));
     }
     let key_chunks: Vec<[ArrayRef; 1]> = parts.iter().map(|p| [p.keys.clone()]).collect();
@@ -267,18 +305,25 @@ pub fn merge(parts: Vec<CustomerStates>) -> Result<CustomerStates> {
             states[code as usize].merge(state);
         }
     }
-    drop(codes);
     let max_day = parts.iter().filter_map(|p| p.max_day).max();
-    drop(parts);
     let present: Vec<u32> = (0..states.len() as u32)
         .filter(|&c| states[c as usize].rows > 0)
         .collect();
+    let orders = if with_orders {
+        let lists: Vec<&ArrayRef> = parts.iter().filter_map(|p| p.orders.as_ref()).collect();
+        Some(orders::merge(&lists, &codes, &present)?)
+    } else {
+        None
+    };
+    drop(codes);
+    drop(parts);
     compact(&mut states, &present);
     Ok(CustomerStates {
         keys: index.keys(&present)?,
         states,
         max_day,
         key_name,
+        orders,
     })
 }
 
@@ -316,7 +361,7 @@ mod tests {
             .keys
             .take()
             .unwrap_or_else(|| tx.customers.keys(&codes).unwrap());
-        let batch = CustomerStates::from_summary("c", summary, &codes, keys)
+        let batch = CustomerStates::from_summary("c", summary, &codes, keys, None)
             .to_batch()
             .unwrap();
         CustomerStates::from_batches(&batch.schema(), &[batch]).unwrap()

@@ -46,6 +46,13 @@ def test_rfm_equals_the_in_memory_table_for_any_partitioning(client, log, nparti
     assert_same(crm.dask.rfm(ddf, split_every=3), crm.rfm(log))
 
 
+@pytest.mark.parametrize("as_string", [False, True])
+def test_rfm_counts_distinct_orders_split_across_partitions(client, log, as_string):
+    orders = log.assign(order_id=log.order_id.astype(str)) if as_string else log
+    ddf = dd.from_pandas(orders, npartitions=9, sort=False)  # shuffled: an order's lines are in several
+    assert_same(crm.dask.rfm(ddf, order="order_id"), crm.rfm(orders, order="order_id"))
+
+
 def test_workers_give_crm_one_thread_per_task(client, log):
     crm.dask.rfm(dd.from_pandas(log, npartitions=4, sort=False))
     assert set(client.run(crm.num_threads).values()) == {1}

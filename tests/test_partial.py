@@ -38,22 +38,35 @@ def categorical(table: pa.Table) -> pa.Table:
     return table.set_column(0, "customer_id", pa.compute.cast(table["customer_id"], pa.string()).dictionary_encode())
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=rows, key=st.sampled_from(["int", "str", "cat"]), cuts=st.lists(st.integers(0, 120), max_size=4),
-       seed=st.integers(0, 2**32 - 1), options=st.sampled_from([{}, {"monetary": "mean", "segments": "value8"}]))
-def test_merged_states_of_any_split_give_the_whole_logs_rfm(data, key, cuts, seed, options):
-    table = table_of(data, "int" if key == "int" else "str").drop_columns(["order_id"])
+       seed=st.integers(0, 2**32 - 1), options=st.sampled_from([{}, {"monetary": "mean", "segments": "value8"}]),
+       order=st.sampled_from([None, "int", "str"]))
+def test_merged_states_of_any_split_give_the_whole_logs_rfm(data, key, cuts, seed, options, order):
+    table = table_of(data, "int" if key == "int" else "str")
     if key == "cat":
         table = categorical(table)
+    if order == "str":  # order ids as strings: an order's lines may fall in several pieces
+        table = table.set_column(3, "order_id", pa.compute.cast(table["order_id"], pa.string()))
     table = table.take(np.random.default_rng(seed).permutation(table.num_rows))
     bounds = sorted({0, table.num_rows, *(min(c, table.num_rows) for c in cuts)})
     pieces = [table.slice(a, b - a) for a, b in zip(bounds, bounds[1:])]
-    states = [partial.partial_state(p, **COLUMNS)[0] for p in pieces]
-    order = np.random.default_rng(seed + 1).permutation(len(states))
-    merged = partial.merge_states([partial.from_ipc(partial.to_ipc(states[i])) for i in order])
+    columns = {**COLUMNS, "order": "order_id" if order else None}
+    states = [partial.partial_state(p, **columns)[0] for p in pieces]
+    shuffled = np.random.default_rng(seed + 1).permutation(len(states))
+    merged = partial.merge_states([partial.from_ipc(partial.to_ipc(states[i])) for i in shuffled])
     assert merged.num_rows == len(set(table["customer_id"].to_pylist()))
     derive = {"segments": "rfm11", **options}
-    assert_same_rfm(partial.rfm_from_state(merged, **derive), crm.rfm(table, **derive))
+    expected = crm.rfm(table, order=columns["order"], **derive)
+    assert_same_rfm(partial.rfm_from_state(merged, **derive), expected)
+
+
+def test_states_with_and_without_orders_do_not_merge():
+    log = crm.datasets.synthetic(50, seed=1, frame="pyarrow")
+    with_orders = partial.partial_state(log, **COLUMNS, order="order_id")[0]
+    without = partial.partial_state(log, **COLUMNS)[0]
+    with pytest.raises(crm.InvalidArgumentError, match="with and without an order column"):
+        partial.merge_states([with_orders, without])
 
 
 def test_merging_is_associative_and_keeps_key_types():
@@ -173,8 +186,7 @@ def test_streaming_edge_cases(small_steps, parquet_log):
     log, folder = parquet_log
     empty = crm.rfm(pa.RecordBatchReader.from_batches(log.schema, []))
     assert empty.num_rows == 0 and empty.schema == crm.rfm(log.slice(0, 0)).schema
-    with pytest.raises(crm.InvalidArgumentError, match="order= is not supported"):
-        crm.rfm(ds.dataset(folder), order="order_id")
+    assert_same_rfm(crm.rfm(ds.dataset(folder), order="order_id"), crm.rfm(log, order="order_id"))
     with pytest.raises(KeyError, match="'client' not found"):
         crm.rfm(ds.dataset(folder), customer="client")
     amounts = log["amount"].to_numpy().copy()

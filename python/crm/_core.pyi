@@ -84,6 +84,7 @@ def partial_state(
     customer: str,
     date: str,
     amount: str,
+    order: str | None = None,
     on_invalid: Literal["raise", "drop"] = "raise",
     kind: Literal["customer_states", "customer_days"] = "customer_states",
 ) -> tuple[Any, int]:
@@ -95,7 +96,13 @@ class StateFold:
     """The state of a log read slice by slice (kept in Rust between slices)."""
 
     def __new__(
-        cls, *, customer: str, date: str, amount: str, on_invalid: Literal["raise", "drop"] = "raise"
+        cls,
+        *,
+        customer: str,
+        date: str,
+        amount: str,
+        order: str | None = None,
+        on_invalid: Literal["raise", "drop"] = "raise",
     ) -> StateFold: ...
     def add(self, data: Any) -> None:
         """Fold the rows of a table into the state."""

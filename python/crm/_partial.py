@@ -30,18 +30,22 @@ def partial_state(
     customer: str = "customer_id",
     date: str = "order_date",
     amount: str = "amount",
+    order: str | None = None,
     on_invalid: str = "raise",
     kind: Literal["customer_states", "customer_days"] = "customer_states",
 ) -> tuple[pa.Table, int]:
     """The partial state of ``data`` and the number of rows dropped by ``on_invalid="drop"``.
     ``kind="customer_states"``: one row per customer, sorted by key (for the RFM table);
     ``"customer_days"``: one row per customer and calendar day, sorted by key then day (for
-    the functions of the customers' histories)."""
+    the functions of the customers' histories). With ``order``, each customer also carries
+    its distinct purchase order ids, so frequency counts distinct orders after merging."""
+    columns = [customer, date, amount] + ([order] if order is not None else [])
     capsule, dropped = _core.partial_state(
-        to_arrow(data, [customer, date, amount]),
+        to_arrow(data, columns),
         customer=customer,
         date=date,
         amount=amount,
+        order=order,
         on_invalid=on_invalid,
         kind=kind,
     )
@@ -151,14 +155,17 @@ def stream_state(
     customer: str,
     date: str,
     amount: str,
+    order: str | None = None,
     on_invalid: str = "raise",
     progress: bool | None = None,
 ) -> tuple[pa.Table, int]:
     """Fold a dataset or batch reader into one state, STEP_ROWS rows at a time: memory grows
-    with the number of customers, not of rows."""
+    with the number of customers, not of rows (with ``order``, also with the number of
+    distinct orders, whose ids are kept)."""
     bar = _Progress(progress)
-    fold = _core.StateFold(customer=customer, date=date, amount=amount, on_invalid=on_invalid)
-    for rows in _slices(data, [customer, date, amount], bar):
+    fold = _core.StateFold(customer=customer, date=date, amount=amount, order=order, on_invalid=on_invalid)
+    columns = [customer, date, amount] + ([order] if order is not None else [])
+    for rows in _slices(data, columns, bar):
         fold.add(rows)
         bar.advance(rows.num_rows)
         del rows  # free the slice before the next is read

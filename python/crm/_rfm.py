@@ -11,7 +11,6 @@ import pyarrow as pa
 from . import _core
 from ._frames import _Capsule, day_number, from_arrow, kind_of, to_arrow, with_column
 from ._partial import is_stream, rfm_from_state, stream_state
-from .errors import InvalidArgumentError
 
 Frame = TypeVar("Frame")
 Range = tuple[int, int]
@@ -43,7 +42,8 @@ def rfm(
         A ``pyarrow.dataset.Dataset`` (e.g. a folder of Parquet files) or a
         ``pyarrow.RecordBatchReader`` is streamed: read a slice of rows at a time, so a log
         larger than memory runs in memory that grows with the number of customers, not rows
-        (the result is a pyarrow Table; ``order`` is not supported there yet).
+        (the result is a pyarrow Table; with ``order``, the distinct order ids are kept too,
+        so memory also grows with the number of orders).
     customer, date, amount : column names. Keys may be integers, strings or categoricals;
         dates may be dates or timestamps (any unit), naive or tz-aware: a tz-aware timestamp
         counts on its local calendar day in its own zone. A negative amount is a refund.
@@ -117,12 +117,7 @@ def rfm(
     return from_arrow(capsule, kind)
 
 
-def _rfm_streamed(data: Any, *, order: str | None, derive: dict[str, Any], **columns: Any) -> Any:
-    if order is not None:
-        raise InvalidArgumentError(
-            "order= is not supported for streamed input (a Dataset or RecordBatchReader): distinct orders "
-            "would need every order id in memory; count purchase rows (order=None) or load the table"
-        )
+def _rfm_streamed(data: Any, *, derive: dict[str, Any], **columns: Any) -> Any:
     state, dropped = stream_state(data, **columns)
     if dropped:
         _warn_dropped(dropped, stacklevel=4)

@@ -135,9 +135,8 @@ def _rfm_command(args: argparse.Namespace) -> None:
     _format(args.output, OUTPUT_FORMATS, "output")  # fail before the work, not after
     if not Path(args.output).parent.is_dir():
         raise FileNotFoundError(f"output directory '{Path(args.output).parent}' does not exist")
-    # Parquet streams a slice of rows at a time (memory grows with customers, not rows);
-    # distinct orders need the whole table.
-    streamed = args.order is None and (_is_glob(args.input) or _format(args.input, INPUT_FORMATS, "input") == "parquet")
+    # Parquet streams a slice of rows at a time (memory grows with customers, not rows).
+    streamed = _is_glob(args.input) or _format(args.input, INPUT_FORMATS, "input") == "parquet"
     table = _parquet_dataset(args.input) if streamed else _read(args.input)
     out = crm.rfm(
         table,

@@ -17,7 +17,7 @@ partitions add up, so the merged history is the history of the whole log.
 
 They take the same keyword parameters, with the same defaults, as the in-memory functions,
 except the ones a per-day state cannot carry: no ``by`` groups (``repurchase``), no
-``order`` column (``rfm``, ``repurchase``, ``churn_risk``, ``activity``) and no ``extra``
+``order`` column (``repurchase``, ``churn_risk``, ``activity``) and no ``extra``
 engagement columns (``activity``). ``split_every`` (default 8) is the number of states merged
 per task of the merge tree.
 
@@ -88,12 +88,13 @@ def _one_thread_per_task() -> None:
     os.environ.setdefault("CRM_NUM_THREADS", "1")
 
 
-def _partition_state(frame: Any, kind: StateKind, customer: str, date: str, amount: str, on_invalid: str) -> Partial:
+def _partition_state(frame: Any, kind: StateKind, customer: str, date: str, amount: str, on_invalid: str,
+                     order: str | None = None) -> Partial:
     _one_thread_per_task()
     if len(frame) == 0:
         return b"", 0
-    state, dropped = partial_state(frame, customer=customer, date=date, amount=amount, on_invalid=on_invalid,
-                                   kind=kind)
+    state, dropped = partial_state(frame, customer=customer, date=date, amount=amount, order=order,
+                                   on_invalid=on_invalid, kind=kind)
     return to_ipc(state), dropped
 
 
@@ -106,15 +107,17 @@ def _merge(parts: list[Partial]) -> Partial:
     return to_ipc(merge_states(states)), dropped
 
 
-def _state(ddf: Any, kind: StateKind, customer: str, date: str, amount: str, on_invalid: str, split_every: int) -> Any:
+def _state(ddf: Any, kind: StateKind, customer: str, date: str, amount: str, on_invalid: str, split_every: int,
+           order: str | None = None) -> Any:
     """A delayed (state bytes, dropped): one task per partition, merged split_every at a
     time, so no single task holds more than split_every states."""
     if split_every < 2:
         raise InvalidArgumentError(f"split_every must be at least 2, got {split_every}")
-    _require([str(c) for c in ddf.columns], [customer, date, amount])
-    parts = ddf[[customer, date, amount]].to_delayed()
+    columns = [customer, date, amount] + ([order] if order is not None else [])
+    _require([str(c) for c in ddf.columns], columns)
+    parts = ddf[columns].to_delayed()
     state = dask.delayed(_partition_state, pure=True)
-    level = [state(p, kind, customer, date, amount, on_invalid) for p in parts]
+    level = [state(p, kind, customer, date, amount, on_invalid, order) for p in parts]
     merge = dask.delayed(_merge, pure=True)
     while len(level) > 1:
         level = [merge(level[i : i + split_every]) for i in range(0, len(level), split_every)]
@@ -122,11 +125,12 @@ def _state(ddf: Any, kind: StateKind, customer: str, date: str, amount: str, on_
 
 
 def _merged_state(
-    name: str, ddf: Any, kind: StateKind, customer: str, date: str, amount: str, on_invalid: str, split_every: int
+    name: str, ddf: Any, kind: StateKind, customer: str, date: str, amount: str, on_invalid: str, split_every: int,
+    order: str | None = None,
 ) -> pa.Table | None:
     """The merged state of every partition (None when there are no rows at all); warns about
     the rows dropped by on_invalid="drop"."""
-    data, dropped = dask.compute(_state(ddf, kind, customer, date, amount, on_invalid, split_every))[0]
+    data, dropped = dask.compute(_state(ddf, kind, customer, date, amount, on_invalid, split_every, order))[0]
     if dropped:
         warnings.warn(
             f"crm.dask.{name}: dropped {dropped} row(s) with a null key, date or amount, or a NaN/infinite amount",
@@ -165,6 +169,7 @@ def rfm(
     customer: str = "customer_id",
     date: str = "order_date",
     amount: str = "amount",
+    order: str | None = None,
     as_of: Any = None,
     bins: int = 5,
     monetary: Literal["sum", "mean"] = "sum",
@@ -175,17 +180,19 @@ def rfm(
 ) -> Any:
     """``crm.rfm`` of a ``dask.dataframe``, as a pandas DataFrame (one row per customer).
 
-    Same parameters and result as :func:`crm.rfm` (frequency counts purchase rows; distinct
-    order ids are not supported on Dask yet). Score thresholds are global: they are computed
-    exactly, once, from the merged state of all customers. ``split_every``: states merged
-    per task of the merge tree.
+    Same parameters and result as :func:`crm.rfm`. With ``order``, each partition's state
+    carries every customer's distinct purchase order ids (an order's lines may fall in
+    several partitions), so frequency counts distinct orders exactly; the states then grow
+    with the number of orders. Score thresholds are global: they are computed exactly, once,
+    from the merged state of all customers. ``split_every``: states merged per task of the
+    merge tree.
     """
-    state = _merged_state("rfm", ddf, "customer_states", customer, date, amount, on_invalid, split_every)
+    state = _merged_state("rfm", ddf, "customer_states", customer, date, amount, on_invalid, split_every, order)
     if state is None:  # no rows at all: the in-memory result of the empty frame, for its schema
         import crm
 
-        return crm.rfm(ddf._meta, customer=customer, date=date, amount=amount, as_of=as_of, bins=bins,
-                       monetary=monetary, segments=segments, labels=labels)
+        return crm.rfm(ddf._meta, customer=customer, date=date, amount=amount, order=order, as_of=as_of,
+                       bins=bins, monetary=monetary, segments=segments, labels=labels)
     derive = dict(as_of=day_number(as_of), bins=bins, monetary=monetary, segments=segments, labels=labels)
     table: pa.Table = rfm_from_state(state, **derive)
     return table.to_pandas(date_as_object=False)

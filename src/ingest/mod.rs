@@ -50,6 +50,8 @@ pub struct Transactions {
     pub amounts: Vec<Amounts>,
     /// Order ids (or their codes) per row, when an order column was given.
     pub orders: Option<Vec<ScalarBuffer<i64>>>,
+    /// The sorted distinct order ids the codes stand for (orders that are not integers).
+    pub order_values: Option<ArrayRef>,
     /// Group codes per row, when `by` columns were given.
     pub groups: Option<Groups>,
     /// Values of each `extra` column, per chunk.
@@ -115,9 +117,12 @@ pub fn ingest(
         let _p = crate::trace::phase("ingest customer keys");
         keys::index_customers(&columns[0], &spec.customer, spec.need_codes)?
     };
-    let orders = match spec.order.as_deref() {
-        None => None,
-        Some(name) => Some(order_ids(&columns[3], name)?),
+    let (orders, order_values) = match spec.order.as_deref() {
+        None => (None, None),
+        Some(name) => {
+            let (ids, values) = order_ids(&columns[3], name)?;
+            (Some(ids), values)
+        }
     };
     let groups = if spec.by.is_empty() {
         None
@@ -154,6 +159,7 @@ pub fn ingest(
         days,
         amounts,
         orders,
+        order_values,
         groups,
         extras,
         dropped,
@@ -315,15 +321,21 @@ fn amounts(array: &ArrayRef) -> Result<Amounts> {
 }
 
 /// Order ids as i64: integers as they are, anything else through the key encoder.
-fn order_ids(chunks: &[ArrayRef], column: &str) -> Result<Vec<ScalarBuffer<i64>>> {
+/// Integer order ids as they are; others as codes, with the sorted distinct ids.
+pub(crate) fn order_ids(
+    chunks: &[ArrayRef],
+    column: &str,
+) -> Result<(Vec<ScalarBuffer<i64>>, Option<ArrayRef>)> {
     if chunks.first().is_some_and(|c| c.data_type().is_integer()) {
-        return chunks.iter().map(|c| keys::int_values(c, column)).collect();
+        let ids = chunks.iter().map(|c| keys::int_values(c, column));
+        return Ok((ids.collect::<Result<_>>()?, None));
     }
-    let (codes, _) = keys::encode(chunks, column)?;
-    Ok(codes
+    let (codes, uniques) = keys::encode(chunks, column)?;
+    let ids = codes
         .into_iter()
         .map(|c| c.into_iter().map(i64::from).collect::<Vec<_>>().into())
-        .collect())
+        .collect();
+    Ok((ids, Some(uniques)))
 }
 
 /// Rows with a null in any used column, or a NaN/infinite value in a `numeric` column, are

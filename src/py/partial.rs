@@ -30,12 +30,13 @@ pub struct StateFold {
 #[pymethods]
 impl StateFold {
     #[new]
-    #[pyo3(signature = (*, customer, date, amount, on_invalid="raise"))]
+    #[pyo3(signature = (*, customer, date, amount, order=None, on_invalid="raise"))]
     fn new(
         py: Python<'_>,
         customer: String,
         date: String,
         amount: String,
+        order: Option<String>,
         on_invalid: &str,
     ) -> PyResult<Self> {
         Ok(StateFold {
@@ -43,6 +44,9 @@ impl StateFold {
                 customer,
                 date,
                 amount,
+                // Distinct orders are kept per customer code.
+                need_codes: order.is_some(),
+                order,
                 ..Spec::default()
             },
             policy: parse_policy(py, on_invalid)?,
@@ -102,7 +106,8 @@ fn summarize_to_state(
         Some(keys) => keys,
         None => tx.customers.keys(&codes)?,
     };
-    let state = CustomerStates::from_summary(&spec.customer, summary, &codes, keys);
+    let orders = partial::orders::of_transactions(&tx, &codes)?;
+    let state = CustomerStates::from_summary(&spec.customer, summary, &codes, keys, orders);
     Ok((state, tx.dropped))
 }
 
@@ -110,13 +115,15 @@ fn summarize_to_state(
 /// `on_invalid="drop"`. `kind`: "customer_states" (one row per customer, for `rfm`) or
 /// "customer_days" (one row per customer and day, for the functions of the histories).
 #[pyfunction]
-#[pyo3(signature = (data, *, customer, date, amount, on_invalid="raise", kind="customer_states"))]
+#[pyo3(signature = (data, *, customer, date, amount, order=None, on_invalid="raise", kind="customer_states"))]
+#[allow(clippy::too_many_arguments)]
 pub fn partial_state<'py>(
     py: Python<'py>,
     data: &Bound<'py, PyAny>,
     customer: String,
     date: String,
     amount: String,
+    order: Option<String>,
     on_invalid: &str,
     kind: &str,
 ) -> PyResult<(Bound<'py, PyCapsule>, usize)> {
@@ -127,11 +134,18 @@ pub fn partial_state<'py>(
         kind,
         &[partial::KIND, partial::customer_days::KIND],
     )? == 1;
+    if days && order.is_some() {
+        return Err(super::args::bad_argument(
+            py,
+            "order is not supported for the per-day partial state".to_string(),
+        ));
+    }
     let spec = Spec {
         customer,
         date,
         amount,
-        need_codes: days,
+        need_codes: days || order.is_some(),
+        order,
         ..Spec::default()
     };
     let (schema, batches) = read_stream(py, data)?;
@@ -206,7 +220,7 @@ pub fn rfm_from_partial<'py>(
     let batch = detach(py, || {
         let key_name = state.key_name.clone();
         let keys = state.keys.clone();
-        let (summary, codes) = state.into_summary();
+        let (summary, codes) = state.into_summary()?;
         derive.table(&key_name, summary, codes, keys)
     })?;
     to_capsule(py, batch)
