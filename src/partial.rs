@@ -339,28 +339,12 @@ fn compact(states: &mut Vec<CustomerState>, codes: &[u32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::{ingest, OnInvalid, Spec};
-    use crate::summary::summarize;
     use arrow_array::types::Int64Type;
     use rand::{Rng, SeedableRng};
 
     /// The state of a log, sent through its batch form as it would travel.
     fn state(rows: &[(i64, i32, f64)]) -> CustomerStates {
-        let rows: Vec<_> = rows.iter().map(|&(c, d, a)| (c, d, a, 0)).collect();
-        let batch = crate::testing::log(&rows);
-        let spec = Spec {
-            customer: "c".into(),
-            date: "d".into(),
-            amount: "a".into(),
-            ..Spec::default()
-        };
-        let tx = ingest(&batch.schema(), &[batch], &spec, OnInvalid::Raise).unwrap();
-        let mut summary = summarize(&tx).unwrap();
-        let codes = summary.present_codes();
-        let keys = summary
-            .keys
-            .take()
-            .unwrap_or_else(|| tx.customers.keys(&codes).unwrap());
+        let (summary, codes, keys) = crate::testing::summarized(rows);
         let batch = CustomerStates::from_summary("c", summary, &codes, keys, None)
             .to_batch()
             .unwrap();

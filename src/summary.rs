@@ -368,25 +368,10 @@ fn summarize_coded(tx: &Transactions) -> Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::{ingest, OnInvalid, Spec};
     use arrow_array::{cast::AsArray, types::Int64Type};
 
     fn keyed(rows: &[(i64, i32, f64)]) -> (Vec<i64>, Vec<CustomerState>) {
-        let rows: Vec<_> = rows.iter().map(|&(c, d, a)| (c, d, a, 0)).collect();
-        let batch = crate::testing::log(&rows);
-        let spec = Spec {
-            customer: "c".into(),
-            date: "d".into(),
-            amount: "a".into(),
-            ..Spec::default()
-        };
-        let tx = ingest(&batch.schema(), &[batch], &spec, OnInvalid::Raise).unwrap();
-        let mut summary = summarize(&tx).unwrap();
-        let codes = summary.present_codes();
-        let keys = summary
-            .keys
-            .take()
-            .unwrap_or_else(|| tx.customers.keys(&codes).unwrap());
+        let (summary, codes, keys) = crate::testing::summarized(rows);
         let keys = keys.as_primitive::<Int64Type>().values().to_vec();
         (
             keys,

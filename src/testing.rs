@@ -35,3 +35,25 @@ pub fn log(rows: &[(i64, i32, f64, i64)]) -> RecordBatch {
     ])
     .unwrap()
 }
+
+/// The summary of a log of (customer, day, amount) rows: the summary, its present codes and
+/// their keys.
+pub fn summarized(rows: &[(i64, i32, f64)]) -> (crate::summary::Summary, Vec<u32>, ArrayRef) {
+    use crate::ingest::{ingest, OnInvalid, Spec};
+    let rows: Vec<_> = rows.iter().map(|&(c, d, a)| (c, d, a, 0)).collect();
+    let batch = log(&rows);
+    let spec = Spec {
+        customer: "c".into(),
+        date: "d".into(),
+        amount: "a".into(),
+        ..Spec::default()
+    };
+    let tx = ingest(&batch.schema(), &[batch], &spec, OnInvalid::Raise).unwrap();
+    let mut summary = crate::summary::summarize(&tx).unwrap();
+    let codes = summary.present_codes();
+    let keys = summary
+        .keys
+        .take()
+        .unwrap_or_else(|| tx.customers.keys(&codes).unwrap());
+    (summary, codes, keys)
+}
