@@ -4,7 +4,6 @@ refused, and a Parquet dataset streamed slice by slice equals the in-memory call
 
 from __future__ import annotations
 
-import datetime as dt
 import subprocess
 import sys
 
