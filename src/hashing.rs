@@ -4,7 +4,7 @@
 //! and its own accumulator, and nothing merges. Afterwards the distinct keys are sorted once,
 //! so that codes are ranks: the same whatever the row order or the number of threads.
 
-use std::hash::{BuildHasher, Hash};
+use std::hash::BuildHasher;
 
 use rayon::prelude::*;
 
@@ -82,37 +82,184 @@ const PIECE_ROWS: usize = 1 << 17;
 /// Rows scattered at a time (bounds the scatter buffer).
 const PIECES_PER_BATCH: usize = 8;
 
-/// The distinct keys of one partition, numbered in order of first appearance.
-pub struct KeyTable<K> {
-    table: hashbrown::HashTable<u32>,
-    pub keys: Vec<K>,
+/// A key as the grouping carries it: a fixed-size value with the key's hash inside, so that a
+/// row's key is read and hashed once (while counting) and neither the scatter nor the tables
+/// look at it again. Integers and packed strings are mixed by a bijection (the grouped value
+/// is itself the hash, and unmixes back into the key); other strings carry their hash beside.
+pub trait GroupKey: Copy + Send + Sync {
+    type Grouped: Copy + Eq + Default + Send + Sync;
+    fn grouped(self) -> Self::Grouped;
+    /// 64 well-mixed bits: bits 32.. pick the partition, the table uses all of them.
+    fn hash(grouped: &Self::Grouped) -> u64;
+    fn key(grouped: Self::Grouped) -> Self;
 }
 
-impl<K> Default for KeyTable<K> {
+/// The inverse of an odd number modulo 2^128 (Newton's iteration: each step doubles the
+/// correct low bits, from 3).
+const fn inverse(c: u128) -> u128 {
+    let mut x = c;
+    let mut step = 0;
+    while step < 6 {
+        x = x.wrapping_mul(2u128.wrapping_sub(c.wrapping_mul(x)));
+        step += 1;
+    }
+    x
+}
+
+// Odd multipliers of the mixes (from MurmurHash3's finalizer and its 128-bit relatives).
+const M64: [u64; 2] = [0xff51_afd7_ed55_8ccd, 0xc4ce_b9fe_1a85_ec53];
+const M64_INV: [u64; 2] = [
+    inverse(M64[0] as u128) as u64,
+    inverse(M64[1] as u128) as u64,
+];
+const M128: [u128; 2] = [
+    0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835,
+    0xc2b2_ae3d_27d4_eb4f_1656_67b1_9e37_79f9,
+];
+const M128_INV: [u128; 2] = [inverse(M128[0]), inverse(M128[1])];
+
+/// MurmurHash3's 64-bit finalizer: a bijection (each step can be undone).
+fn mix64(mut x: u64) -> u64 {
+    x ^= x >> 33;
+    x = x.wrapping_mul(M64[0]);
+    x ^= x >> 33;
+    x = x.wrapping_mul(M64[1]);
+    x ^ (x >> 33)
+}
+
+fn unmix64(mut x: u64) -> u64 {
+    x ^= x >> 33; // x ^= x >> 33 is its own inverse
+    x = x.wrapping_mul(M64_INV[1]);
+    x ^= x >> 33;
+    x = x.wrapping_mul(M64_INV[0]);
+    x ^ (x >> 33)
+}
+
+/// The same construction on 128 bits.
+fn mix128(mut x: u128) -> u128 {
+    x ^= x >> 64;
+    x = x.wrapping_mul(M128[0]);
+    x ^= x >> 64;
+    x = x.wrapping_mul(M128[1]);
+    x ^ (x >> 64)
+}
+
+fn unmix128(mut x: u128) -> u128 {
+    x ^= x >> 64;
+    x = x.wrapping_mul(M128_INV[1]);
+    x ^= x >> 64;
+    x = x.wrapping_mul(M128_INV[0]);
+    x ^ (x >> 64)
+}
+
+impl GroupKey for i64 {
+    type Grouped = u64;
+    #[inline(always)]
+    fn grouped(self) -> u64 {
+        mix64(self as u64)
+    }
+    #[inline(always)]
+    fn hash(grouped: &u64) -> u64 {
+        *grouped
+    }
+    fn key(grouped: u64) -> i64 {
+        unmix64(grouped) as i64
+    }
+}
+
+/// Packed strings (`pack`).
+impl GroupKey for u128 {
+    type Grouped = u128;
+    #[inline(always)]
+    fn grouped(self) -> u128 {
+        mix128(self)
+    }
+    #[inline(always)]
+    fn hash(grouped: &u128) -> u64 {
+        (*grouped >> 64) as u64
+    }
+    fn key(grouped: u128) -> u128 {
+        unmix128(grouped)
+    }
+}
+
+/// A string too long to pack, with its hash.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct HashedStr<'a> {
+    hash: u64,
+    text: &'a str,
+}
+
+impl<'a> GroupKey for &'a str {
+    type Grouped = HashedStr<'a>;
+    #[inline(always)]
+    fn grouped(self) -> HashedStr<'a> {
+        HashedStr {
+            hash: foldhash::fast::FixedState::default().hash_one(self),
+            text: self,
+        }
+    }
+    #[inline(always)]
+    fn hash(grouped: &HashedStr<'a>) -> u64 {
+        grouped.hash
+    }
+    fn key(grouped: HashedStr<'a>) -> &'a str {
+        grouped.text
+    }
+}
+
+/// The distinct keys of one partition, numbered in order of first appearance: an
+/// open-addressing table of ids (linear probing), small enough to stay in cache. The grouped
+/// keys are already hashes, so a lookup is a mask and usually one comparison.
+struct KeyTable<G> {
+    /// Key ids, `EMPTY` where free; the length is a power of two, at least twice the keys.
+    slots: Vec<u32>,
+    keys: Vec<G>,
+}
+
+const EMPTY: u32 = u32::MAX;
+
+impl<G> Default for KeyTable<G> {
     fn default() -> Self {
         KeyTable {
-            table: hashbrown::HashTable::new(),
+            slots: vec![EMPTY; 64],
             keys: Vec::new(),
         }
     }
 }
 
-impl<K: Hash + Eq + Copy> KeyTable<K> {
+impl<G: Copy + Eq> KeyTable<G> {
     /// The local id of `key`, added if new.
-    #[inline]
-    fn id(&mut self, key: K, hasher: &hashbrown::DefaultHashBuilder) -> u32 {
-        let keys = &mut self.keys;
-        let hash = hasher.hash_one(key);
-        match self.table.entry(
-            hash,
-            |&u| keys[u as usize] == key,
-            |&u| hasher.hash_one(keys[u as usize]),
-        ) {
-            hashbrown::hash_table::Entry::Occupied(o) => *o.get(),
-            hashbrown::hash_table::Entry::Vacant(v) => {
-                keys.push(key);
-                *v.insert((keys.len() - 1) as u32).get()
+    #[inline(always)]
+    fn id(&mut self, key: G, hash: impl Fn(&G) -> u64) -> u32 {
+        let mask = self.slots.len() - 1;
+        let mut at = hash(&key) as usize & mask;
+        loop {
+            match self.slots[at] {
+                EMPTY => break,
+                id if self.keys[id as usize] == key => return id,
+                _ => at = (at + 1) & mask,
             }
+        }
+        let id = self.keys.len() as u32;
+        self.keys.push(key);
+        self.slots[at] = id;
+        if self.keys.len() * 2 > self.slots.len() {
+            self.grow(hash);
+        }
+        id
+    }
+
+    #[cold]
+    fn grow(&mut self, hash: impl Fn(&G) -> u64) {
+        self.slots = vec![EMPTY; self.slots.len() * 2];
+        let mask = self.slots.len() - 1;
+        for (id, key) in self.keys.iter().enumerate() {
+            let mut at = hash(key) as usize & mask;
+            while self.slots[at] != EMPTY {
+                at = (at + 1) & mask;
+            }
+            self.slots[at] = id as u32;
         }
     }
 }
@@ -137,25 +284,51 @@ pub fn group_by_key<K, T, A>(
     visit: impl Fn(&mut A, u32, &T) + Sync,
 ) -> Vec<Vec<K>>
 where
-    K: Hash + Eq + Copy + Default + Send + Sync,
-    T: Copy + Default + Send + Sync,
+    K: GroupKey,
+    T: Copy + Send + Sync,
     A: Send,
 {
-    let hasher = hashbrown::DefaultHashBuilder::default();
     let n_parts = accs.len();
     debug_assert!(n_parts.is_power_of_two());
-    // Middle bits: the tables themselves use the low bits and their tags the top ones.
-    let part_of = |key: K| ((hasher.hash_one(key) >> 32) as usize) & (n_parts - 1);
-    let mut tables: Vec<KeyTable<K>> = (0..n_parts).map(|_| KeyTable::default()).collect();
+    let part_of = |g: &K::Grouped| ((K::hash(g) >> 32) as usize) & (n_parts - 1);
+    let mut tables: Vec<KeyTable<K::Grouped>> = (0..n_parts).map(|_| KeyTable::default()).collect();
     let _p = crate::trace::phase("group rows by key");
-    let mut rows: Vec<(K, T)> = Vec::new();
+    let mut rows: Vec<(K::Grouped, T)> = Vec::new();
     let pieces: Vec<Piece> = partition::pieces(lens, PIECE_ROWS);
-    for batch in pieces.chunks(PIECES_PER_BATCH) {
-        let bounds = partition::scatter(
+    // The grouped keys of a batch, piece after piece.
+    let batches: Vec<&[Piece]> = pieces.chunks(PIECES_PER_BATCH).collect();
+    let rows_of = |batch: &[Piece]| batch.iter().map(|p| p.end - p.start).sum::<usize>();
+    let most_rows = batches.iter().map(|b| rows_of(b)).max().unwrap_or(0);
+    let mut grouped = vec![K::Grouped::default(); most_rows];
+    for batch in batches {
+        let mut starts = Vec::with_capacity(batch.len());
+        let mut piece_keys = Vec::with_capacity(batch.len());
+        let mut rest = &mut grouped[..];
+        for p in batch {
+            starts.push(most_rows - rest.len());
+            let (head, tail) = rest.split_at_mut(p.end - p.start);
+            piece_keys.push(head);
+            rest = tail;
+        }
+        let counts: Vec<Vec<usize>> = batch
+            .par_iter()
+            .zip(piece_keys)
+            .map(|(p, keys)| {
+                let mut h = vec![0usize; n_parts];
+                for (i, slot) in (p.start..p.end).zip(keys) {
+                    *slot = key_at(p.chunk, i).grouped();
+                    h[part_of(slot)] += 1;
+                }
+                h
+            })
+            .collect();
+        let grouped_at = |k: usize, i: usize| grouped[starts[k] + i - batch[k].start];
+        let bounds = partition::scatter_counted(
             batch,
             n_parts,
-            |c, i| part_of(key_at(c, i)),
-            |c, i| (key_at(c, i), item(c, i)),
+            &counts,
+            |k, i| part_of(&grouped_at(k, i)),
+            |k, i| (grouped_at(k, i), item(batch[k].chunk, i)),
             &mut rows,
         );
         tables
@@ -164,12 +337,15 @@ where
             .enumerate()
             .for_each(|(q, (table, acc))| {
                 for (key, item) in &rows[bounds[q]..bounds[q + 1]] {
-                    let id = table.id(*key, &hasher);
+                    let id = table.id(*key, K::hash);
                     visit(acc, id, item);
                 }
             });
     }
-    tables.into_iter().map(|t| t.keys).collect()
+    tables
+        .into_iter()
+        .map(|t| t.keys.into_iter().map(K::key).collect())
+        .collect()
 }
 
 /// The keys of all partitions in sorted order, and for each partition the global rank of
@@ -235,6 +411,28 @@ mod tests {
             bytes[15] = n as u8;
             assert_eq!(pack(s), u128::from_be_bytes(bytes), "length {n}");
         }
+    }
+
+    #[test]
+    fn mixing_is_undone_and_spreads_sequential_ids_over_partitions() {
+        for k in [0i64, 1, -1, i64::MIN, i64::MAX, 1_234_567_890_123] {
+            assert_eq!(i64::key(k.grouped()), k);
+        }
+        for s in ["", "a", "C0000001", "zzzzzzzzzzzzzzz"] {
+            assert_eq!(u128::key(pack(s).grouped()), pack(s));
+        }
+        let spread = |hashes: &mut dyn Iterator<Item = u64>| {
+            let mut counts = [0u32; 256];
+            hashes.for_each(|h| counts[((h >> 32) & 255) as usize] += 1);
+            counts.iter().all(|&c| (850..1150).contains(&c))
+        };
+        assert!(spread(
+            &mut (0..256_000i64).map(|k| i64::hash(&k.grouped()))
+        ));
+        let ids: Vec<String> = (0..256_000).map(|k| format!("C{k:07}")).collect();
+        assert!(spread(
+            &mut ids.iter().map(|s| u128::hash(&pack(s).grouped()))
+        ));
     }
 
     #[test]

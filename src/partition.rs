@@ -46,6 +46,24 @@ impl<T> SharedMut<T> {
     }
 }
 
+/// Per piece, how many of its rows fall in each of the `n_parts` partitions.
+pub fn histograms(
+    pieces: &[Piece],
+    n_parts: usize,
+    part: impl Fn(usize, usize) -> usize + Sync,
+) -> Vec<Vec<usize>> {
+    pieces
+        .par_iter()
+        .map(|p| {
+            let mut h = vec![0usize; n_parts];
+            for i in p.start..p.end {
+                h[part(p.chunk, i)] += 1;
+            }
+            h
+        })
+        .collect()
+}
+
 /// Scatter `item(chunk, i)` of every row of `pieces` into `out`, grouped by `part(chunk, i)`
 /// (< `n_parts`). Returns the `n_parts + 1` partition bounds into `out`.
 pub fn scatter<T: Copy + Send + Sync>(
@@ -55,16 +73,28 @@ pub fn scatter<T: Copy + Send + Sync>(
     item: impl Fn(usize, usize) -> T + Sync,
     out: &mut Vec<T>,
 ) -> Vec<usize> {
-    let counts: Vec<Vec<usize>> = pieces
-        .par_iter()
-        .map(|p| {
-            let mut h = vec![0usize; n_parts];
-            for i in p.start..p.end {
-                h[part(p.chunk, i)] += 1;
-            }
-            h
-        })
-        .collect();
+    let counts = histograms(pieces, n_parts, &part);
+    scatter_counted(
+        pieces,
+        n_parts,
+        &counts,
+        |k, i| part(pieces[k].chunk, i),
+        |k, i| item(pieces[k].chunk, i),
+        out,
+    )
+}
+
+/// `scatter` with the histograms already counted (`counts[k]` for `pieces[k]`); `part` and
+/// `item` take the piece's index in `pieces` and the row's index in its chunk, so that they
+/// can read what the counting pass computed for the row.
+pub fn scatter_counted<T: Copy + Send + Sync>(
+    pieces: &[Piece],
+    n_parts: usize,
+    counts: &[Vec<usize>],
+    part: impl Fn(usize, usize) -> usize + Sync,
+    item: impl Fn(usize, usize) -> T + Sync,
+    out: &mut Vec<T>,
+) -> Vec<usize> {
     // Partition q holds piece 0's rows, then piece 1's, ...: input order within q.
     let mut offsets = vec![vec![0usize; n_parts]; pieces.len()];
     let mut bounds = vec![0usize; n_parts + 1];
@@ -83,12 +113,13 @@ pub fn scatter<T: Copy + Send + Sync>(
     pieces
         .par_iter()
         .zip(offsets.par_iter_mut())
-        .for_each(|(p, next)| {
+        .enumerate()
+        .for_each(|(k, (p, next))| {
             for i in p.start..p.end {
-                let slot = &mut next[part(p.chunk, i)];
+                let slot = &mut next[part(k, i)];
                 // SAFETY: `slot` walks this piece's own range of its partition, sized by the
                 // counts above: no two workers write the same index and all are < `total`.
-                unsafe { dst.at(*slot).write(item(p.chunk, i)) };
+                unsafe { dst.at(*slot).write(item(k, i)) };
                 *slot += 1;
             }
         });

@@ -200,6 +200,7 @@ pub fn summarize(tx: &Transactions) -> Result<Summary> {
 }
 
 /// One row as a pass reads it.
+#[inline(always)]
 fn row_at(tx: &Transactions, c: usize, i: usize, code: u32) -> Row {
     Row {
         code,
@@ -237,7 +238,7 @@ fn summarize_hashed<K>(
     key_at: impl Fn(usize, usize) -> K + Sync,
 ) -> (Summary, Vec<K>)
 where
-    K: std::hash::Hash + Eq + Ord + Copy + Default + Send + Sync + hashing::SortPrefix,
+    K: hashing::GroupKey + Ord + hashing::SortPrefix,
 {
     let lens: Vec<usize> = (0..tx.days.len()).map(|c| tx.chunk_len(c)).collect();
     let mut parts: Vec<PartStates> = (0..hashing::partitions_for(lens.iter().sum()))

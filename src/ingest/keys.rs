@@ -368,7 +368,7 @@ fn encode_hashed<K>(
     key_at: impl Fn(usize, usize) -> K + Sync,
 ) -> (Vec<Vec<u32>>, Vec<K>)
 where
-    K: std::hash::Hash + Eq + Ord + Copy + Default + Send + Sync + hashing::SortPrefix,
+    K: hashing::GroupKey + Ord + hashing::SortPrefix,
 {
     let n_parts = hashing::partitions_for(lens.iter().sum());
     let mut codes: Vec<Vec<u32>> = lens.iter().map(|&n| vec![0u32; n]).collect();
