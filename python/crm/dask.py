@@ -70,9 +70,9 @@ __all__ = [
 TimeUnit = Literal["D", "W", "M"]
 StateKind = Literal["customer_states", "customer_days"]
 
-# A partition's state as it travels: Arrow IPC bytes (b"" for an empty partition) and the
+# A partition's state as it travels: Arrow IPC bytes (None for an empty partition) and the
 # rows dropped by on_invalid="drop".
-Partial = tuple[bytes, int]
+Partial = tuple[pa.Buffer | None, int]
 
 
 def _one_thread_per_task() -> None:
@@ -92,7 +92,7 @@ def _partition_state(frame: Any, kind: StateKind, customer: str, date: str, amou
                      order: str | None = None) -> Partial:
     _one_thread_per_task()
     if len(frame) == 0:
-        return b"", 0
+        return None, 0
     state, dropped = partial_state(frame, customer=customer, date=date, amount=amount, order=order,
                                    on_invalid=on_invalid, kind=kind)
     return to_ipc(state), dropped
@@ -100,11 +100,11 @@ def _partition_state(frame: Any, kind: StateKind, customer: str, date: str, amou
 
 def _merge(parts: list[Partial]) -> Partial:
     _one_thread_per_task()
-    states = [from_ipc(data) for data, _ in parts if data]
+    states = [data for data, _ in parts if data is not None]
     dropped = sum(d for _, d in parts)
     if len(states) <= 1:
-        return (to_ipc(states[0]) if states else b""), dropped
-    return to_ipc(merge_states(states)), dropped
+        return (states[0] if states else None), dropped
+    return to_ipc(merge_states([from_ipc(data) for data in states])), dropped
 
 
 def _state(ddf: Any, kind: StateKind, customer: str, date: str, amount: str, on_invalid: str, split_every: int,
@@ -121,7 +121,7 @@ def _state(ddf: Any, kind: StateKind, customer: str, date: str, amount: str, on_
     merge = dask.delayed(_merge, pure=True)
     while len(level) > 1:
         level = [merge(level[i : i + split_every]) for i in range(0, len(level), split_every)]
-    return level[0] if level else dask.delayed((b"", 0))
+    return level[0] if level else dask.delayed((None, 0))
 
 
 def _merged_state(
@@ -136,7 +136,7 @@ def _merged_state(
             f"crm.dask.{name}: dropped {dropped} row(s) with a null key, date or amount, or a NaN/infinite amount",
             stacklevel=3,
         )
-    return from_ipc(data) if data else None
+    return from_ipc(data) if data is not None else None
 
 
 def _from_history(
