@@ -75,10 +75,16 @@ StateKind = Literal["customer_states", "customer_days"]
 Partial = tuple[pa.Buffer | None, int]
 
 
+# How long a worker keeps the memory crm freed: longer than the gap between two tasks.
+WORKER_KEEPS_FREED_MEMORY_MS = 10_000
+
+
 def _one_thread_per_task() -> None:
     """In a Dask worker, tasks are the parallelism: like the nanny does for OpenMP and BLAS,
     crm's pool gets one thread there (unless CRM_NUM_THREADS says otherwise), so that
-    workers sharing a machine do not oversubscribe its cores. Read when the pool is built."""
+    workers sharing a machine do not oversubscribe its cores. Read when the pool is built.
+    The worker's tasks run back to back, so the pages one frees are kept for the next rather
+    than returned to the system and faulted in (and zeroed) again."""
     try:
         from distributed import get_worker
 
@@ -86,6 +92,7 @@ def _one_thread_per_task() -> None:
     except (ImportError, ValueError):
         return
     os.environ.setdefault("CRM_NUM_THREADS", "1")
+    _core.keep_freed_memory_for(WORKER_KEEPS_FREED_MEMORY_MS)
 
 
 def _partition_state(frame: Any, kind: StateKind, customer: str, date: str, amount: str, on_invalid: str,
