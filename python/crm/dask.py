@@ -27,7 +27,8 @@ small (one row per period, cohort cell or gap length).
 
 In a ``dask.distributed`` worker, crm's own thread pool gets one thread (tasks are the
 parallelism there, as the nanny arranges for OpenMP and BLAS); set ``CRM_NUM_THREADS`` in the
-workers' environment to choose otherwise.
+workers' environment to choose otherwise. Memory crm frees there is kept for 10 s before it
+goes back to the system, for the worker's next task.
 
 >>> import crm.dask, dask.dataframe as dd                      # doctest: +SKIP
 >>> ddf = dd.read_parquet("transactions/")                      # doctest: +SKIP
