@@ -76,7 +76,7 @@ def _shared_column(series: Any) -> pa.Array | None:
     """A numpy-backed integer, float or datetime column as an Arrow array sharing its memory;
     None when it holds NaN/NaT (or is of another type): pyarrow turns those into nulls."""
     dtype = series.dtype
-    if not isinstance(dtype, np.dtype):
+    if not isinstance(dtype, np.dtype) or not dtype.isnative:
         return None
     values = series.to_numpy()
     if dtype.kind in "iu":
