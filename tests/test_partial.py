@@ -81,6 +81,19 @@ def test_merging_is_associative_and_keeps_key_types():
     assert left.schema.field("customer_id").type == log.schema.field("customer_id").type
 
 
+def test_ipc_bytes_pickle_out_of_band_and_read_back_without_a_copy():
+    import pickle
+
+    state = partial.partial_state(crm.datasets.synthetic(200, seed=2, frame="pyarrow"), **COLUMNS)[0]
+    data = partial.to_ipc(state)
+    frames: list[pickle.PickleBuffer] = []
+    sent = pickle.dumps(data, protocol=5, buffer_callback=frames.append)
+    assert len(frames) == 1 and len(sent) < 200  # the bytes travel beside the pickle, as Dask sends them
+    received = pickle.loads(sent, buffers=[bytearray(f.raw()) for f in frames])
+    assert partial.from_ipc(received).equals(state)
+    assert partial.from_ipc(data.to_pybytes()).equals(state)
+
+
 def test_a_state_from_another_version_or_any_other_table_is_refused():
     state = partial.partial_state(crm.datasets.synthetic(50, seed=1, frame="pyarrow"), **COLUMNS)[0]
     meta = dict(state.schema.metadata)

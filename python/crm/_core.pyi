@@ -5,6 +5,7 @@ from typing import Any, Literal, Sequence, final
 __all__ = [
     "__version__",
     "DEBUG_BUILD",
+    "keep_freed_memory_for",
     "rfm",
     "segment",
     "StateFold",
@@ -111,6 +112,9 @@ class StateFold:
         """Rows dropped so far by ``on_invalid="drop"``."""
     def state(self) -> Any:
         """The state folded so far (capsule), None before the first slice."""
+
+def keep_freed_memory_for(milliseconds: int) -> None:
+    """Keep memory crm has freed for this long before returning it to the system."""
 
 def merge_partial_states(parts: list[Any]) -> Any:
     """The state of the union of the parts' rows (capsule)."""

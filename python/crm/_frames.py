@@ -39,7 +39,7 @@ def to_arrow(data: Any, columns: Sequence[str]) -> Any:
     kind = kind_of(data)
     if kind == "pandas":
         _require([str(c) for c in data.columns], columns)
-        return pa.Table.from_pandas(data[list(columns)], preserve_index=False)
+        return _from_pandas(data, columns)
     if kind == "polars":
         # to_arrow() shares polars' buffers; its __arrow_c_stream__ copies every column.
         if type(data).__name__ == "LazyFrame":
@@ -59,6 +59,37 @@ def to_arrow(data: Any, columns: Sequence[str]) -> Any:
         "expected a pandas or polars DataFrame, a pyarrow Table, a dict of numpy arrays "
         f"or an object exposing __arrow_c_stream__, got {type(data).__name__}"
     )
+
+
+def _from_pandas(frame: Any, columns: Sequence[str]) -> pa.Table:
+    """``columns`` of a pandas frame as Arrow, as ``pa.Table.from_pandas`` makes them but
+    cheaper: pyarrow scans float and datetime columns for NaN/NaT (its nulls) at about the
+    cost of a copy, while a numpy check that finds none lets the column be shared as is."""
+    shared = {c: _shared_column(frame[c]) for c in columns} if frame.columns.is_unique else {}
+    rest = [c for c in columns if shared.get(c) is None]
+    converted = pa.Table.from_pandas(frame[rest], preserve_index=False) if rest else None
+    arrays = [converted.column(c) if shared.get(c) is None else shared[c] for c in columns]  # type: ignore[union-attr]
+    return pa.Table.from_arrays(arrays, names=list(columns))
+
+
+def _shared_column(series: Any) -> pa.Array | None:
+    """A numpy-backed integer, float or datetime column as an Arrow array sharing its memory;
+    None when it holds NaN/NaT (or is of another type): pyarrow turns those into nulls."""
+    dtype = series.dtype
+    if not isinstance(dtype, np.dtype) or not dtype.isnative:
+        return None
+    values = series.to_numpy()
+    if dtype.kind in "iu":
+        return pa.array(values)
+    if dtype.kind == "f":
+        return None if np.isnan(values).any() else pa.array(values)
+    unit = np.datetime_data(dtype)[0] if dtype.kind == "M" else None
+    if unit in ("s", "ms", "us", "ns"):
+        ticks = values.view(np.int64)
+        if len(ticks) and ticks.min() == np.iinfo(np.int64).min:  # NaT is the smallest int64
+            return None
+        return pa.array(ticks).view(pa.timestamp(unit))
+    return None
 
 
 class _Capsule:

@@ -58,15 +58,24 @@ def merge_states(states: Sequence[pa.Table]) -> pa.Table:
     return pa.table(_Capsule(_core.merge_partial_states(list(states))))
 
 
-def to_ipc(state: pa.Table) -> bytes:
-    """A state as Arrow IPC stream bytes: the form in which it crosses processes."""
-    sink = pa.BufferOutputStream()
+def to_ipc(state: pa.Table) -> pa.Buffer:
+    """A state as Arrow IPC stream bytes: the form in which it crosses processes. Written
+    once into a buffer of the exact size (a growing one would be copied as it grows), which
+    pickles out of band: Dask sends it without another copy."""
+    size = pa.MockOutputStream()
+    _write_ipc(size, state)
+    buffer = pa.allocate_buffer(size.size())
+    _write_ipc(pa.FixedSizeBufferWriter(buffer), state)
+    return buffer
+
+
+def _write_ipc(sink: Any, state: pa.Table) -> None:
     with pa.ipc.new_stream(sink, state.schema) as writer:
         writer.write_table(state)
-    return sink.getvalue().to_pybytes()
 
 
-def from_ipc(data: bytes) -> pa.Table:
+def from_ipc(data: Any) -> pa.Table:
+    """A state from its IPC bytes (``bytes``, a ``pa.Buffer`` or any buffer), not copied."""
     return pa.ipc.open_stream(pa.py_buffer(data)).read_all()
 
 

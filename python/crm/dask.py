@@ -27,7 +27,8 @@ small (one row per period, cohort cell or gap length).
 
 In a ``dask.distributed`` worker, crm's own thread pool gets one thread (tasks are the
 parallelism there, as the nanny arranges for OpenMP and BLAS); set ``CRM_NUM_THREADS`` in the
-workers' environment to choose otherwise.
+workers' environment to choose otherwise. Memory crm frees there is kept for 10 s before it
+goes back to the system, for the worker's next task.
 
 >>> import crm.dask, dask.dataframe as dd                      # doctest: +SKIP
 >>> ddf = dd.read_parquet("transactions/")                      # doctest: +SKIP
@@ -70,15 +71,21 @@ __all__ = [
 TimeUnit = Literal["D", "W", "M"]
 StateKind = Literal["customer_states", "customer_days"]
 
-# A partition's state as it travels: Arrow IPC bytes (b"" for an empty partition) and the
+# A partition's state as it travels: Arrow IPC bytes (None for an empty partition) and the
 # rows dropped by on_invalid="drop".
-Partial = tuple[bytes, int]
+Partial = tuple[pa.Buffer | None, int]
+
+
+# How long a worker keeps the memory crm freed: longer than the gap between two tasks.
+WORKER_KEEPS_FREED_MEMORY_MS = 10_000
 
 
 def _one_thread_per_task() -> None:
     """In a Dask worker, tasks are the parallelism: like the nanny does for OpenMP and BLAS,
     crm's pool gets one thread there (unless CRM_NUM_THREADS says otherwise), so that
-    workers sharing a machine do not oversubscribe its cores. Read when the pool is built."""
+    workers sharing a machine do not oversubscribe its cores. Read when the pool is built.
+    The worker's tasks run back to back, so the pages one frees are kept for the next rather
+    than returned to the system and faulted in (and zeroed) again."""
     try:
         from distributed import get_worker
 
@@ -86,13 +93,14 @@ def _one_thread_per_task() -> None:
     except (ImportError, ValueError):
         return
     os.environ.setdefault("CRM_NUM_THREADS", "1")
+    _core.keep_freed_memory_for(WORKER_KEEPS_FREED_MEMORY_MS)
 
 
 def _partition_state(frame: Any, kind: StateKind, customer: str, date: str, amount: str, on_invalid: str,
                      order: str | None = None) -> Partial:
     _one_thread_per_task()
     if len(frame) == 0:
-        return b"", 0
+        return None, 0
     state, dropped = partial_state(frame, customer=customer, date=date, amount=amount, order=order,
                                    on_invalid=on_invalid, kind=kind)
     return to_ipc(state), dropped
@@ -100,11 +108,11 @@ def _partition_state(frame: Any, kind: StateKind, customer: str, date: str, amou
 
 def _merge(parts: list[Partial]) -> Partial:
     _one_thread_per_task()
-    states = [from_ipc(data) for data, _ in parts if data]
+    states = [data for data, _ in parts if data is not None]
     dropped = sum(d for _, d in parts)
     if len(states) <= 1:
-        return (to_ipc(states[0]) if states else b""), dropped
-    return to_ipc(merge_states(states)), dropped
+        return (states[0] if states else None), dropped
+    return to_ipc(merge_states([from_ipc(data) for data in states])), dropped
 
 
 def _state(ddf: Any, kind: StateKind, customer: str, date: str, amount: str, on_invalid: str, split_every: int,
@@ -121,7 +129,7 @@ def _state(ddf: Any, kind: StateKind, customer: str, date: str, amount: str, on_
     merge = dask.delayed(_merge, pure=True)
     while len(level) > 1:
         level = [merge(level[i : i + split_every]) for i in range(0, len(level), split_every)]
-    return level[0] if level else dask.delayed((b"", 0))
+    return level[0] if level else dask.delayed((None, 0))
 
 
 def _merged_state(
@@ -136,7 +144,7 @@ def _merged_state(
             f"crm.dask.{name}: dropped {dropped} row(s) with a null key, date or amount, or a NaN/infinite amount",
             stacklevel=3,
         )
-    return from_ipc(data) if data else None
+    return from_ipc(data) if data is not None else None
 
 
 def _from_history(

@@ -17,3 +17,12 @@ pub fn releasing_freed_memory<T>(f: impl FnOnce() -> T) -> T {
     unsafe { mi_option_set(PURGE_DELAY, before) };
     out
 }
+
+/// Keep freed pages for `milliseconds` before returning them to the system. A Dask worker
+/// runs crm's passes back to back: with mimalloc's default delay (about a second) each task
+/// faults in and zeroes fresh pages that the previous one had just given back.
+#[pyo3::pyfunction]
+pub fn keep_freed_memory_for(milliseconds: u32) {
+    // SAFETY: as above.
+    unsafe { mi_option_set(PURGE_DELAY, milliseconds.into()) };
+}

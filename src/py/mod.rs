@@ -24,6 +24,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("DEBUG_BUILD", cfg!(debug_assertions))?;
+    m.add_function(wrap_pyfunction!(alloc::keep_freed_memory_for, m)?)?;
     m.add_function(wrap_pyfunction!(rfm::rfm, m)?)?;
     m.add_function(wrap_pyfunction!(rfm::segment, m)?)?;
     m.add_class::<partial::StateFold>()?;
