@@ -181,7 +181,10 @@ pub fn summarize(tx: &Transactions) -> Result<Summary> {
         }) => {
             let (summary, keys) = summarize_hashed(tx, |c, i| hashing::pack(chunks.value(c, i)));
             Ok(Summary {
-                keys: Some(chunks.array(keys.iter().map(hashing::unpack))),
+                keys: Some(chunks.array(keys.iter().map(|k| {
+                    // SAFETY: the keys were packed by `hashing::pack`.
+                    unsafe { hashing::unpack(k) }
+                }))),
                 ..summary
             })
         }
@@ -302,35 +305,64 @@ const PREFETCH_AHEAD: usize = 16;
 /// are folded in input order by one worker, whatever the number of workers.
 fn fold_in_place(tx: &Transactions, states: &mut [CustomerState]) {
     let codes = &tx.customers.rows;
-    let span = states.len().div_ceil(rayon::current_num_threads()).max(1);
-    states
-        .par_chunks_mut(span)
-        .enumerate()
-        .for_each(|(w, states)| {
-            let base = (w * span) as u32;
-            let mut own = vec![0u32; BLOCK_ROWS];
-            for c in 0..tx.days.len() {
-                let len = tx.chunk_len(c);
-                for start in (0..len).step_by(BLOCK_ROWS) {
-                    let end = (start + BLOCK_ROWS).min(len);
-                    // This worker's rows of the block, without a branch per row.
-                    let mut n = 0;
-                    for i in start..end {
-                        own[n] = i as u32;
-                        n += ((codes.code(c, i).wrapping_sub(base) as usize) < states.len())
-                            as usize;
+    let bounds = balanced_code_ranges(tx, states.len(), rayon::current_num_threads());
+    let mut ranges: Vec<(u32, &mut [CustomerState])> = Vec::with_capacity(bounds.len());
+    let mut rest = states;
+    for w in bounds.windows(2) {
+        let (own, tail) = rest.split_at_mut(w[1] - w[0]);
+        ranges.push((w[0] as u32, own));
+        rest = tail;
+    }
+    ranges.into_par_iter().for_each(|(base, states)| {
+        let mut own = vec![0u32; BLOCK_ROWS];
+        for c in 0..tx.days.len() {
+            let len = tx.chunk_len(c);
+            for start in (0..len).step_by(BLOCK_ROWS) {
+                let end = (start + BLOCK_ROWS).min(len);
+                // This worker's rows of the block, without a branch per row.
+                let mut n = 0;
+                for i in start..end {
+                    own[n] = i as u32;
+                    n += ((codes.code(c, i).wrapping_sub(base) as usize) < states.len()) as usize;
+                }
+                let local = |k: usize| (codes.code(c, own[k] as usize) - base) as usize;
+                for k in 0..n {
+                    if k + PREFETCH_AHEAD < n {
+                        prefetch(&states[local(k + PREFETCH_AHEAD)]);
                     }
-                    let local = |k: usize| (codes.code(c, own[k] as usize) - base) as usize;
-                    for k in 0..n {
-                        if k + PREFETCH_AHEAD < n {
-                            prefetch(&states[local(k + PREFETCH_AHEAD)]);
-                        }
-                        let r = row_at(tx, c, own[k] as usize, 0);
-                        states[local(k)].add(r.day, r.amount);
-                    }
+                    let r = row_at(tx, c, own[k] as usize, 0);
+                    states[local(k)].add(r.day, r.amount);
                 }
             }
-        });
+        }
+    });
+}
+
+/// Bounds `0 = b[0] <= .. <= b[workers] = n_codes` of code ranges holding about as many rows
+/// each, from the codes of every 64th row (ids need not be spread evenly over their range).
+fn balanced_code_ranges(tx: &Transactions, n_codes: usize, workers: usize) -> Vec<usize> {
+    const SAMPLE_EVERY: usize = 64;
+    let buckets = n_codes.clamp(1, 1 << 12);
+    let bucket = |code: u32| (code as u64 * buckets as u64 / n_codes.max(1) as u64) as usize;
+    let mut counts = vec![0usize; buckets];
+    for c in 0..tx.days.len() {
+        for i in (0..tx.chunk_len(c)).step_by(SAMPLE_EVERY) {
+            counts[bucket(tx.customers.rows.code(c, i))] += 1;
+        }
+    }
+    let total: usize = counts.iter().sum();
+    let mut bounds = vec![0];
+    let mut seen = 0;
+    for (b, &count) in counts.iter().enumerate() {
+        seen += count;
+        while bounds.len() < workers && seen * workers >= total * bounds.len() {
+            // The first code of bucket b + 1.
+            bounds.push(((b as u64 + 1) * n_codes as u64).div_ceil(buckets as u64) as usize);
+        }
+    }
+    bounds.resize(workers, n_codes);
+    bounds.push(n_codes);
+    bounds
 }
 
 #[inline(always)]
@@ -461,6 +493,42 @@ mod tests {
             .iter()
             .enumerate()
             .all(|(k, s)| s.rows == if k < 20_000 { 3 } else { 2 }));
+    }
+
+    #[test]
+    fn workers_own_code_ranges_of_about_equal_rows() {
+        use crate::ingest::{ingest, OnInvalid, Spec};
+        use rand::{Rng, SeedableRng};
+        // Ids 0..10_000, but 90% of the rows belong to the last 1_000.
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let rows: Vec<(i64, i32, f64, i64)> = (0..200_000)
+            .map(|_| {
+                let c = if rng.random_bool(0.1) {
+                    rng.random_range(0..9_000)
+                } else {
+                    rng.random_range(9_000..10_000)
+                };
+                (c, 18_000, 1.0, 0)
+            })
+            .collect();
+        let batch = crate::testing::log(&rows);
+        let spec = Spec {
+            customer: "c".into(),
+            date: "d".into(),
+            amount: "a".into(),
+            ..Spec::default()
+        };
+        let tx = ingest(&batch.schema(), &[batch], &spec, OnInvalid::Raise).unwrap();
+        let bounds = balanced_code_ranges(&tx, 10_000, 4);
+        assert_eq!((bounds[0], bounds[4], bounds.len()), (0, 10_000, 5));
+        assert!(bounds.windows(2).all(|w| w[0] <= w[1]));
+        for w in bounds.windows(2) {
+            let owned = rows
+                .iter()
+                .filter(|r| (w[0]..w[1]).contains(&(r.0 as usize)))
+                .count();
+            assert!((40_000..60_000).contains(&owned), "{bounds:?}: {owned}");
+        }
     }
 
     #[test]

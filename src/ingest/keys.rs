@@ -341,7 +341,13 @@ pub fn encode(chunks: &[ArrayRef], column: &str) -> Result<(Vec<Vec<u32>>, Array
     let strings = Strings::new(chunks).ok_or_else(|| key_type_error(column, &dtype))?;
     if strings.longest() <= PACKED_MAX_LEN {
         let (codes, uniques) = encode_hashed(&lens, |c, i| hashing::pack(strings.value(c, i)));
-        Ok((codes, strings.array(uniques.iter().map(hashing::unpack))))
+        Ok((
+            codes,
+            strings.array(uniques.iter().map(|k| {
+                // SAFETY: the keys were packed by `hashing::pack`.
+                unsafe { hashing::unpack(k) }
+            })),
+        ))
     } else {
         let (codes, uniques) = encode_hashed(&lens, |c, i| strings.value(c, i));
         Ok((codes, strings.array(uniques)))
