@@ -210,7 +210,7 @@ def kmeans(
     if row_order not in ("canonical", "input"):
         raise InvalidArgumentError(f"row_order must be 'canonical' or 'input', got {row_order!r}")
     labels, centers, profiles, inertia, n_iter, converged = _core.kmeans(
-        data, columns=features, key=keys, k=k, init=starts, canonical=row_order == "canonical", **options
+        data, columns=features, key=keys, k=k, init=starts, **options
     )
     labels, centers, profiles = _table(labels), _table(centers), _table(profiles)
     empty = sum(1 for size in profiles.column("size").to_pylist() if size == 0)
