@@ -143,12 +143,14 @@ def kmeans(
     features that variance is 1), or ``max_iter``. A cluster left empty is re-seeded with the
     row farthest from its centre. ``n_init`` > 1 runs k-means++ that many times (one random
     stream from ``seed``) and keeps the lowest inertia. The result depends only on the data
-    and ``seed``, not on the row order or the number of threads: the rows are clustered in
-    an order given by their values (identical rows are interchangeable), and each row's
-    label is returned at its input position. ``row_order="input"`` skips that reordering
-    (a parallel radix sort of row hashes and a gather, some 10-70 ms per million rows): the
-    fit then depends on the row order, as scikit-learn's does, but stays deterministic for a
-    given input.
+    and ``seed``, not on the row order or the number of threads (scikit-learn's depends on
+    both): k-means++ draws its rows with the usual probabilities (each copy of a repeated
+    row counts), but in an order given by the rows' values rather than their positions;
+    every sum (centres, inertia, scaling) is exact on a fixed-point grid, so its bits do not
+    depend on the order of its terms; ties go by values, never by positions. A centre
+    coordinate is within 2^-49 of the feature's largest magnitude of the exact mean.
+    ``row_order`` is kept for compatibility: ``"canonical"`` (the default) and ``"input"``
+    now give the same result at the same cost.
 
     Parameters
     ----------
