@@ -185,16 +185,16 @@ def kmeans(
     >>> result = crm.kmeans(table, k=2, log=["monetary"])
     >>> result.labels
        customer_id  cluster
-    0            1        0
-    1            2        0
-    2            3        0
-    3            4        1
-    4            5        1
-    5            6        1
+    0            1        1
+    1            2        1
+    2            3        1
+    3            4        0
+    4            5        0
+    5            6        0
     >>> result.profiles[["cluster", "size", "share", "recency_mean", "monetary_median"]]
        cluster  size  share  recency_mean  monetary_median
-    0        0     3    0.5           6.0            900.0
-    1        1     3    0.5         200.0             40.0
+    0        0     3    0.5         200.0             40.0
+    1        1     3    0.5           6.0            900.0
     """
     options = _options(scale, log, seed, max_iter, tol, n_init)
     k = _count("k", k, 1)
