@@ -147,8 +147,8 @@ def kmeans(
     both): k-means++ draws its rows with the usual probabilities (each copy of a repeated
     row counts), but in an order given by the rows' values rather than their positions;
     every sum (centres, inertia, scaling) is exact on a fixed-point grid, so its bits do not
-    depend on the order of its terms; ties go by values, never by positions. A centre
-    coordinate is within 2^-49 of the feature's largest magnitude of the exact mean.
+    depend on the order of its terms (a centre is the exact mean to within 2^-49 times the
+    feature's largest magnitude); ties go by values, never by positions.
     ``row_order`` is kept for compatibility: ``"canonical"`` (the default) and ``"input"``
     now give the same result at the same cost.
 
