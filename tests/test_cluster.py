@@ -149,12 +149,15 @@ def test_more_initialisations_never_do_worse():
     assert five.inertia <= one.inertia
 
 
-def test_thread_count_does_not_change_the_result():
+def test_thread_count_and_row_order_do_not_change_the_result():
     script = textwrap.dedent(
         """
         import hashlib, numpy as np, crm
         x = np.random.default_rng(1).lognormal(size=(50_000, 4))
         r = crm.kmeans(x, k=6, seed=3, log=["x1", "x2"])
+        order = np.random.default_rng(2).permutation(len(x))
+        p = crm.kmeans(x[order], k=6, seed=3, log=["x1", "x2"])
+        assert p.inertia == r.inertia and (p.labels == r.labels[order]).all() and (p.centers == r.centers).all()
         s = crm.choose_k(x[:3000], ks=[2, 3], sample=1000)
         print(crm.num_threads(), r.inertia.hex(), r.n_iter, hashlib.sha256(r.labels.tobytes()).hexdigest(),
               [v.hex() for v in s["inertia"]], [v.hex() for v in s["silhouette"]], r.centers.tobytes().hex())
@@ -378,14 +381,27 @@ def test_bad_columns_and_arguments():
         crm.kmeans(np.zeros(5), k=1)
 
 
-def test_input_row_order_mode_skips_the_reordering():
+def test_row_order_parameter_is_kept_and_changes_nothing():
     x = blobs(300, 3, 2, seed=3)
-    fast = crm.kmeans(x, k=3, seed=1, row_order="input")
-    assert fast.labels.shape == (300,) and fast.inertia > 0
-    init = standardize(x)[0][:3]
-    same = crm.kmeans(x, k=3, init=init, row_order="input")
-    canonical = crm.kmeans(x, k=3, init=init)
-    assert (same.labels == canonical.labels).all()
-    assert same.inertia == pytest.approx(canonical.inertia, rel=1e-12)
+    for options in ({"seed": 1}, {"init": standardize(x)[0][:3]}):
+        given_order = crm.kmeans(x, k=3, row_order="input", **options)
+        default = crm.kmeans(x, k=3, **options)
+        assert (given_order.labels == default.labels).all()
+        assert given_order.inertia == default.inertia and given_order.centers.tobytes() == default.centers.tobytes()
     with pytest.raises(crm.InvalidArgumentError, match="row_order"):
         crm.kmeans(x, k=3, row_order="sorted")
+
+
+def test_a_permutation_of_many_rows_gives_the_same_fit_bit_for_bit():
+    # Several chunks of rows, many identical rows (integer-valued features), n_init > 1.
+    rng = np.random.default_rng(7)
+    x = np.column_stack([rng.integers(0, 30, 30_000), rng.poisson(3, 30_000), rng.lognormal(size=30_000).round(1)])
+    order = rng.permutation(len(x))
+    for options in ({"k": 7, "seed": 11, "n_init": 2, "log": ["x2"]}, {"k": 3, "seed": 0, "scale": None, "tol": 0.0}):
+        base = crm.kmeans(x, **options)
+        shuffled = crm.kmeans(x[order], **options)
+        np.testing.assert_array_equal(shuffled.labels, base.labels[order])
+        assert shuffled.centers.tobytes() == base.centers.tobytes()
+        assert (shuffled.inertia, shuffled.n_iter) == (base.inertia, base.n_iter)
+        for name, column in base.profiles.items():
+            np.testing.assert_array_equal(shuffled.profiles[name], column)

@@ -143,12 +143,14 @@ def kmeans(
     features that variance is 1), or ``max_iter``. A cluster left empty is re-seeded with the
     row farthest from its centre. ``n_init`` > 1 runs k-means++ that many times (one random
     stream from ``seed``) and keeps the lowest inertia. The result depends only on the data
-    and ``seed``, not on the row order or the number of threads: the rows are clustered in
-    an order given by their values (identical rows are interchangeable), and each row's
-    label is returned at its input position. ``row_order="input"`` skips that reordering
-    (a parallel radix sort of row hashes and a gather, some 10-70 ms per million rows): the
-    fit then depends on the row order, as scikit-learn's does, but stays deterministic for a
-    given input.
+    and ``seed``, not on the row order or the number of threads (scikit-learn's depends on
+    both): k-means++ draws its rows with the usual probabilities (each copy of a repeated
+    row counts), but in an order given by the rows' values rather than their positions;
+    every sum (centres, inertia, scaling) is exact on a fixed-point grid, so its bits do not
+    depend on the order of its terms (a centre is the exact mean to within 2^-49 times the
+    feature's largest magnitude); ties go by values, never by positions.
+    ``row_order`` is kept for compatibility: ``"canonical"`` (the default) and ``"input"``
+    now give the same result at the same cost.
 
     Parameters
     ----------
@@ -183,16 +185,16 @@ def kmeans(
     >>> result = crm.kmeans(table, k=2, log=["monetary"])
     >>> result.labels
        customer_id  cluster
-    0            1        0
-    1            2        0
-    2            3        0
-    3            4        1
-    4            5        1
-    5            6        1
+    0            1        1
+    1            2        1
+    2            3        1
+    3            4        0
+    4            5        0
+    5            6        0
     >>> result.profiles[["cluster", "size", "share", "recency_mean", "monetary_median"]]
        cluster  size  share  recency_mean  monetary_median
-    0        0     3    0.5           6.0            900.0
-    1        1     3    0.5         200.0             40.0
+    0        0     3    0.5         200.0             40.0
+    1        1     3    0.5           6.0            900.0
     """
     options = _options(scale, log, seed, max_iter, tol, n_init)
     k = _count("k", k, 1)
@@ -210,7 +212,7 @@ def kmeans(
     if row_order not in ("canonical", "input"):
         raise InvalidArgumentError(f"row_order must be 'canonical' or 'input', got {row_order!r}")
     labels, centers, profiles, inertia, n_iter, converged = _core.kmeans(
-        data, columns=features, key=keys, k=k, init=starts, canonical=row_order == "canonical", **options
+        data, columns=features, key=keys, k=k, init=starts, **options
     )
     labels, centers, profiles = _table(labels), _table(centers), _table(profiles)
     empty = sum(1 for size in profiles.column("size").to_pylist() if size == 0)

@@ -479,7 +479,6 @@ def kmeans(
     tol: float = 1e-4,
     n_init: int = 1,
     init: Sequence[Sequence[float]] | None = None,
-    canonical: bool = True,
 ) -> tuple[Any, Any, Any, float, int, bool]:
     """k-means of the feature columns; returns (labels, centers, profiles capsules, inertia, n_iter, converged)."""
 

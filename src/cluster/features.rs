@@ -6,7 +6,8 @@ use std::borrow::Cow;
 
 use rayon::prelude::*;
 
-use super::{chunked_sum, chunked_sum_by, rng::SplitMix64, CHUNK};
+use super::exact::{mean_and_variance, sum};
+use super::{rng::SplitMix64, CHUNK};
 use crate::error::{CrmError, Result};
 
 /// Error unless every value is finite (a null arrives as NaN), naming the column, the count
@@ -83,11 +84,10 @@ impl Transform {
     }
 }
 
-/// Mean and population standard deviation (1 when the values are constant).
+/// Mean and population standard deviation (1 when the values are constant), order-free.
 fn moments(v: &[f64]) -> (f64, f64) {
-    let n = v.len().max(1) as f64;
-    let mean = chunked_sum(v) / n;
-    let sd = (chunked_sum_by(v, |x| (x - mean) * (x - mean)) / n).sqrt();
+    let (mean, variance) = mean_and_variance(v);
+    let sd = variance.sqrt();
     (mean, if sd > 0.0 { sd } else { 1.0 })
 }
 
@@ -128,7 +128,7 @@ pub fn profiles(cols: &[&[f64]], labels: &[u32], k: usize) -> Profiles {
         .map(|cell| {
             let (t, j) = (cell / k, cell % k);
             let values = &grouped[t][start[j]..start[j + 1]];
-            let mean = chunked_sum(values) / values.len() as f64;
+            let mean = sum(values) / values.len() as f64;
             let median = median(values);
             (median.map(|_| mean), median)
         })

@@ -6,11 +6,13 @@
 //! `tol` times the mean variance of the features; then a last assignment so that labels
 //! match the centres; an empty cluster is re-seeded with the point farthest from its centre.
 
+use std::cmp::Ordering;
+
 use rayon::prelude::*;
 
-use super::{
-    chunked_sum, chunked_sum_by, lane_sum, rng::SplitMix64, with_dims, CHUNK, MAX_FEATURES,
-};
+use super::exact::{max_abs, mean_and_variance_within, Grid};
+use super::seeding::{plus_plus, Keys};
+use super::{rng::SplitMix64, with_dims, CHUNK, MAX_FEATURES};
 
 /// Points per block of the assignment kernel.
 const LANES: usize = 8;
@@ -43,8 +45,13 @@ pub fn kmeans(cols: &[&[f64]], options: &Options, init: Option<&[Vec<f64>]>) -> 
     let n = cols.first().map_or(0, |c| c.len());
     let d = cols.len();
     check(n, d, options, init)?;
-    let tol = options.tol * mean_variance(cols);
-    let mut fit = with_dims!(cols, run(options, init, tol));
+    let largest: Vec<f64> = cols.iter().map(|c| max_abs(c)).collect();
+    let tol = if options.tol > 0.0 {
+        options.tol * mean_variance(cols, &largest)
+    } else {
+        0.0
+    };
+    let mut fit = with_dims!(cols, run(options, init, tol, &largest));
     for c in &mut fit.centres {
         c.truncate(d); // drop the zero padding of `with_dims`
     }
@@ -85,12 +92,11 @@ fn check(n: usize, d: usize, options: &Options, init: Option<&[Vec<f64>]>) -> Re
 }
 
 /// Mean over features of the population variance (scikit-learn's scale for `tol`).
-fn mean_variance(cols: &[&[f64]]) -> f64 {
-    let variances = cols.iter().map(|c| {
-        let n = c.len() as f64;
-        let mean = chunked_sum(c) / n;
-        chunked_sum_by(c, |x| (x - mean) * (x - mean)) / n
-    });
+fn mean_variance(cols: &[&[f64]], largest: &[f64]) -> f64 {
+    let variances = cols
+        .iter()
+        .zip(largest)
+        .map(|(c, &m)| mean_and_variance_within(c, m).1);
     variances.sum::<f64>() / cols.len() as f64
 }
 
@@ -99,9 +105,13 @@ fn run<const D: usize>(
     options: &Options,
     init: Option<&[Vec<f64>]>,
     tol: f64,
+    largest: &[f64],
 ) -> Fit {
     let mut rng = SplitMix64::new(options.seed);
     let mut best: Option<Fit> = None;
+    // Each feature's largest magnitude (0 for the zero padding of `with_dims`).
+    let largest: [f64; D] = std::array::from_fn(|t| largest.get(t).copied().unwrap_or(0.0));
+    let mut keys = None; // made for the first k-means++ run, kept for the others
     let runs = if init.is_some() { 1 } else { options.n_init };
     for _ in 0..runs {
         let seeds = match init {
@@ -109,9 +119,12 @@ fn run<const D: usize>(
                 .iter()
                 .map(|r| std::array::from_fn(|t| r.get(t).copied().unwrap_or(0.0)))
                 .collect(),
-            None => plus_plus(cols, options.k, &mut rng),
+            None => {
+                let keys = keys.get_or_insert_with(|| Keys::new(&cols));
+                plus_plus(cols, keys, &largest, options.k, &mut rng)
+            }
         };
-        let fit = lloyd(cols, seeds, options.max_iter, tol);
+        let fit = lloyd(cols, seeds, options.max_iter, tol, &largest);
         if best.as_ref().is_none_or(|b| fit.inertia < b.inertia) {
             best = Some(fit);
         }
@@ -119,12 +132,16 @@ fn run<const D: usize>(
     best.expect("at least one run")
 }
 
-fn point<const D: usize>(cols: &[&[f64]; D], i: usize) -> [f64; D] {
+pub(super) fn point<const D: usize>(cols: &[&[f64]; D], i: usize) -> [f64; D] {
     std::array::from_fn(|t| cols[t][i])
 }
 
 /// The columns of chunk `c`, each cut to the same length so the compiler drops bounds checks.
-fn chunk_of<'a, const D: usize>(cols: &[&'a [f64]; D], c: usize, len: usize) -> [&'a [f64]; D] {
+pub(super) fn chunk_of<'a, const D: usize>(
+    cols: &[&'a [f64]; D],
+    c: usize,
+    len: usize,
+) -> [&'a [f64]; D] {
     let start = c * CHUNK;
     cols.map(|col| &col[start..start + len])
 }
@@ -139,65 +156,6 @@ fn squared_distance<const D: usize>(xs: &[&[f64]; D], p: usize, c: &[f64; D]) ->
     s
 }
 
-/// k-means++ seeds: the first point uniformly, then each next centre the best (lowest
-/// potential) of 2 + ln(k) points drawn with probability proportional to the squared
-/// distance to the nearest centre so far.
-fn plus_plus<const D: usize>(cols: [&[f64]; D], k: usize, rng: &mut SplitMix64) -> Vec<[f64; D]> {
-    let n = cols[0].len();
-    let trials = 2 + (k as f64).ln() as usize;
-    let mut centres = vec![point(&cols, rng.below(n))];
-    let mut closest = vec![f64::INFINITY; n];
-    let mut totals = move_closer(&cols, &centres[0], &mut closest);
-    for _ in 1..k {
-        let potential: f64 = totals.iter().sum();
-        let candidates: Vec<[f64; D]> = (0..trials)
-            .map(|_| point(&cols, draw(&closest, &totals, rng.next_f64() * potential)))
-            .collect();
-        let per_chunk: Vec<Vec<f64>> = closest
-            .par_chunks(CHUNK)
-            .enumerate()
-            .map(|(c, near)| {
-                let xs = chunk_of(&cols, c, near.len());
-                let mut kept = vec![0.0; near.len()];
-                candidates
-                    .iter()
-                    .map(|q| {
-                        distances_fastest(&xs, q, &mut kept);
-                        for (k, &v) in kept.iter_mut().zip(near) {
-                            *k = k.min(v);
-                        }
-                        lane_sum(&kept)
-                    })
-                    .collect()
-            })
-            .collect();
-        let potentials: Vec<f64> = (0..trials)
-            .map(|l| per_chunk.iter().map(|v| v[l]).sum())
-            .collect();
-        let chosen = (0..trials).fold(0, |b, l| if potentials[l] < potentials[b] { l } else { b });
-        centres.push(candidates[chosen]);
-        totals = move_closer(&cols, &candidates[chosen], &mut closest);
-    }
-    centres
-}
-
-/// Lower each point's squared distance to its nearest centre with centre `q`; the chunks' totals.
-fn move_closer<const D: usize>(cols: &[&[f64]; D], q: &[f64; D], closest: &mut [f64]) -> Vec<f64> {
-    closest
-        .par_chunks_mut(CHUNK)
-        .enumerate()
-        .map(|(c, near)| {
-            let xs = chunk_of(cols, c, near.len());
-            let mut to_q = vec![0.0; near.len()];
-            distances_fastest(&xs, q, &mut to_q);
-            for (v, &d) in near.iter_mut().zip(&to_q) {
-                *v = v.min(d);
-            }
-            lane_sum(near)
-        })
-        .collect()
-}
-
 /// Squared distances of a chunk's points to `q`.
 #[inline(always)]
 fn distances<const D: usize>(xs: &[&[f64]; D], q: &[f64; D], out: &mut [f64]) {
@@ -208,7 +166,7 @@ fn distances<const D: usize>(xs: &[&[f64]; D], q: &[f64; D], out: &mut [f64]) {
 }
 
 /// `distances` compiled for AVX2 when the CPU has it (same bits, see `nearest_fastest`).
-fn distances_fastest<const D: usize>(xs: &[&[f64]; D], q: &[f64; D], out: &mut [f64]) {
+pub(super) fn distances_fastest<const D: usize>(xs: &[&[f64]; D], q: &[f64; D], out: &mut [f64]) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2, checked just above.
@@ -223,65 +181,80 @@ unsafe fn distances_avx2<const D: usize>(xs: &[&[f64]; D], q: &[f64; D], out: &m
     distances(xs, q, out)
 }
 
-/// The first point where the running sum of `weights` reaches `r` (numpy's searchsorted on
-/// the cumulative sum), found chunk by chunk from the chunks' totals.
-fn draw(weights: &[f64], totals: &[f64], r: f64) -> usize {
-    let mut acc = 0.0;
-    for (c, &total) in totals.iter().enumerate() {
-        if acc + total >= r || c + 1 == totals.len() {
-            let start = c * CHUNK;
-            let chunk = &weights[start..(start + CHUNK).min(weights.len())];
-            for (p, &w) in chunk.iter().enumerate() {
-                acc += w;
-                if acc >= r {
-                    return start + p;
-                }
-            }
-            return start + chunk.len() - 1; // rounding left r just above the sum
-        }
-        acc += total;
-    }
-    unreachable!("there is at least one chunk")
-}
-
-/// One chunk's share of an assignment step.
+/// One chunk's share of an assignment step, its sums on fixed-point grids (exact, so the
+/// chunks add up to the same bits in any order).
 struct Partial<const D: usize> {
-    sums: Vec<[f64; D]>,
+    sums: Vec<[i64; D]>,
     counts: Vec<usize>,
     changed: usize,
-    /// The chunk's sum of squared distances (`lane_sum` of them, as `chunked_sum` would).
-    inertia: f64,
+    /// The chunk's squared distances to the nearest centres, summed.
+    inertia: i128,
+}
+
+/// The grids of an assignment step: per feature for the members' sums (coarse enough for a
+/// chunk's sum to fit an i64, which is what the hot loop adds), and for the squared distances.
+struct Grids<const D: usize> {
+    features: [Grid; D],
+    distances: Grid,
+}
+
+/// Per feature a grid on which a chunk's sum fits an i64: 50 bits below the largest
+/// magnitude, so a centre is off by at most 2^-49 of it.
+fn feature_grids<const D: usize>(largest: &[f64; D]) -> [Grid; D] {
+    largest.map(|m| Grid::for_sum(m, CHUNK))
+}
+
+impl<const D: usize> Grids<D> {
+    /// From each feature's largest magnitude and the centres.
+    fn new(largest: &[f64; D], centres: &[[f64; D]]) -> Self {
+        // |x - c| is at most |x| + |c| in every feature, which bounds any squared distance.
+        let reach = (0..D)
+            .map(|t| {
+                let far = centres.iter().fold(0.0f64, |m, c| m.max(c[t].abs()));
+                (largest[t] + far).powi(2)
+            })
+            .sum();
+        Grids {
+            features: feature_grids(largest),
+            distances: Grid::new(reach),
+        }
+    }
 }
 
 /// Assign every point to its nearest centre (first on ties), writing `labels`, and the
 /// squared distances to `dist` when given (only an empty cluster needs them, so the usual
 /// step saves the memory traffic); per chunk the members' sums, how many labels changed and
-/// the chunk's inertia.
+/// the chunk's inertia; and the inertia.
 fn assign<const D: usize>(
     cols: &[&[f64]; D],
     centres: &[[f64; D]],
+    largest: &[f64; D],
     labels: &mut [u32],
     dist: Option<&mut [f64]>,
-) -> Vec<Partial<D>> {
+) -> (Vec<Partial<D>>, f64) {
+    let grids = Grids::new(largest, centres);
     let chunk = |c: usize, labels: &mut [u32], dist: &mut [f64]| {
         let xs = chunk_of(cols, c, labels.len());
         let changed = nearest_fastest(&xs, centres, labels, dist);
-        let mut sums = vec![[0.0; D]; centres.len()];
+        let mut sums = vec![[0i64; D]; centres.len()];
         let mut counts = vec![0usize; centres.len()];
+        let features = grids.features; // a copy in registers, not reloaded after each store
         for (p, &j) in labels.iter().enumerate() {
             counts[j as usize] += 1;
+            let sum = &mut sums[j as usize];
             for t in 0..D {
-                sums[j as usize][t] += xs[t][p];
+                sum[t] += features[t].fix(xs[t][p]);
             }
         }
+        let fix = |&d: &f64| i128::from(grids.distances.fix(d));
         Partial {
             sums,
             counts,
             changed,
-            inertia: lane_sum(dist),
+            inertia: dist.iter().map(fix).sum(),
         }
     };
-    match dist {
+    let partials: Vec<Partial<D>> = match dist {
         Some(dist) => labels
             .par_chunks_mut(CHUNK)
             .zip(dist.par_chunks_mut(CHUNK))
@@ -296,7 +269,11 @@ fn assign<const D: usize>(
                 chunk(c, labels, &mut dist[..labels.len()])
             })
             .collect(),
-    }
+    };
+    let inertia = grids
+        .distances
+        .value(partials.iter().map(|p| p.inertia).sum());
+    (partials, inertia)
 }
 
 /// `nearest` compiled for AVX2 when the CPU has it (twice the lanes of the SSE2 baseline).
@@ -345,8 +322,10 @@ fn nearest<const D: usize>(
     let best = &mut dist[..len];
     let full = len / LANES * LANES;
     for base in (0..full).step_by(LANES) {
-        let x: [[f64; LANES]; D] =
-            std::array::from_fn(|t| std::array::from_fn(|l| xs[t][base + l]));
+        let mut x = [[0.0; LANES]; D];
+        for t in 0..D {
+            x[t].copy_from_slice(&xs[t][base..base + LANES]);
+        }
         let mut b = [f64::INFINITY; LANES];
         let mut a = [0u64; LANES];
         for (j, c) in centres.iter().enumerate() {
@@ -385,54 +364,68 @@ fn nearest<const D: usize>(
     changed
 }
 
-/// New centres: the members' means, combining the chunks in order. An empty cluster takes
-/// the point farthest from its centre (the next farthest for the next empty one), which
-/// leaves its old cluster; a cluster left with no member keeps its centre.
+/// New centres: the members' means. An empty cluster takes the point farthest from its
+/// centre (the next farthest for the next empty one), which leaves its old cluster; a
+/// cluster left with no member keeps its centre.
 fn update<const D: usize>(
     cols: &[&[f64]; D],
     partials: &[Partial<D>],
+    largest: &[f64; D],
     old: &[[f64; D]],
     labels: &[u32],
     dist: &[f64],
 ) -> Vec<[f64; D]> {
     let k = old.len();
-    let mut sums = vec![[0.0; D]; k];
+    let grids = feature_grids(largest); // as `assign` summed them
+    let mut sums = vec![[0i128; D]; k];
     let mut counts = vec![0usize; k];
     for part in partials {
         for (j, (sum, count)) in part.sums.iter().zip(&part.counts).enumerate() {
             counts[j] += count;
-            for (total, v) in sums[j].iter_mut().zip(sum) {
-                *total += v;
+            for (total, &v) in sums[j].iter_mut().zip(sum) {
+                *total += i128::from(v);
             }
         }
     }
     let empty: Vec<usize> = (0..k).filter(|&j| counts[j] == 0).collect();
-    for (&j, p) in empty.iter().zip(farthest(dist, empty.len())) {
+    let mut moved = Vec::with_capacity(empty.len());
+    for (&j, p) in empty.iter().zip(farthest(cols, dist, empty.len())) {
         let x = point(cols, p);
         let from = labels[p] as usize;
         counts[from] -= 1;
         for t in 0..D {
-            sums[from][t] -= x[t];
+            sums[from][t] -= i128::from(grids[t].fix(x[t]));
         }
-        sums[j] = x;
-        counts[j] = 1;
+        moved.push((j, x));
     }
-    (0..k)
+    let mut centres: Vec<[f64; D]> = (0..k)
         .map(|j| match counts[j] {
             0 => old[j],
-            m => sums[j].map(|s| s / m as f64),
+            m => std::array::from_fn(|t| grids[t].value(sums[j][t]) / m as f64),
         })
-        .collect()
+        .collect();
+    for (j, x) in moved {
+        centres[j] = x;
+    }
+    centres
 }
 
-/// The `m` points with the largest distances, largest first (lowest row on ties).
-fn farthest(dist: &[f64], m: usize) -> Vec<usize> {
+/// The `m` points with the largest distances, largest first; ties by the points' values
+/// (identical points are interchangeable), so the choice does not depend on the row order.
+fn farthest<const D: usize>(cols: &[&[f64]; D], dist: &[f64], m: usize) -> Vec<usize> {
+    let before = |a: usize, b: usize| {
+        let by_value = || {
+            let mut order = cols.iter().map(|c| c[a].total_cmp(&c[b]));
+            order.find(|o| o.is_ne()).unwrap_or(Ordering::Equal)
+        };
+        dist[b].total_cmp(&dist[a]).then_with(by_value) == Ordering::Less
+    };
     let mut top: Vec<usize> = Vec::with_capacity(m + 1);
-    for (i, &d) in dist.iter().enumerate() {
-        if top.len() == m && top.last().is_none_or(|&last| dist[last] >= d) {
+    for i in 0..dist.len() {
+        if top.len() == m && top.last().is_none_or(|&last| !before(i, last)) {
             continue;
         }
-        let at = top.partition_point(|&o| dist[o] >= d);
+        let at = top.partition_point(|&o| !before(i, o));
         top.insert(at, i);
         top.truncate(m);
     }
@@ -444,22 +437,24 @@ fn lloyd<const D: usize>(
     mut centres: Vec<[f64; D]>,
     max_iter: usize,
     tol: f64,
+    largest: &[f64; D],
 ) -> Fit {
     let n = cols[0].len();
     let mut labels = vec![u32::MAX; n];
     let (mut n_iter, mut converged, mut settled) = (0, false, false);
-    let mut partials = Vec::new();
+    let mut inertia = 0.0;
     for iteration in 1..=max_iter {
         n_iter = iteration;
-        partials = assign(&cols, &centres, &mut labels, None);
+        let partials;
+        (partials, inertia) = assign(&cols, &centres, largest, &mut labels, None);
         let any_empty = (0..centres.len()).any(|j| partials.iter().all(|p| p.counts[j] == 0));
         let new = if any_empty {
             // The same centres again give the same labels, now with their distances.
             let mut dist = vec![0.0; n];
-            assign(&cols, &centres, &mut labels, Some(&mut dist));
-            update(&cols, &partials, &centres, &labels, &dist)
+            assign(&cols, &centres, largest, &mut labels, Some(&mut dist));
+            update(&cols, &partials, largest, &centres, &labels, &dist)
         } else {
-            update(&cols, &partials, &centres, &labels, &[])
+            update(&cols, &partials, largest, &centres, &labels, &[])
         };
         let shift: f64 = new
             .iter()
@@ -475,12 +470,13 @@ fn lloyd<const D: usize>(
         }
     }
     if !settled {
-        partials = assign(&cols, &centres, &mut labels, None); // labels of the final centres
+        // labels of the final centres
+        (_, inertia) = assign(&cols, &centres, largest, &mut labels, None);
     }
     Fit {
         centres: centres.iter().map(|c| c.to_vec()).collect(),
         labels,
-        inertia: partials.iter().map(|p| p.inertia).sum(),
+        inertia,
         n_iter,
         converged,
     }
@@ -629,19 +625,11 @@ mod tests {
     }
 
     #[test]
-    fn farthest_points_largest_first_lowest_row_on_ties() {
-        assert_eq!(farthest(&[1.0, 3.0, 3.0, 2.0], 2), vec![1, 2]);
-        assert_eq!(farthest(&[1.0, 3.0, 3.0, 2.0], 3), vec![1, 2, 3]);
-        assert!(farthest(&[1.0], 0).is_empty());
-    }
-
-    #[test]
-    fn draw_follows_the_cumulative_sum() {
-        let w: Vec<f64> = (0..10_000).map(|i| (i % 3) as f64).collect();
-        let totals: Vec<f64> = w.chunks(CHUNK).map(lane_sum).collect();
-        assert_eq!(draw(&w, &totals, 0.5), 1);
-        assert_eq!(draw(&w, &totals, 3.0), 2);
-        assert_eq!(draw(&w, &totals, 3.5), 4);
-        assert_eq!(draw(&w, &totals, 1e12), 9_999);
+    fn farthest_points_largest_first_lowest_value_on_ties() {
+        let x = [5.0, 9.0, 4.0, 0.0];
+        let dist = [1.0, 3.0, 3.0, 2.0];
+        assert_eq!(farthest(&[&x[..]], &dist, 2), vec![2, 1]);
+        assert_eq!(farthest(&[&x[..]], &dist, 3), vec![2, 1, 3]);
+        assert!(farthest(&[&x[..]], &dist[..1], 0).is_empty());
     }
 }

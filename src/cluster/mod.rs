@@ -1,12 +1,16 @@
 //! k-means clustering of rows of numeric features (typically RFM) and the silhouette score
 //! to choose k. Plain Rust: features come in as columns of f64, results go out as vectors.
 //!
-//! Every parallel step works on fixed chunks of `CHUNK` rows and combines the chunks' partial
-//! sums in chunk order, so results are bit-identical whatever the number of threads.
+//! Results depend only on the rows' values, not on their order or the number of threads:
+//! every sum is exact on a fixed-point grid (`exact`), k-means++ draws rows in an order given
+//! by their values (`seeding`), and ties are broken by values, never by positions. Parallel
+//! steps work on chunks of `CHUNK` rows.
 
+pub mod exact;
 pub mod features;
 pub mod kmeans;
 pub mod rng;
+mod seeding;
 pub mod silhouette;
 
 /// Rows per parallel task: small enough to balance two cores, large enough to amortise a task.
@@ -50,8 +54,8 @@ pub(crate) use with_dims;
 
 /// A row order that depends only on the rows' values: rows sorted by a hash of their bits
 /// (ties, which only identical rows or hash collisions produce, by value, then position).
-/// Clustering in this order makes every result independent of the input's row order, since
-/// identical rows are interchangeable: seeding picks by position, and float sums follow it.
+/// `choose_k` samples and scores rows in this order, so that its sample and its silhouette
+/// sums do not depend on the input's row order (identical rows are interchangeable).
 ///
 /// An MSD radix sort: a parallel scatter on the hash's top byte, then per bucket (in cache)
 /// a counting sort on the next byte and a small sort of each sub-bucket. The order is a
@@ -137,38 +141,6 @@ fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
-}
-
-/// Sum of `values` by fixed chunks, combined in chunk order (thread-count independent).
-pub fn chunked_sum(values: &[f64]) -> f64 {
-    chunked_sum_by(values, |x| x)
-}
-
-/// Sum of `f(value)` by fixed chunks, combined in chunk order.
-pub fn chunked_sum_by(values: &[f64], f: impl Fn(f64) -> f64 + Sync) -> f64 {
-    use rayon::prelude::*;
-    let parts: Vec<f64> = values
-        .par_chunks(CHUNK)
-        .map(|chunk| lane_sum_by(chunk, &f))
-        .collect();
-    parts.iter().sum()
-}
-
-/// Sum in eight interleaved lanes (vectorises; still one fixed order).
-pub fn lane_sum(values: &[f64]) -> f64 {
-    lane_sum_by(values, |x| x)
-}
-
-fn lane_sum_by(values: &[f64], f: impl Fn(f64) -> f64) -> f64 {
-    let mut lanes = [0.0; 8];
-    let mut blocks = values.chunks_exact(8);
-    for block in &mut blocks {
-        for l in 0..8 {
-            lanes[l] += f(block[l]);
-        }
-    }
-    let tail: f64 = blocks.remainder().iter().map(|&x| f(x)).sum();
-    lanes.iter().sum::<f64>() + tail
 }
 
 #[cfg(test)]

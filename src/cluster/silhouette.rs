@@ -2,8 +2,9 @@
 
 use rayon::prelude::*;
 
+use super::exact::sum_by;
 use super::kmeans::{kmeans, Options};
-use super::{chunked_sum, with_dims};
+use super::with_dims;
 use crate::error::{CrmError, Result};
 
 /// Mean over points of s = (b - a) / max(a, b), with a the mean Euclidean distance to the
@@ -38,7 +39,7 @@ pub fn silhouette(cols: &[&[f64]], labels: &[u32], k: usize) -> Option<f64> {
         .collect();
     let grouped: Vec<&[f64]> = grouped.iter().map(Vec::as_slice).collect();
     let widths = with_dims!(&grouped, widths(&ranges));
-    Some(chunked_sum(&widths) / n as f64)
+    Some(sum_by(&widths, 1.0, |w| w) / n as f64) // widths lie in [-1, 1]
 }
 
 fn widths<const D: usize>(xs: [&[f64]; D], ranges: &[(usize, usize)]) -> Vec<f64> {

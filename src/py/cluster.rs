@@ -58,35 +58,22 @@ fn feature<'a>(
     Ok(values)
 }
 
-/// The features, in the canonical row order when asked (`order[p]` is the input row at
-/// position p; None for the input order), so that no result depends on the input order.
-type Prepared<'a> = (Vec<Cow<'a, [f64]>>, Option<Vec<u32>>);
-
+/// The feature columns, checked.
 fn prepare<'a>(
     schema: &SchemaRef,
     batches: &'a [RecordBatch],
     columns: &[String],
     log: &[String],
-    canonical: bool,
-) -> Result<Prepared<'a>> {
+) -> Result<Vec<Cow<'a, [f64]>>> {
     if let Some(name) = log.iter().find(|l| !columns.contains(l)) {
         return Err(CrmError::InvalidArgument(format!(
             "log names '{name}', which is not one of the feature columns {columns:?}"
         )));
     }
-    let features = columns
+    columns
         .iter()
         .map(|c| feature(schema, batches, c))
-        .collect::<Result<Vec<_>>>()?;
-    if !canonical {
-        return Ok((features, None));
-    }
-    let order = canonical_order(&slices(&features));
-    let features = reorder(&slices(&features), &order)
-        .into_iter()
-        .map(Cow::Owned)
-        .collect();
-    Ok((features, Some(order)))
+        .collect()
 }
 
 /// The transform of the prepared features and the columns to cluster.
@@ -117,7 +104,7 @@ fn whole_column(schema: &SchemaRef, batches: &[RecordBatch], name: &str) -> Resu
 type Capsule<'py> = Bound<'py, PyCapsule>;
 
 #[pyfunction]
-#[pyo3(signature = (data, *, columns, key=vec![], k=5, seed=0, standardize=true, log=vec![], max_iter=300, tol=1e-4, n_init=1, init=None, canonical=true))]
+#[pyo3(signature = (data, *, columns, key=vec![], k=5, seed=0, standardize=true, log=vec![], max_iter=300, tol=1e-4, n_init=1, init=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn kmeans<'py>(
     py: Python<'py>,
@@ -132,7 +119,6 @@ pub fn kmeans<'py>(
     tol: f64,
     n_init: usize,
     init: Option<Vec<Vec<f64>>>,
-    canonical: bool,
 ) -> PyResult<(Capsule<'py>, Capsule<'py>, Capsule<'py>, f64, usize, bool)> {
     let (schema, batches) = read_stream(py, data)?;
     let options = Options {
@@ -143,28 +129,18 @@ pub fn kmeans<'py>(
         seed,
     };
     let (labels, centres, profile, fit) = detach(py, || {
-        let (features, order) = prepare(&schema, &batches, &columns, &log, canonical)?;
+        let features = prepare(&schema, &batches, &columns, &log)?;
         let (transform, scaled) = transform(&features, &columns, &log, standardize)?;
         let fit = cluster(&slices(&scaled), &options, init.as_deref())?;
         drop(scaled);
-        let input_labels = match &order {
-            Some(order) => {
-                let mut input_labels = vec![0i32; order.len()];
-                order
-                    .iter()
-                    .zip(&fit.labels)
-                    .for_each(|(&i, &l)| input_labels[i as usize] = l as i32);
-                input_labels
-            }
-            None => fit.labels.par_iter().map(|&l| l as i32).collect(),
-        };
+        let labels = fit.labels.par_iter().map(|&l| l as i32).collect();
         let ids = || emit::int32((0..k as i32).map(Some).collect());
 
         let mut label_columns = key
             .iter()
             .map(|name| Ok((name.as_str(), whole_column(&schema, &batches, name)?)))
             .collect::<Result<Vec<_>>>()?;
-        label_columns.push(("cluster", emit::int32s(input_labels)));
+        label_columns.push(("cluster", emit::int32s(labels)));
 
         let mut centre_columns = vec![("cluster", ids())];
         for (t, name) in columns.iter().enumerate() {
@@ -232,7 +208,13 @@ pub fn choose_k<'py>(
 ) -> PyResult<Capsule<'py>> {
     let (schema, batches) = read_stream(py, data)?;
     let batch = detach(py, || {
-        let (features, _) = prepare(&schema, &batches, &columns, &log, true)?;
+        // The sample is drawn by position, so from the rows in an order given by their values.
+        let features = prepare(&schema, &batches, &columns, &log)?;
+        let order = canonical_order(&slices(&features));
+        let features: Vec<Cow<[f64]>> = reorder(&slices(&features), &order)
+            .into_iter()
+            .map(Cow::Owned)
+            .collect();
         let (_, scaled) = transform(&features, &columns, &log, standardize)?;
         let rows = sample_rows(scaled.first().map_or(0, |c| c.len()), sample, seed);
         let sampled: Vec<Vec<f64>> = scaled
