@@ -60,14 +60,13 @@ def rfm_like(rows: int, seed: int = 0) -> np.ndarray:
 
 def fit(tool: str, x: np.ndarray, k: int, seed: int, init: np.ndarray | None):
     """One clustering as the comparison defines it; returns (inertia, n_iter)."""
-    if tool in ("crm", "crm-input"):
+    if tool == "crm":
         import crm
 
-        order = "input" if tool == "crm-input" else "canonical"
         if init is None:
-            r = crm.kmeans(x, k=k, seed=seed, scale=None, max_iter=300, tol=1e-4, row_order=order)
+            r = crm.kmeans(x, k=k, seed=seed, scale=None, max_iter=300, tol=1e-4)
         else:
-            r = crm.kmeans(x, k=k, init=init, scale=None, max_iter=SAME_INIT_ITER, tol=0.0, row_order=order)
+            r = crm.kmeans(x, k=k, init=init, scale=None, max_iter=SAME_INIT_ITER, tol=0.0)
         return r.inertia, r.n_iter
     from sklearn.cluster import KMeans
 
@@ -146,7 +145,7 @@ def main() -> int:
     parser.add_argument("--quality-rows", type=float, default=2e5)
     parser.add_argument("--quality-seeds", type=int, default=20)
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results_kmeans.md"))
-    parser.add_argument("--worker", choices=["crm", "crm-input", "sklearn", "sklearn1"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=["crm", "sklearn", "sklearn1"], help=argparse.SUPPRESS)
     parser.add_argument("--k", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--start", choices=["pp", "init"], help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -161,21 +160,20 @@ def main() -> int:
     lines = [
         f"# crm.kmeans vs scikit-learn KMeans (Lloyd): {rows:,} rows x 4 features",
         "",
-        "| k | start | crm s | crm input order s | sklearn s | sklearn 1 thread s | fastest sklearn / crm "
-        "| fastest sklearn / crm input order | crm inertia | sklearn inertia | rel. diff | crm n_iter | sklearn n_iter |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| k | start | crm s | sklearn s | sklearn 1 thread s | fastest sklearn / crm "
+        "| crm inertia | sklearn inertia | rel. diff | crm n_iter | sklearn n_iter |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for k in [int(v) for v in args.ks.split(",")]:
         for start, label in (("pp", "k-means++"), ("init", f"same init, {SAME_INIT_ITER} iter.")):
             print(f"k={k} {label} ...", file=sys.stderr)
             ours, theirs = measure(args, "crm", k, start), measure(args, "sklearn", k, start)
-            as_given = measure(args, "crm-input", k, start)
             single = measure(args, "sklearn1", k, start)
             fastest = min(theirs["seconds"], single["seconds"])
             diff = (ours["inertia"] - theirs["inertia"]) / theirs["inertia"]
             lines.append(
-                f"| {k} | {label} | {ours['seconds']:.3f} | {as_given['seconds']:.3f} | {theirs['seconds']:.3f} | "
-                f"{single['seconds']:.3f} | {fastest / ours['seconds']:.2f}x | {fastest / as_given['seconds']:.2f}x | "
+                f"| {k} | {label} | {ours['seconds']:.3f} | {theirs['seconds']:.3f} | "
+                f"{single['seconds']:.3f} | {fastest / ours['seconds']:.2f}x | "
                 f"{ours['inertia']:.6g} | {theirs['inertia']:.6g} | {diff:+.2e} | {ours['n_iter']} | {theirs['n_iter']} |"
             )
     load_after = os.getloadavg()[0]
@@ -189,11 +187,9 @@ def main() -> int:
         "'sklearn 1 thread' is limited with threadpoolctl (on a busy machine OpenMP's spinning threads can "
         "make the default much slower), 'fastest sklearn' is the better of the two; "
         "rel. diff = (crm - sklearn) / sklearn inertia (default-thread run; the 1-thread run gives the same fit).",
-        "- crm (default) clusters the rows in a value-defined order, so its fit does not depend on the "
-        "row order (a radix sort of row hashes and a gather: 10-70 ms per million rows here, with the load); "
-        "'crm input order' (row_order='input') "
-        "clusters them as given, like scikit-learn; the two give different seeds' luck, not different speed "
-        "per iteration.",
+        "- crm's fit does not depend on the row order or thread count (exact fixed-point sums, k-means++ "
+        "draws located by row-value hashes), scikit-learn's does; the two seedings give different seeds' "
+        "luck, so k-means++ rows can differ in iterations: the same-init rows compare equal work.",
         "- k-means++: each library seeds itself (n_init=1, max_iter=300, tol=1e-4); "
         "same init: sklearn's kmeans_plusplus centres for both, tol=0, max_iter=20.",
         f"- {platform.machine()}, {os.cpu_count()} CPUs (shared with other jobs; 1-minute load average "
