@@ -82,8 +82,9 @@ pub unsafe fn unpack(packed: &u128) -> Unpacked {
 /// Rows per partition to aim for: small enough for a partition's table to stay in cache.
 const ROWS_PER_PARTITION: usize = 1 << 16;
 const PIECE_ROWS: usize = 1 << 17;
-/// Rows scattered at a time (bounds the scatter buffer).
-const PIECES_PER_BATCH: usize = 8;
+/// Rows scattered at a time unless the caller's memory budget allows more: every batch
+/// streams all partitions' tables and states through the cache once, the buffers cost memory.
+pub const MIN_BATCH_ROWS: usize = 8 * PIECE_ROWS;
 
 /// A key as the grouping carries it: a fixed-size value with the key's hash inside, so that a
 /// row's key is read and hashed once (while counting) and neither the scatter nor the tables
@@ -278,9 +279,10 @@ pub fn partitions_for(total: usize) -> usize {
 /// Visit every row grouped by key: `visit(acc, id, item)` runs, in input order within each
 /// key, for the accumulator of the row's partition and the key's local id there. Returns
 /// each partition's distinct keys by local id. `accs` has one accumulator per partition
-/// (`partitions_for`).
+/// (`partitions_for`). Rows are scattered `batch_rows` (at least `MIN_BATCH_ROWS`) at a time.
 pub fn group_by_key<K, T, A>(
     lens: &[usize],
+    batch_rows: usize,
     key_at: impl Fn(usize, usize) -> K + Sync,
     item: impl Fn(usize, usize) -> T + Sync,
     accs: &mut [A],
@@ -299,7 +301,8 @@ where
     let mut rows: Vec<(K::Grouped, T)> = Vec::new();
     let pieces: Vec<Piece> = partition::pieces(lens, PIECE_ROWS);
     // The grouped keys of a batch, piece after piece.
-    let batches: Vec<&[Piece]> = pieces.chunks(PIECES_PER_BATCH).collect();
+    let pieces_per_batch = batch_rows.max(MIN_BATCH_ROWS) / PIECE_ROWS;
+    let batches: Vec<&[Piece]> = pieces.chunks(pieces_per_batch).collect();
     let rows_of = |batch: &[Piece]| batch.iter().map(|p| p.end - p.start).sum::<usize>();
     let most_rows = batches.iter().map(|b| rows_of(b)).max().unwrap_or(0);
     let mut grouped = vec![K::Grouped::default(); most_rows];
@@ -449,6 +452,7 @@ mod tests {
         let mut counts: Vec<Vec<u32>> = (0..parts).map(|_| Vec::new()).collect();
         let tables = group_by_key(
             &[keys.len()],
+            MIN_BATCH_ROWS,
             |_, i| keys[i],
             |_, _| (),
             &mut counts,
