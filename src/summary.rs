@@ -248,10 +248,10 @@ where
         .map(|_| PartStates::default())
         .collect();
     let row = |c: usize, i: usize| row_at(tx, c, i, 0);
-    // A quarter of the input's size for the batch's buffers (48 bytes a row: the scattered
-    // key and row, the stored grouped key); the rest of the budget of half the input's size
-    // is for the states, tables and keys. Beyond 8M rows a batch gains little.
-    let batch_rows = (tx.input_bytes / 4 / 48).min(1 << 23);
+    // An eighth of the rows a batch (1M to 8M): the batch's buffers take 48 bytes a row (the
+    // scattered key and row, the stored grouped key), 6 bytes per input row, within the budget
+    // of half the input's size (a row of the input is 20 bytes or more).
+    let batch_rows = (lens.iter().sum::<usize>() / 8).min(1 << 23);
     let tables = match &tx.orders {
         None => hashing::group_by_key(&lens, batch_rows, &key_at, row, &mut parts, |p, id, r| {
             p.state(id).add(r.day, r.amount)
