@@ -502,7 +502,6 @@ mod tests {
 
     #[test]
     fn workers_own_code_ranges_of_about_equal_rows() {
-        use crate::ingest::{ingest, OnInvalid, Spec};
         use rand::{Rng, SeedableRng};
         // Ids 0..10_000, but 90% of the rows belong to the last 1_000.
         let mut rng = rand::rngs::StdRng::seed_from_u64(3);
@@ -516,14 +515,7 @@ mod tests {
                 (c, 18_000, 1.0, 0)
             })
             .collect();
-        let batch = crate::testing::log(&rows);
-        let spec = Spec {
-            customer: "c".into(),
-            date: "d".into(),
-            amount: "a".into(),
-            ..Spec::default()
-        };
-        let tx = ingest(&batch.schema(), &[batch], &spec, OnInvalid::Raise).unwrap();
+        let tx = crate::testing::ingested(&rows);
         let bounds = balanced_code_ranges(&tx, 10_000, 4);
         assert_eq!((bounds[0], bounds[4], bounds.len()), (0, 10_000, 5));
         assert!(bounds.windows(2).all(|w| w[0] <= w[1]));

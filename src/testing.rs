@@ -39,16 +39,8 @@ pub fn log(rows: &[(i64, i32, f64, i64)]) -> RecordBatch {
 /// The summary of a log of (customer, day, amount) rows: the summary, its present codes and
 /// their keys.
 pub fn summarized(rows: &[(i64, i32, f64)]) -> (crate::summary::Summary, Vec<u32>, ArrayRef) {
-    use crate::ingest::{ingest, OnInvalid, Spec};
     let rows: Vec<_> = rows.iter().map(|&(c, d, a)| (c, d, a, 0)).collect();
-    let batch = log(&rows);
-    let spec = Spec {
-        customer: "c".into(),
-        date: "d".into(),
-        amount: "a".into(),
-        ..Spec::default()
-    };
-    let tx = ingest(&batch.schema(), &[batch], &spec, OnInvalid::Raise).unwrap();
+    let tx = ingested(&rows);
     let mut summary = crate::summary::summarize(&tx).unwrap();
     let codes = summary.present_codes();
     let keys = summary
@@ -56,4 +48,17 @@ pub fn summarized(rows: &[(i64, i32, f64)]) -> (crate::summary::Summary, Vec<u32
         .take()
         .unwrap_or_else(|| tx.customers.keys(&codes).unwrap());
     (summary, codes, keys)
+}
+
+/// The ingested transactions of a log of (customer, day, amount, order) rows (no order column).
+pub fn ingested(rows: &[(i64, i32, f64, i64)]) -> crate::ingest::Transactions {
+    use crate::ingest::{ingest, OnInvalid, Spec};
+    let batch = log(rows);
+    let spec = Spec {
+        customer: "c".into(),
+        date: "d".into(),
+        amount: "a".into(),
+        ..Spec::default()
+    };
+    ingest(&batch.schema(), &[batch], &spec, OnInvalid::Raise).unwrap()
 }
