@@ -1,10 +1,10 @@
 //! Summarize: the one fused pass over the rows, building the per-customer state.
 //!
-//! Rows are radix-partitioned by customer code (in fixed-size pieces, in input order) so that
-//! each partition's states stay in cache while its rows are folded in. Each customer's rows
-//! are therefore added in input order by a single worker, whatever the number of threads,
-//! and no per-thread copies of the state need merging. Sums are compensated, so that the
-//! row order does not change them either.
+//! Each customer's rows are added in input order by a single worker, whatever the number of
+//! threads, and no per-thread copies of the state need merging: coded keys are folded in
+//! place by workers that own ranges of codes (`fold_in_place`), or radix-partitioned by code
+//! when order ids are counted; hashed keys are grouped by hash partition (`hashing`). Sums are
+//! compensated, so that the row order does not change them either.
 
 use rayon::prelude::*;
 
@@ -139,8 +139,8 @@ impl Summary {
     }
 }
 
-/// Rows are radix-partitioned by customer code into runs whose states fit in cache, a
-/// bounded batch of rows at a time, then each partition is folded into its states. Every
+/// With order ids, rows are radix-partitioned by customer code into runs whose states fit in
+/// cache, a bounded batch of rows at a time, then each partition is folded into its states. Every
 /// batch streams the whole state through the cache once, so batches are as large as the
 /// memory budget allows: half the input's size, less room for the state and the result.
 const PIECE_ROWS: usize = 1 << 18;
@@ -386,55 +386,13 @@ fn prefetch<T>(at: &T) {
 /// The pass for keys with codes (dense integer ids, categoricals).
 fn summarize_coded(tx: &Transactions) -> Summary {
     pool::install(|| {
-        let n = tx.customers.n_codes;
-        let shift = PARTITION_BITS.min(usize::BITS - n.leading_zeros());
-        let n_parts = (n >> shift) + 1;
-        let width = 1usize << shift;
-        let mut states = vec![CustomerState::EMPTY; n];
-        let part = |c: usize, i: usize| (tx.customers.rows.code(c, i) >> shift) as usize;
-        let row = |c: usize, i: usize| row_at(tx, c, i, tx.customers.rows.code(c, i));
-        let lens: Vec<usize> = (0..tx.days.len()).map(|c| tx.chunk_len(c)).collect();
-        let pieces = partition::pieces(&lens, PIECE_ROWS);
-        let per_batch = pieces_per_batch(tx, n);
+        let mut states = vec![CustomerState::EMPTY; tx.customers.n_codes];
         let distinct_orders = match &tx.orders {
             None => {
                 fold_in_place(tx, &mut states);
                 None
             }
-            Some(orders) => {
-                // Distinct (customer, order) pairs of purchases, kept per partition.
-                let mut pairs: Vec<Vec<(u32, i64)>> = vec![Vec::new(); n_parts];
-                let mut rows: Vec<(Row, i64)> = Vec::new();
-                for batch in pieces.chunks(per_batch) {
-                    let with_order = |c: usize, i: usize| (row(c, i), orders[c][i]);
-                    let bounds = partition::scatter(batch, n_parts, part, with_order, &mut rows);
-                    states
-                        .par_chunks_mut(width)
-                        .zip(pairs.par_iter_mut())
-                        .enumerate()
-                        .for_each(|(q, (states, pairs))| {
-                            let base = (q << shift) as u32;
-                            for (r, order) in &rows[bounds[q]..bounds[q + 1]] {
-                                states[(r.code - base) as usize].add(r.day, r.amount);
-                                if r.amount > 0.0 {
-                                    pairs.push((r.code - base, *order));
-                                }
-                            }
-                        });
-                }
-                let mut distinct = vec![0u32; n];
-                distinct
-                    .par_chunks_mut(width)
-                    .zip(pairs.par_iter_mut())
-                    .for_each(|(d, p)| {
-                        p.sort_unstable();
-                        p.dedup();
-                        for &(local, _) in p.iter() {
-                            d[local as usize] += 1;
-                        }
-                    });
-                Some(distinct)
-            }
+            Some(orders) => Some(fold_partitioned_with_orders(tx, orders, &mut states)),
         };
         let max_day = tx.days.iter().filter_map(|d| d.max()).max();
         Summary {
@@ -444,6 +402,55 @@ fn summarize_coded(tx: &Transactions) -> Summary {
             keys: None,
         }
     })
+}
+
+/// The fold for coded keys with order ids: rows are radix-partitioned by code into runs whose
+/// states fit in cache, and each partition keeps the (customer, order) pairs of its purchases,
+/// sorted and counted at the end. Returns the distinct orders of each customer.
+fn fold_partitioned_with_orders(
+    tx: &Transactions,
+    orders: &[arrow_buffer::ScalarBuffer<i64>],
+    states: &mut [CustomerState],
+) -> Vec<u32> {
+    let n = states.len();
+    let shift = PARTITION_BITS.min(usize::BITS - n.leading_zeros());
+    let n_parts = (n >> shift) + 1;
+    let width = 1usize << shift;
+    let part = |c: usize, i: usize| (tx.customers.rows.code(c, i) >> shift) as usize;
+    let row = |c: usize, i: usize| row_at(tx, c, i, tx.customers.rows.code(c, i));
+    let with_order = |c: usize, i: usize| (row(c, i), orders[c][i]);
+    let lens: Vec<usize> = (0..tx.days.len()).map(|c| tx.chunk_len(c)).collect();
+    let pieces = partition::pieces(&lens, PIECE_ROWS);
+    let mut pairs: Vec<Vec<(u32, i64)>> = vec![Vec::new(); n_parts];
+    let mut rows: Vec<(Row, i64)> = Vec::new();
+    for batch in pieces.chunks(pieces_per_batch(tx, n)) {
+        let bounds = partition::scatter(batch, n_parts, part, with_order, &mut rows);
+        states
+            .par_chunks_mut(width)
+            .zip(pairs.par_iter_mut())
+            .enumerate()
+            .for_each(|(q, (states, pairs))| {
+                let base = (q << shift) as u32;
+                for (r, order) in &rows[bounds[q]..bounds[q + 1]] {
+                    states[(r.code - base) as usize].add(r.day, r.amount);
+                    if r.amount > 0.0 {
+                        pairs.push((r.code - base, *order));
+                    }
+                }
+            });
+    }
+    let mut distinct = vec![0u32; n];
+    distinct
+        .par_chunks_mut(width)
+        .zip(pairs.par_iter_mut())
+        .for_each(|(d, p)| {
+            p.sort_unstable();
+            p.dedup();
+            for &(local, _) in p.iter() {
+                d[local as usize] += 1;
+            }
+        });
+    distinct
 }
 
 #[cfg(test)]
