@@ -254,6 +254,23 @@ impl<G: Copy + Eq> KeyTable<G> {
         id
     }
 
+    /// Prefetch the slot `key` starts probing at.
+    #[inline(always)]
+    fn prefetch_slot(&self, key: &G, hash: impl Fn(&G) -> u64) {
+        partition::prefetch(&self.slots[hash(key) as usize & (self.slots.len() - 1)]);
+    }
+
+    /// The id in the slot `key` starts probing at (usually the key's own, if it is in the
+    /// table), its stored key prefetched: a guess made rows ahead, so that the lookup then
+    /// finds slot and key in cache.
+    #[inline(always)]
+    fn prefetch_first_candidate(&self, key: &G, hash: impl Fn(&G) -> u64) -> Option<u32> {
+        let id = self.slots[hash(key) as usize & (self.slots.len() - 1)];
+        let stored = self.keys.get(id as usize)?;
+        partition::prefetch(stored);
+        Some(id)
+    }
+
     #[cold]
     fn grow(&mut self, hash: impl Fn(&G) -> u64) {
         self.slots = vec![EMPTY; self.slots.len() * 2];
@@ -276,16 +293,23 @@ pub fn partitions_for(total: usize) -> usize {
         .min(1 << 12)
 }
 
+/// How many rows ahead of its lookup a row's table slot is prefetched; its key and
+/// accumulator entry are prefetched half as far ahead, once the slot is in cache.
+const LOOKUP_AHEAD: usize = 16;
+
 /// Visit every row grouped by key: `visit(acc, id, item)` runs, in input order within each
 /// key, for the accumulator of the row's partition and the key's local id there. Returns
 /// each partition's distinct keys by local id. `accs` has one accumulator per partition
 /// (`partitions_for`). Rows are scattered `batch_rows` (at least `MIN_BATCH_ROWS`) at a time.
+/// `prefetch(acc, id)` may prefetch what `visit` will touch for a key seen before (the id
+/// can be one not yet in `acc`).
 pub fn group_by_key<K, T, A>(
     lens: &[usize],
     batch_rows: usize,
     key_at: impl Fn(usize, usize) -> K + Sync,
     item: impl Fn(usize, usize) -> T + Sync,
     accs: &mut [A],
+    prefetch: impl Fn(&A, u32) + Sync,
     visit: impl Fn(&mut A, u32, &T) + Sync,
 ) -> Vec<Vec<K>>
 where
@@ -328,13 +352,17 @@ where
                 h
             })
             .collect();
-        let grouped_at = |k: usize, i: usize| grouped[starts[k] + i - batch[k].start];
         let bounds = partition::scatter_counted(
             batch,
             n_parts,
             &counts,
-            |k, i| part_of(&grouped_at(k, i)),
-            |k, i| (grouped_at(k, i), item(batch[k].chunk, i)),
+            |k| {
+                let (p, item) = (batch[k], &item);
+                let keys = &grouped[starts[k]..starts[k] + p.end - p.start];
+                (p.start..p.end)
+                    .zip(keys)
+                    .map(move |(i, g)| (part_of(g), (*g, item(p.chunk, i))))
+            },
             &mut rows,
         );
         tables
@@ -342,7 +370,18 @@ where
             .zip(accs.par_iter_mut())
             .enumerate()
             .for_each(|(q, (table, acc))| {
-                for (key, item) in &rows[bounds[q]..bounds[q + 1]] {
+                // A batch holds about as many rows of a partition as it has keys, so most
+                // lookups miss the cache: the misses of rows ahead are overlapped.
+                let part = &rows[bounds[q]..bounds[q + 1]];
+                for (j, (key, item)) in part.iter().enumerate() {
+                    if let Some((ahead, _)) = part.get(j + LOOKUP_AHEAD) {
+                        table.prefetch_slot(ahead, K::hash);
+                    }
+                    if let Some((ahead, _)) = part.get(j + LOOKUP_AHEAD / 2) {
+                        if let Some(id) = table.prefetch_first_candidate(ahead, K::hash) {
+                            prefetch(acc, id);
+                        }
+                    }
                     let id = table.id(*key, K::hash);
                     visit(acc, id, item);
                 }
@@ -456,6 +495,7 @@ mod tests {
             |_, i| keys[i],
             |_, _| (),
             &mut counts,
+            |_, _| (),
             |c, id, _| {
                 if c.len() <= id as usize {
                     c.resize(id as usize + 1, 0);

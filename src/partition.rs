@@ -46,6 +46,20 @@ impl<T> SharedMut<T> {
     }
 }
 
+/// Ask for the cache line of `value` ahead of its use, so that the cache misses of a loop's
+/// random accesses overlap instead of stalling one after another.
+#[inline(always)]
+pub fn prefetch<T>(value: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint; it never faults, whatever the address.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>((value as *const T).cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = value;
+}
+
 /// Per piece, how many of its rows fall in each of the `n_parts` partitions.
 pub fn histograms(
     pieces: &[Piece],
@@ -78,21 +92,22 @@ pub fn scatter<T: Copy + Send + Sync>(
         pieces,
         n_parts,
         &counts,
-        |k, i| part(pieces[k].chunk, i),
-        |k, i| item(pieces[k].chunk, i),
+        |k| {
+            let (p, part, item) = (pieces[k], &part, &item);
+            (p.start..p.end).map(move |i| (part(p.chunk, i), item(p.chunk, i)))
+        },
         out,
     )
 }
 
-/// `scatter` with the histograms already counted (`counts[k]` for `pieces[k]`); `part` and
-/// `item` take the piece's index in `pieces` and the row's index in its chunk, so that they
-/// can read what the counting pass computed for the row.
-pub fn scatter_counted<T: Copy + Send + Sync>(
+/// `scatter` with the histograms already counted (`counts[k]` for `pieces[k]`):
+/// `rows_of(k)` yields the (partition, item) of each row of `pieces[k]` in row order, so that
+/// a caller that computed something per row while counting can walk it alongside.
+pub fn scatter_counted<T: Copy + Send + Sync, R: Iterator<Item = (usize, T)>>(
     pieces: &[Piece],
     n_parts: usize,
     counts: &[Vec<usize>],
-    part: impl Fn(usize, usize) -> usize + Sync,
-    item: impl Fn(usize, usize) -> T + Sync,
+    rows_of: impl Fn(usize) -> R + Sync,
     out: &mut Vec<T>,
 ) -> Vec<usize> {
     // Partition q holds piece 0's rows, then piece 1's, ...: input order within q.
@@ -114,12 +129,12 @@ pub fn scatter_counted<T: Copy + Send + Sync>(
         .par_iter()
         .zip(offsets.par_iter_mut())
         .enumerate()
-        .for_each(|(k, (p, next))| {
-            for i in p.start..p.end {
-                let slot = &mut next[part(k, i)];
+        .for_each(|(k, (_, next))| {
+            for (part, item) in rows_of(k) {
+                let slot = &mut next[part];
                 // SAFETY: `slot` walks this piece's own range of its partition, sized by the
                 // counts above: no two workers write the same index and all are < `total`.
-                unsafe { dst.at(*slot).write(item(k, i)) };
+                unsafe { dst.at(*slot).write(item) };
                 *slot += 1;
             }
         });

@@ -63,18 +63,6 @@ packed!(u128, 64);
 const PIECE_ROWS: usize = 1 << 16;
 const PREFETCH_ROWS: usize = 16;
 
-#[inline(always)]
-fn prefetch<T>(value: &T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is only a hint; it never faults, whatever the address.
-    unsafe {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        _mm_prefetch::<_MM_HINT_T0>((value as *const T).cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = value;
-}
-
 /// The masks of a log whose customers have codes, with `period_of(day)` < `n_periods` ≤ 64.
 pub fn period_masks(
     tx: &Transactions,
@@ -117,7 +105,7 @@ fn masks<W: Packed>(
                     let mut add = |k: usize, amount: f64| {
                         // The words are read at random: ask for the one needed a few rows on.
                         if let Some(&ahead) = codes.get(k + PREFETCH_ROWS) {
-                            prefetch(&words[ahead as usize]);
+                            partition::prefetch(&words[ahead as usize]);
                         }
                         if amount > 0.0 {
                             let period = period_of(days[k]);

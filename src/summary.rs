@@ -225,6 +225,13 @@ struct PartStates {
 
 impl PartStates {
     #[inline(always)]
+    fn prefetch(&self, id: u32) {
+        if let Some(state) = self.states.get(id as usize) {
+            partition::prefetch(state);
+        }
+    }
+
+    #[inline(always)]
     fn state(&mut self, id: u32) -> &mut CustomerState {
         if id as usize == self.states.len() {
             self.states.push(CustomerState::EMPTY);
@@ -253,15 +260,22 @@ where
     // of half the input's size (a row of the input is 20 bytes or more).
     let batch_rows = (lens.iter().sum::<usize>() / 8).min(1 << 23);
     let tables = match &tx.orders {
-        None => hashing::group_by_key(&lens, batch_rows, &key_at, row, &mut parts, |p, id, r| {
-            p.state(id).add(r.day, r.amount)
-        }),
+        None => hashing::group_by_key(
+            &lens,
+            batch_rows,
+            &key_at,
+            row,
+            &mut parts,
+            PartStates::prefetch,
+            |p, id, r| p.state(id).add(r.day, r.amount),
+        ),
         Some(orders) => hashing::group_by_key(
             &lens,
             batch_rows,
             &key_at,
             |c, i| (row(c, i), orders[c][i]),
             &mut parts,
+            PartStates::prefetch,
             |p, id, (r, order)| {
                 p.state(id).add(r.day, r.amount);
                 if r.amount > 0.0 {
@@ -333,7 +347,7 @@ fn fold_in_place(tx: &Transactions, states: &mut [CustomerState]) {
                 let local = |k: usize| (codes.code(c, own[k] as usize) - base) as usize;
                 for k in 0..n {
                     if k + PREFETCH_AHEAD < n {
-                        prefetch(&states[local(k + PREFETCH_AHEAD)]);
+                        partition::prefetch(&states[local(k + PREFETCH_AHEAD)]);
                     }
                     let r = row_at(tx, c, own[k] as usize, 0);
                     states[local(k)].add(r.day, r.amount);
@@ -368,19 +382,6 @@ fn balanced_code_ranges(tx: &Transactions, n_codes: usize, workers: usize) -> Ve
     bounds.resize(workers, n_codes);
     bounds.push(n_codes);
     bounds
-}
-
-#[inline(always)]
-fn prefetch<T>(at: &T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is only a hint; the address comes from a reference.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-            at as *const T as *const i8,
-        )
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = at;
 }
 
 /// The pass for keys with codes (dense integer ids, categoricals).

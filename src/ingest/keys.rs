@@ -391,6 +391,7 @@ where
         &key_at,
         |c, i| (c as u32, i as u32),
         &mut local_ids,
+        |_, _| (),
         |(q, outs), id, &(c, i)| {
             // SAFETY: each row is visited once, by the worker of its partition, and
             // i < lens[c], the length of codes[c].
