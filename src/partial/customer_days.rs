@@ -805,7 +805,9 @@ mod tests {
     }
 
     /// Each customer's entries: (day, group labels, purchase rows, purchases, net).
-    fn labelled(s: &StateHistory) -> Vec<Vec<(i32, String, u32, u32, f64)>> {
+    type Labelled = Vec<Vec<(i32, String, u32, u32, f64)>>;
+
+    fn labelled(s: &StateHistory) -> Labelled {
         let label = |g: u32| {
             let labels = s.groups.as_ref().unwrap().labels(&[g]).unwrap();
             let channel = labels[0].1.as_string::<i32>().value(0).to_string();

@@ -137,7 +137,8 @@ pub fn partial_state<'py>(
         kind,
         &[partial::KIND, partial::customer_days::KIND],
     )? == 1;
-    if !days && !(by.is_empty() && extra.is_empty()) {
+    let carries_columns = !by.is_empty() || !extra.is_empty();
+    if carries_columns && !days {
         return Err(super::args::bad_argument(
             py,
             "by and extra columns are for the per-day partial state (kind='customer_days')"
