@@ -53,7 +53,7 @@ except ImportError as exc:  # the optional extra
 import pyarrow as pa
 
 from . import _core
-from ._frames import _require, day_number, from_arrow
+from ._frames import _Capsule, _require, day_number
 from ._partial import from_ipc, merge_states, partial_state, rfm_from_state, to_ipc
 from ._retention import OnInvalid, PeriodCode, _names, activity_weights
 from ._rfm import Scheme
@@ -136,20 +136,35 @@ def _state(ddf: Any, kind: StateKind, customer: str, date: str, amount: str, on_
     return level[0] if level else dask.delayed((None, 0))
 
 
-def _merged_state(
-    name: str, ddf: Any, kind: StateKind, customer: str, date: str, amount: str, on_invalid: str, split_every: int,
-    order: str | None = None, by: tuple[str, ...] = (), extra: tuple[str, ...] = (),
-) -> pa.Table | None:
-    """The merged state of every partition (None when there are no rows at all); warns about
-    the rows dropped by on_invalid="drop"."""
-    delayed = _state(ddf, kind, customer, date, amount, on_invalid, split_every, order, by, extra)
+def _compute(name: str, delayed: Any) -> pa.Table | None:
+    """Compute a delayed (IPC bytes or None, dropped) into its table (None when there are no
+    rows at all); warns about the rows dropped by on_invalid="drop"."""
     data, dropped = dask.compute(delayed)[0]
     if dropped:
         warnings.warn(
             f"crm.dask.{name}: dropped {dropped} row(s) with a null or NaN/infinite value in a used column",
-            stacklevel=3,
+            stacklevel=4,
         )
     return from_ipc(data) if data is not None else None
+
+
+def _merged_state(
+    name: str, ddf: Any, kind: StateKind, customer: str, date: str, amount: str, on_invalid: str, split_every: int,
+    order: str | None = None,
+) -> pa.Table | None:
+    """The merged state of every partition (None when there are no rows at all)."""
+    return _compute(name, _state(ddf, kind, customer, date, amount, on_invalid, split_every, order))
+
+
+def _derived(part: Partial, name: str, derive: dict[str, Any]) -> Partial:
+    """``_core.<name>_from_partial`` of a merged state, as IPC bytes, computed in the task
+    that holds the state: the per-day state is larger than the result, and stays there."""
+    _one_thread_per_task()
+    data, dropped = part
+    if data is None:
+        return None, dropped
+    table = pa.table(_Capsule(getattr(_core, f"{name}_from_partial")(from_ipc(data), **derive)))
+    return to_ipc(table), dropped
 
 
 def _from_history(
@@ -171,14 +186,14 @@ def _from_history(
     ``extra`` when given): ``derive`` are the keyword arguments of
     ``_core.<name>_from_partial``, ``options`` the user's (for the in-memory call on the
     empty frame, which gives the result's columns when there are no rows)."""
-    state = _merged_state(name, ddf, "customer_days", customer, date, amount, on_invalid, split_every, order, by,
-                          extra)
-    if state is None:
+    state = _state(ddf, "customer_days", customer, date, amount, on_invalid, split_every, order, by, extra)
+    table = _compute(name, dask.delayed(_derived, pure=True)(state, name, derive))
+    if table is None:
         import crm
 
         in_memory = getattr(crm, name)
         return in_memory(ddf._meta, customer=customer, date=date, amount=amount, **options)
-    return from_arrow(getattr(_core, f"{name}_from_partial")(state, **derive), "pandas")
+    return table.to_pandas(date_as_object=False)
 
 
 def rfm(

@@ -16,7 +16,6 @@ use std::sync::Arc;
 use arrow_array::types::{Float64Type, Int32Type, UInt32Type};
 use arrow_array::{Array, ArrayRef, Float64Array, Int32Array, RecordBatch, UInt32Array};
 use arrow_schema::{DataType, Field, Schema};
-use rayon::prelude::*;
 
 use super::{check_columns, check_kind, column, key_column, marker, not_partial, orders, values};
 use crate::error::{CrmError, Result};
@@ -57,6 +56,16 @@ pub struct DayTotals {
     /// Sum of the positive amounts (zero amounts add nothing, so it is the same under both
     /// purchase rules).
     pub spent: Sum,
+}
+
+impl DayTotals {
+    /// Add the rows of another part's same customer, group and day.
+    fn merge(&mut self, other: &DayTotals) {
+        self.purchase_rows += other.purchase_rows;
+        self.zero_rows += other.zero_rows;
+        self.net.merge(&other.net);
+        self.spent.merge(&other.spent);
+    }
 }
 
 /// The days of the customers present in part of a log, sorted by key, then group (by the
@@ -136,6 +145,7 @@ impl CustomerDays {
                 days_per_customer.push(es.len());
             }
         }
+        let _phase = crate::trace::phase("days state: keys, groups, orders, extras");
         let codes = positive.codes();
         let customer_keys = tx.customers.keys(&codes)?;
         let repeat: Vec<u32> = days_per_customer
@@ -187,6 +197,7 @@ impl CustomerDays {
     }
 
     pub fn to_batch(&self) -> Result<RecordBatch> {
+        let _phase = crate::trace::phase("days state: to batch");
         let e = &self.entries;
         let floats = |f: &dyn Fn(&DayTotals) -> f64| -> ArrayRef {
             Arc::new(Float64Array::from_iter_values(e.iter().map(f)))
@@ -233,6 +244,7 @@ impl CustomerDays {
 
     /// Read a state back from the batches of one table (as written by `to_batch`).
     pub fn from_batches(schema: &arrow_schema::SchemaRef, batches: &[RecordBatch]) -> Result<Self> {
+        let _phase = crate::trace::phase("days state: from batches");
         check_kind(schema, KIND)?;
         let count = |key: &str| match schema.metadata().get(key) {
             None => Ok(0),
@@ -386,6 +398,7 @@ impl CustomerDays {
         if parts.len() <= 1 {
             return Ok(parts.pop().unwrap_or(empty));
         }
+        let phase = crate::trace::phase("merge days: customers");
         let key_chunks: Vec<[ArrayRef; 1]> = parts.iter().map(|p| [p.keys.clone()]).collect();
         let columns: Vec<(&[ArrayRef], &str)> = key_chunks
             .iter()
@@ -393,53 +406,65 @@ impl CustomerDays {
             .collect();
         let (index, codes) = shared_customers(&columns, SpanPerRow::Half)?;
         let groups = merged_groups(&parts)?;
+        drop(phase);
+        let phase = crate::trace::phase("merge days: add up");
         let group_of = |p: usize, i: usize| groups.as_ref().map_or(0, |g| g.codes[p][i]);
-        // (customer, group, day, part, entry): sorted, the entries of one customer, group and
-        // day are adjacent, in part order.
-        let mut all: Vec<(u32, u32, i32, u32, u32)> =
-            Vec::with_capacity(codes.iter().map(Vec::len).sum());
-        for (p, (part, codes)) in parts.iter().zip(&codes).enumerate() {
-            let keyed = part.entries.iter().zip(codes).enumerate();
-            all.extend(keyed.map(|(i, (e, &c))| (c, group_of(p, i), e.day, p as u32, i as u32)));
-        }
-        all.par_sort_unstable();
-        let mut entries = Vec::new();
+        let key = |p: usize, i: usize| (codes[p][i], group_of(p, i), parts[p].entries[i].day);
+        // Each part is sorted by (customer, group, day), as merged codes sort: a k-way merge,
+        // adding the entries of one customer, group and day in part order.
+        let total: usize = parts.iter().map(|p| p.entries.len()).sum();
+        let keep_keys = groups.is_some() || empty.orders.is_some();
+        let mut entries = Vec::with_capacity(total);
         let mut merged_keys = Vec::new();
-        let mut extras: Vec<Vec<Sum>> = vec![vec![]; empty.extras.len()];
+        let mut extras: Vec<Vec<Sum>> = vec![Vec::with_capacity(total); empty.extras.len()];
         let mut customers: Vec<u32> = Vec::new();
-        let mut customer_of_entry = Vec::new();
-        for run in all.chunk_by(|a, b| (a.0, a.1, a.2) == (b.0, b.1, b.2)) {
-            let (mut net, mut spent) = (Sum::default(), Sum::default());
-            let (mut purchase_rows, mut zero_rows) = (0, 0);
-            for &(_, _, _, p, i) in run {
-                let e = &parts[p as usize].entries[i as usize];
-                purchase_rows += e.purchase_rows;
-                zero_rows += e.zero_rows;
-                net.merge(&e.net);
-                spent.merge(&e.spent);
-            }
-            for (k, sums) in extras.iter_mut().enumerate() {
-                let mut sum = Sum::default();
-                for &(_, _, _, p, i) in run {
-                    sum.merge(&parts[p as usize].extras[k].1[i as usize]);
+        let mut customer_of_entry = Vec::with_capacity(total);
+        // Each part's next entry and its key (None once the part is done).
+        let head_key = |p: usize, h: usize| (h < parts[p].entries.len()).then(|| key(p, h));
+        let mut heads: Vec<(usize, Option<(u32, u32, i32)>)> =
+            (0..parts.len()).map(|p| (0, head_key(p, 0))).collect();
+        while let Some(next) = heads.iter().filter_map(|h| h.1).min() {
+            let (code, _, day) = next;
+            let mut totals = DayTotals {
+                day,
+                purchase_rows: 0,
+                zero_rows: 0,
+                net: Sum::default(),
+                spent: Sum::default(),
+            };
+            let mut extra_sums = vec![Sum::default(); extras.len()];
+            for (p, (head, head_key_now)) in heads.iter_mut().enumerate() {
+                if *head_key_now != Some(next) {
+                    continue;
                 }
-                sums.push(sum);
+                totals.merge(&parts[p].entries[*head]);
+                for (sum, (_, sums)) in extra_sums.iter_mut().zip(&parts[p].extras) {
+                    sum.merge(&sums[*head]);
+                }
+                *head += 1;
+                *head_key_now = head_key(p, *head);
+                if head_key_now.is_some_and(|k| k <= next) {
+                    return Err(CrmError::InvalidArgument(
+                        "a partial state's rows are not sorted by customer, group and day"
+                            .to_string(),
+                    ));
+                }
             }
-            let (code, group, day, _, _) = run[0];
             if customers.last() != Some(&code) {
                 customers.push(code);
             }
             customer_of_entry.push(customers.len() as u32 - 1);
-            merged_keys.push((code, group, day));
-            entries.push(DayTotals {
-                day,
-                purchase_rows,
-                zero_rows,
-                net,
-                spent,
-            });
+            if keep_keys {
+                merged_keys.push(next);
+            }
+            entries.push(totals);
+            extras
+                .iter_mut()
+                .zip(extra_sums)
+                .for_each(|(e, s)| e.push(s));
         }
-        drop(all);
+        drop(phase);
+        let _phase = crate::trace::phase("merge days: keys, groups, orders");
         let orders = match &empty.orders {
             None => None,
             Some(_) => Some(merged_orders(&parts, &codes, &group_of, &merged_keys)?),
@@ -509,10 +534,12 @@ impl CustomerDays {
                 extra_sums: self.extras.into_iter().map(|(n, _)| (n, vec![])).collect(),
             });
         }
+        let phase = crate::trace::phase("days state: customers");
         let (_, codes) = shared_customers(
             &[(&[self.keys.clone()][..], self.key_name.as_str())],
             SpanPerRow::Half,
         )?;
+        drop(phase);
         let codes = &codes[0];
         let mut offsets = vec![0u32];
         let mut firsts = vec![0u32];
@@ -969,6 +996,16 @@ mod tests {
         assert!(rich.check_reads("x", all).is_ok());
         let err = rich.into_history(Purchase::NonNegative).err().unwrap();
         assert!(err.to_string().contains("positive amount"), "{err}");
+    }
+
+    #[test]
+    fn a_part_whose_entries_are_not_sorted_is_refused() {
+        let mut unsorted = state(&[(1, 20, 5.0), (1, 21, 2.0), (2, 20, 1.0)]);
+        unsorted.entries.swap(0, 1);
+        let err = CustomerDays::merge(vec![state(&[(1, 20, 1.0)]), unsorted])
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("not sorted"), "{err}");
     }
 
     #[test]
