@@ -269,6 +269,22 @@ fn values<T: ArrowPrimitiveType>(batches: &[RecordBatch], i: usize) -> Result<Ve
     Ok(out)
 }
 
+/// Column `i` of a state's batches as one buffer, which must be of type `T`: not copied
+/// when the state is one batch (as it arrives from Arrow IPC).
+fn buffer<T: ArrowPrimitiveType>(
+    batches: &[RecordBatch],
+    i: usize,
+) -> Result<arrow_buffer::ScalarBuffer<T::Native>> {
+    if let [batch] = batches {
+        let column = batch
+            .column(i)
+            .as_primitive_opt::<T>()
+            .ok_or_else(not_partial)?;
+        return Ok(column.values().clone());
+    }
+    Ok(values::<T>(batches, i)?.into())
+}
+
 fn concat(chunks: &[ArrayRef], dtype: &DataType) -> Result<ArrayRef> {
     Ok(match chunks {
         [] => arrow_array::new_empty_array(dtype),

@@ -15,9 +15,12 @@ use std::sync::Arc;
 
 use arrow_array::types::{Float64Type, Int32Type, UInt32Type};
 use arrow_array::{Array, ArrayRef, Float64Array, Int32Array, RecordBatch, UInt32Array};
+use arrow_buffer::ScalarBuffer;
 use arrow_schema::{DataType, Field, Schema};
 
-use super::{check_columns, check_kind, column, key_column, marker, not_partial, orders, values};
+use super::{
+    buffer, check_columns, check_kind, column, key_column, marker, not_partial, orders, values,
+};
 use crate::error::{CrmError, Result};
 use crate::history::{self, Entry, History, Purchase};
 use crate::ingest::keys::SpanPerRow;
@@ -68,6 +71,122 @@ impl DayTotals {
     }
 }
 
+/// The day totals of a state's entries, one column each, in the form they travel in: writing
+/// a state to its Arrow batch and reading it back copy nothing.
+#[derive(Clone, Debug, Default)]
+pub struct DayColumns {
+    day: ScalarBuffer<i32>,
+    purchase_rows: ScalarBuffer<u32>,
+    zero_rows: ScalarBuffer<u32>,
+    net_hi: ScalarBuffer<f64>,
+    net_lo: ScalarBuffer<f64>,
+    spent_hi: ScalarBuffer<f64>,
+    spent_lo: ScalarBuffer<f64>,
+}
+
+impl DayColumns {
+    pub fn len(&self) -> usize {
+        self.day.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.day.is_empty()
+    }
+
+    pub fn day(&self, i: usize) -> i32 {
+        self.day[i]
+    }
+
+    pub fn get(&self, i: usize) -> DayTotals {
+        DayTotals {
+            day: self.day[i],
+            purchase_rows: self.purchase_rows[i],
+            zero_rows: self.zero_rows[i],
+            net: Sum::from_parts(self.net_hi[i], self.net_lo[i]),
+            spent: Sum::from_parts(self.spent_hi[i], self.spent_lo[i]),
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = DayTotals> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
+
+    fn arrays(&self) -> [ArrayRef; 7] {
+        let floats =
+            |b: &ScalarBuffer<f64>| -> ArrayRef { Arc::new(Float64Array::new(b.clone(), None)) };
+        [
+            Arc::new(Int32Array::new(self.day.clone(), None)),
+            Arc::new(UInt32Array::new(self.purchase_rows.clone(), None)),
+            Arc::new(UInt32Array::new(self.zero_rows.clone(), None)),
+            floats(&self.net_hi),
+            floats(&self.net_lo),
+            floats(&self.spent_hi),
+            floats(&self.spent_lo),
+        ]
+    }
+}
+
+/// Day totals gathered one entry at a time into columns.
+#[derive(Default)]
+struct DayColumnsBuilder {
+    day: Vec<i32>,
+    purchase_rows: Vec<u32>,
+    zero_rows: Vec<u32>,
+    net_hi: Vec<f64>,
+    net_lo: Vec<f64>,
+    spent_hi: Vec<f64>,
+    spent_lo: Vec<f64>,
+}
+
+impl DayColumnsBuilder {
+    fn with_capacity(n: usize) -> Self {
+        DayColumnsBuilder {
+            day: Vec::with_capacity(n),
+            purchase_rows: Vec::with_capacity(n),
+            zero_rows: Vec::with_capacity(n),
+            net_hi: Vec::with_capacity(n),
+            net_lo: Vec::with_capacity(n),
+            spent_hi: Vec::with_capacity(n),
+            spent_lo: Vec::with_capacity(n),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.day.len()
+    }
+
+    fn push(&mut self, t: DayTotals) {
+        self.day.push(t.day);
+        self.purchase_rows.push(t.purchase_rows);
+        self.zero_rows.push(t.zero_rows);
+        let ((net_hi, net_lo), (spent_hi, spent_lo)) = (t.net.parts(), t.spent.parts());
+        self.net_hi.push(net_hi);
+        self.net_lo.push(net_lo);
+        self.spent_hi.push(spent_hi);
+        self.spent_lo.push(spent_lo);
+    }
+
+    fn finish(self) -> DayColumns {
+        DayColumns {
+            day: self.day.into(),
+            purchase_rows: self.purchase_rows.into(),
+            zero_rows: self.zero_rows.into(),
+            net_hi: self.net_hi.into(),
+            net_lo: self.net_lo.into(),
+            spent_hi: self.spent_hi.into(),
+            spent_lo: self.spent_lo.into(),
+        }
+    }
+}
+
+impl FromIterator<DayTotals> for DayColumns {
+    fn from_iter<I: IntoIterator<Item = DayTotals>>(totals: I) -> Self {
+        let mut builder = DayColumnsBuilder::default();
+        totals.into_iter().for_each(|t| builder.push(t));
+        builder.finish()
+    }
+}
+
 /// The days of the customers present in part of a log, sorted by key, then group (by the
 /// `by` values), then day. Every row makes an entry (refund-only days too), so the days of
 /// the entries span the days of the rows.
@@ -80,7 +199,7 @@ pub struct CustomerDays {
     /// The `by` columns (none without `by`): name and each entry's value, in the type the
     /// in-memory call gives the group labels.
     pub groups: Vec<(String, ArrayRef)>,
-    pub entries: Vec<DayTotals>,
+    pub entries: DayColumns,
     /// With an order column: per entry, the ids of the orders whose earliest purchase row
     /// (amount > 0) of the customer and group is on the entry's day (a list column).
     pub orders: Option<ArrayRef>,
@@ -127,7 +246,7 @@ impl CustomerDays {
                 .flat_map(|(_, es)| es.iter().map(|e| e.purchase_rows))
                 .collect()
         });
-        let mut entries = Vec::new();
+        let mut entries = DayColumnsBuilder::default();
         let mut days_per_customer = Vec::new();
         for part in &positive.parts {
             let mut errors = part.errors().iter();
@@ -171,6 +290,7 @@ impl CustomerDays {
             )?),
         };
         let code = |c: usize, i: usize| tx.customers.rows.code(c, i);
+        let n_entries = entries.len();
         let extras = spec
             .extra
             .iter()
@@ -178,7 +298,7 @@ impl CustomerDays {
             .map(|(name, values)| {
                 let n_codes = tx.customers.n_codes;
                 let sums = history::compensated_sums_by_key(tx, n_codes, code, |c, i| values[c][i]);
-                let mut per_entry = Vec::with_capacity(entries.len());
+                let mut per_entry = Vec::with_capacity(n_entries);
                 for (&code, &n) in codes.iter().zip(&days_per_customer) {
                     per_entry.push(sums[code as usize]);
                     per_entry.extend(std::iter::repeat_n(Sum::default(), n - 1));
@@ -190,7 +310,7 @@ impl CustomerDays {
             key_name: spec.customer.clone(),
             keys: arrow_select::take::take(&customer_keys, &UInt32Array::from(repeat), None)?,
             groups,
-            entries,
+            entries: entries.finish(),
             orders,
             extras,
         })
@@ -198,23 +318,9 @@ impl CustomerDays {
 
     pub fn to_batch(&self) -> Result<RecordBatch> {
         let _phase = crate::trace::phase("days state: to batch");
-        let e = &self.entries;
-        let floats = |f: &dyn Fn(&DayTotals) -> f64| -> ArrayRef {
-            Arc::new(Float64Array::from_iter_values(e.iter().map(f)))
-        };
         let mut columns: Vec<(String, ArrayRef)> = vec![(self.key_name.clone(), self.keys.clone())];
         columns.extend(self.groups.iter().cloned());
-        let totals: [ArrayRef; 7] = [
-            Arc::new(Int32Array::from_iter_values(e.iter().map(|e| e.day))),
-            Arc::new(UInt32Array::from_iter_values(
-                e.iter().map(|e| e.purchase_rows),
-            )),
-            Arc::new(UInt32Array::from_iter_values(e.iter().map(|e| e.zero_rows))),
-            floats(&|e| e.net.parts().0),
-            floats(&|e| e.net.parts().1),
-            floats(&|e| e.spent.parts().0),
-            floats(&|e| e.spent.parts().1),
-        ];
+        let totals = self.entries.arrays();
         columns.extend(COLUMNS.iter().map(|n| n.to_string()).zip(totals));
         if let Some(orders) = &self.orders {
             columns.push((orders::COLUMN.to_string(), orders.clone()));
@@ -282,21 +388,16 @@ impl CustomerDays {
             .map(|i| Ok((names[i].to_string(), column(schema, batches, i)?)))
             .collect::<Result<_>>()?;
         let at = |k: usize| first_total + k;
-        let day = values::<Int32Type>(batches, at(0))?;
-        let purchase_rows = values::<UInt32Type>(batches, at(1))?;
-        let zero_rows = values::<UInt32Type>(batches, at(2))?;
         let f64s = |i: usize| values::<Float64Type>(batches, i);
-        let (net_hi, net_lo) = (f64s(at(3))?, f64s(at(4))?);
-        let (spent_hi, spent_lo) = (f64s(at(5))?, f64s(at(6))?);
-        let entries = (0..keys.len())
-            .map(|i| DayTotals {
-                day: day[i],
-                purchase_rows: purchase_rows[i],
-                zero_rows: zero_rows[i],
-                net: Sum::from_parts(net_hi[i], net_lo[i]),
-                spent: Sum::from_parts(spent_hi[i], spent_lo[i]),
-            })
-            .collect();
+        let entries = DayColumns {
+            day: buffer::<Int32Type>(batches, at(0))?,
+            purchase_rows: buffer::<UInt32Type>(batches, at(1))?,
+            zero_rows: buffer::<UInt32Type>(batches, at(2))?,
+            net_hi: buffer::<Float64Type>(batches, at(3))?,
+            net_lo: buffer::<Float64Type>(batches, at(4))?,
+            spent_hi: buffer::<Float64Type>(batches, at(5))?,
+            spent_lo: buffer::<Float64Type>(batches, at(6))?,
+        };
         let orders = if with_orders {
             Some(column(schema, batches, at(COLUMNS.len()))?)
         } else {
@@ -331,7 +432,7 @@ impl CustomerDays {
                 .iter()
                 .map(|(n, c)| (n.clone(), c.slice(0, 0)))
                 .collect(),
-            entries: vec![],
+            entries: DayColumns::default(),
             orders: self.orders.as_ref().map(|o| o.slice(0, 0)),
             extras: self
                 .extras
@@ -379,7 +480,7 @@ impl CustomerDays {
                 key_name: String::new(),
                 keys: arrow_array::new_empty_array(&DataType::Int64),
                 groups: vec![],
-                entries: vec![],
+                entries: DayColumns::default(),
                 orders: None,
                 extras: vec![],
             });
@@ -409,12 +510,12 @@ impl CustomerDays {
         drop(phase);
         let phase = crate::trace::phase("merge days: add up");
         let group_of = |p: usize, i: usize| groups.as_ref().map_or(0, |g| g.codes[p][i]);
-        let key = |p: usize, i: usize| (codes[p][i], group_of(p, i), parts[p].entries[i].day);
+        let key = |p: usize, i: usize| (codes[p][i], group_of(p, i), parts[p].entries.day(i));
         // Each part is sorted by (customer, group, day), as merged codes sort: a k-way merge,
         // adding the entries of one customer, group and day in part order.
         let total: usize = parts.iter().map(|p| p.entries.len()).sum();
         let keep_keys = groups.is_some() || empty.orders.is_some();
-        let mut entries = Vec::with_capacity(total);
+        let mut entries = DayColumnsBuilder::with_capacity(total);
         let mut merged_keys = Vec::new();
         let mut extras: Vec<Vec<Sum>> = vec![Vec::with_capacity(total); empty.extras.len()];
         let mut customers: Vec<u32> = Vec::new();
@@ -437,7 +538,7 @@ impl CustomerDays {
                 if *head_key_now != Some(next) {
                     continue;
                 }
-                totals.merge(&parts[p].entries[*head]);
+                totals.merge(&parts[p].entries.get(*head));
                 for (sum, (_, sums)) in extra_sums.iter_mut().zip(&parts[p].extras) {
                     sum.merge(&sums[*head]);
                 }
@@ -480,7 +581,7 @@ impl CustomerDays {
             key_name: empty.key_name,
             keys,
             groups: labels,
-            entries,
+            entries: entries.finish(),
             orders,
             extras: empty
                 .extras
@@ -1001,7 +1102,9 @@ mod tests {
     #[test]
     fn a_part_whose_entries_are_not_sorted_is_refused() {
         let mut unsorted = state(&[(1, 20, 5.0), (1, 21, 2.0), (2, 20, 1.0)]);
-        unsorted.entries.swap(0, 1);
+        let mut swapped: Vec<DayTotals> = unsorted.entries.iter().collect();
+        swapped.swap(0, 1);
+        unsorted.entries = swapped.into_iter().collect();
         let err = CustomerDays::merge(vec![state(&[(1, 20, 1.0)]), unsorted])
             .err()
             .unwrap();
