@@ -208,6 +208,9 @@ pub struct CustomerDays {
     pub extras: Vec<(String, Vec<Sum>)>,
 }
 
+/// An entry's place in a merge: customer code, group code, day.
+type EntryKey = (u32, u32, i32);
+
 /// What a function reads of a state besides its days.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Reads {
@@ -522,7 +525,7 @@ impl CustomerDays {
         let mut customer_of_entry = Vec::with_capacity(total);
         // Each part's next entry and its key (None once the part is done).
         let head_key = |p: usize, h: usize| (h < parts[p].entries.len()).then(|| key(p, h));
-        let mut heads: Vec<(usize, Option<(u32, u32, i32)>)> =
+        let mut heads: Vec<(usize, Option<EntryKey>)> =
             (0..parts.len()).map(|p| (0, head_key(p, 0))).collect();
         while let Some(next) = heads.iter().filter_map(|h| h.1).min() {
             let (code, _, day) = next;
@@ -733,7 +736,7 @@ fn merged_orders(
     parts: &[CustomerDays],
     codes: &[Vec<u32>],
     group_of: &dyn Fn(usize, usize) -> u32,
-    merged_keys: &[(u32, u32, i32)],
+    merged_keys: &[EntryKey],
 ) -> Result<ArrayRef> {
     let lists: Vec<&ArrayRef> = parts.iter().filter_map(|p| p.orders.as_ref()).collect();
     let (ids, uniques) = orders::ids_of_lists(&lists)?;
