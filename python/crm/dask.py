@@ -27,7 +27,9 @@ number of states merged per task of the merge tree.
 
 Results are returned as pandas DataFrames: per-customer results hold one row per customer,
 like the merged state, so they fit wherever the in-memory result would; the others are
-small (one row per period, cohort cell or gap length).
+small (one row per period, cohort cell or gap length). The functions of the histories derive
+their result in the task that holds the merged per-day state, so only the result, not the
+state (about as large as the log), travels to the client.
 
 In a ``dask.distributed`` worker, crm's own thread pool gets one thread (tasks are the
 parallelism there, as the nanny arranges for OpenMP and BLAS); set ``CRM_NUM_THREADS`` in the
