@@ -80,8 +80,8 @@ impl History {
             .collect()
     }
 
-    /// A history from entries already condensed and ordered (no groups): customer `k` has
-    /// `entries[offsets[k]..offsets[k + 1]]`. Cut into partitions of 8K customers as `build`
+    /// A history from entries already condensed and ordered (by group, then day): customer
+    /// `k` has `entries[offsets[k]..offsets[k + 1]]`. Cut into partitions of 8K customers as `build`
     /// cuts them; `days` spans every entry, as it spans every row there.
     pub fn from_condensed(offsets: &[u32], entries: &[Entry]) -> History {
         let n = offsets.len().saturating_sub(1);

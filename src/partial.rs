@@ -28,6 +28,7 @@ pub use customer_days::{CustomerDays, DayTotals};
 pub const KIND_KEY: &str = "crm.partial";
 pub const KIND: &str = "customer_states";
 pub const VERSION_KEY: &str = "crm.partial.version";
+/// 3: the per-day state may carry `by` groups, order lists and extra sums.
 pub const VERSION: &str = "3";
 const MAX_DAY_KEY: &str = "crm.max_day";
 

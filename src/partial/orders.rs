@@ -1,7 +1,9 @@
 //! The distinct purchase orders of each customer of a partial state. An order's lines may
 //! fall in several parts, so counting distinct orders after a merge needs the ids themselves:
-//! each customer carries its sorted distinct order ids, and merging takes their union. This
-//! part of the state grows with the number of orders, not of customers.
+//! each customer carries its sorted distinct order ids, and merging takes their union. The
+//! per-day state lists each order on the earliest day of its purchase rows instead (in its
+//! customer and group), and merging keeps the earliest of its days. This part of the state
+//! grows with the number of orders, not of customers.
 
 use std::sync::Arc;
 
