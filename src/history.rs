@@ -80,8 +80,8 @@ impl History {
             .collect()
     }
 
-    /// A history from entries already condensed and ordered (no groups): customer `k` has
-    /// `entries[offsets[k]..offsets[k + 1]]`. Cut into partitions of 8K customers as `build`
+    /// A history from entries already condensed and ordered (by group, then day): customer
+    /// `k` has `entries[offsets[k]..offsets[k + 1]]`. Cut into partitions of 8K customers as `build`
     /// cuts them; `days` spans every entry, as it spans every row there.
     pub fn from_condensed(offsets: &[u32], entries: &[Entry]) -> History {
         let n = offsets.len().saturating_sub(1);
@@ -217,8 +217,8 @@ pub fn build_with(tx: &Transactions, rule: Purchase) -> History {
     build_keeping(tx, rule, false)
 }
 
-/// `build_with`, keeping each entry's rounding errors (`Part::errors`): for partial states
-/// (no groups or orders), whose day sums must merge exactly.
+/// `build_with`, keeping each entry's rounding errors (`Part::errors`): for partial states,
+/// whose day sums must merge exactly.
 pub fn build_exact(tx: &Transactions, rule: Purchase) -> History {
     build_keeping(tx, rule, true)
 }
@@ -297,6 +297,17 @@ pub fn sums_by_key(
     key: impl Fn(usize, usize) -> u32 + Sync,
     value: impl Fn(usize, usize) -> f64 + Sync,
 ) -> Vec<f64> {
+    let sums = compensated_sums_by_key(tx, n_keys, key, value);
+    sums.iter().map(Sum::value).collect()
+}
+
+/// `sums_by_key` with each sum's rounding error kept (for partial states, whose sums merge).
+pub fn compensated_sums_by_key(
+    tx: &Transactions,
+    n_keys: usize,
+    key: impl Fn(usize, usize) -> u32 + Sync,
+    value: impl Fn(usize, usize) -> f64 + Sync,
+) -> Vec<Sum> {
     pool::install(|| {
         let shift = PARTITION_BITS.min(usize::BITS - n_keys.leading_zeros());
         let lens: Vec<usize> = (0..tx.days.len()).map(|c| tx.chunk_len(c)).collect();
@@ -314,7 +325,7 @@ pub fn sums_by_key(
                     sums[(k - base) as usize].add(v);
                 }
             });
-        sums.iter().map(Sum::value).collect()
+        sums
     })
 }
 

@@ -28,7 +28,8 @@ pub use customer_days::{CustomerDays, DayTotals};
 pub const KIND_KEY: &str = "crm.partial";
 pub const KIND: &str = "customer_states";
 pub const VERSION_KEY: &str = "crm.partial.version";
-pub const VERSION: &str = "2";
+/// 3: the per-day state may carry `by` groups, order lists and extra sums.
+pub const VERSION: &str = "3";
 const MAX_DAY_KEY: &str = "crm.max_day";
 
 const STATE_COLUMNS: [&str; 6] = [
@@ -167,8 +168,7 @@ impl CustomerStates {
             })
             .collect();
         let orders = if with_orders {
-            let chunks: Vec<ArrayRef> = batches.iter().map(|b| b.column(7).clone()).collect();
-            Some(concat(&chunks, schema.field(7).data_type())?)
+            Some(column(schema, batches, 7)?)
         } else {
             None
         };
@@ -206,6 +206,12 @@ fn not_partial() -> CrmError {
 /// Refuse a table that is not a partial state of `kind` in this layout version, with the
 /// key column first and then `columns`.
 fn check_marker(schema: &arrow_schema::Schema, kind: &str, columns: &[&str]) -> Result<()> {
+    check_kind(schema, kind)?;
+    check_columns(schema, columns)
+}
+
+/// Refuse a table that is not a partial state of `kind` in this layout version.
+fn check_kind(schema: &arrow_schema::Schema, kind: &str) -> Result<()> {
     match kind_of(schema) {
         Some(k) if k == kind => {}
         Some(other) => {
@@ -217,15 +223,17 @@ fn check_marker(schema: &arrow_schema::Schema, kind: &str, columns: &[&str]) -> 
         None => return Err(not_partial()),
     }
     match schema.metadata().get(VERSION_KEY).map(String::as_str) {
-        Some(VERSION) => {}
-        other => {
-            return Err(CrmError::InvalidArgument(format!(
-                "partial state version {} cannot be read by this crm (it reads version \
-                 {VERSION}); make all partial states with the same crm version",
-                other.unwrap_or("?")
-            )))
-        }
+        Some(VERSION) => Ok(()),
+        other => Err(CrmError::InvalidArgument(format!(
+            "partial state version {} cannot be read by this crm (it reads version \
+             {VERSION}); make all partial states with the same crm version",
+            other.unwrap_or("?")
+        ))),
     }
+}
+
+/// Refuse a table whose columns after the key are not `columns`.
+fn check_columns(schema: &arrow_schema::Schema, columns: &[&str]) -> Result<()> {
     let names: Vec<&str> = schema
         .fields()
         .iter()
@@ -240,8 +248,13 @@ fn check_marker(schema: &arrow_schema::Schema, kind: &str, columns: &[&str]) -> 
 
 /// The key column (the first) of a state's batches, in one array.
 fn key_column(schema: &arrow_schema::Schema, batches: &[RecordBatch]) -> Result<ArrayRef> {
-    let chunks: Vec<ArrayRef> = batches.iter().map(|b| b.column(0).clone()).collect();
-    concat(&chunks, schema.field(0).data_type())
+    column(schema, batches, 0)
+}
+
+/// Column `i` of a state's batches, in one array.
+fn column(schema: &arrow_schema::Schema, batches: &[RecordBatch], i: usize) -> Result<ArrayRef> {
+    let chunks: Vec<ArrayRef> = batches.iter().map(|b| b.column(i).clone()).collect();
+    concat(&chunks, schema.field(i).data_type())
 }
 
 /// The values of column `i` of a state's batches, which must be of type `T`.
@@ -255,6 +268,22 @@ fn values<T: ArrowPrimitiveType>(batches: &[RecordBatch], i: usize) -> Result<Ve
         out.extend_from_slice(column.values());
     }
     Ok(out)
+}
+
+/// Column `i` of a state's batches as one buffer, which must be of type `T`: not copied
+/// when the state is one batch (as it arrives from Arrow IPC).
+fn buffer<T: ArrowPrimitiveType>(
+    batches: &[RecordBatch],
+    i: usize,
+) -> Result<arrow_buffer::ScalarBuffer<T::Native>> {
+    if let [batch] = batches {
+        let column = batch
+            .column(i)
+            .as_primitive_opt::<T>()
+            .ok_or_else(not_partial)?;
+        return Ok(column.values().clone());
+    }
+    Ok(values::<T>(batches, i)?.into())
 }
 
 fn concat(chunks: &[ArrayRef], dtype: &DataType) -> Result<ArrayRef> {

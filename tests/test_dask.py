@@ -136,6 +136,17 @@ HISTORY_CALLS = [
     ("acquisition", dict(period="Q", lapse_days=90, as_of="2025-06-30")),
     ("activity", {}),
     ("activity", dict(as_of="2025-01-31", half_life_days=30, weights={"monetary": 0.6})),
+    # The parameters the per-day state carries only when asked: by groups (categorical,
+    # string and integer columns), order columns (integer and string ids; an order's lines
+    # are on several days and, shuffled, in several partitions) and extra columns.
+    ("repurchase", dict(by="channel")),
+    ("repurchase", dict(by=["region", "store"], period="M")),
+    ("repurchase", dict(order="order_id")),
+    ("repurchase", dict(order="order_code", by=["channel", "region"], period="Q")),
+    ("churn_risk", dict(order="order_id")),
+    ("churn_risk", dict(order="order_code", as_of="2025-01-15", window=60)),
+    ("activity", dict(extra=["quantity", "visits"], weights={"visits": 0.5})),
+    ("activity", dict(order="order_id", extra=["visits"], half_life_days=30)),
 ]
 CALL_IDS = [f"{name}-{i}" for i, (name, _) in enumerate(HISTORY_CALLS)]
 
@@ -154,6 +165,12 @@ def days_log(log):
     out = log.copy()
     out.loc[out.index % 29 == 0, "amount"] = 0.0
     out.loc[out.index % 31 == 0, "amount"] = -5.0
+    # Orders of up to three lines of one customer, on different days.
+    out["order_id"] = out.customer_id * 1_000 + out.groupby("customer_id").cumcount() // 3
+    out["order_code"] = "o" + out.order_id.astype(str)
+    out["region"] = out.region.astype(str)  # a string by column (channel stays categorical)
+    out["store"] = (out.index % 4).astype("int32")
+    out["visits"] = (out.index % 7) * 0.1  # an extra column with inexact sums
     return out
 
 
@@ -198,8 +215,46 @@ def test_history_functions_report_bad_input_like_the_in_memory_call(client, days
         crm.dask.lifecycle(ddf.dropna(), as_of="2020-01-01")
     with pytest.raises(crm.InvalidArgumentError, match="time_unit"):
         crm.dask.summary(ddf.dropna(), time_unit="Y")
-    with pytest.raises(TypeError, match="by"):
-        crm.dask.repurchase(ddf, by="channel")
+    bad_extra = days_log.copy()
+    bad_extra.loc[[7, 800], "visits"] = np.nan
+    ddf = dd.from_pandas(bad_extra, npartitions=4, sort=False)
+    with pytest.raises(crm.InvalidDataError, match="visits"):
+        crm.dask.activity(ddf, extra=["visits"])
+    with pytest.warns(UserWarning, match="dropped 2 row"):
+        got = crm.dask.activity(ddf, extra=["visits"], on_invalid="drop")
+    with pytest.warns(UserWarning, match="dropped 2 row"):
+        expected = crm.activity(bad_extra, extra=["visits"], on_invalid="drop")
+    assert_equal_frames(got, expected)
+    with pytest.raises(crm.InvalidArgumentError, match="unknown indicator 'visits'"):
+        crm.dask.activity(ddf, weights={"visits": 1.0})
+    with pytest.raises(KeyError, match="'shop' not found"):
+        crm.dask.repurchase(ddf, by="shop")
+
+
+def test_an_order_split_over_partitions_and_days_counts_once_on_its_earliest_day(client):
+    # Order 7 of customer 1: a line on Jan 9 in partition 0, one on Jan 2 in partition 1;
+    # order 8: lines on Jan 9 in both. Customer 2's order 9 is in one place.
+    day = pd.Timestamp
+    rows = pd.DataFrame({
+        "customer_id": [1, 1, 2, 1, 1],
+        "order_date": [day("2024-01-09"), day("2024-01-09"), day("2024-03-01"), day("2024-01-02"), day("2024-01-09")],
+        "amount": [5.0, 3.0, 4.0, 2.0, 1.0],
+        "order_id": [7, 8, 9, 7, 8],
+        "channel": ["web", "web", "shop", "web", "web"],
+    })
+    ddf = dd.from_pandas(rows, npartitions=2, sort=False)
+    assert ddf.get_partition(1).compute().order_id.tolist() == [7, 8]
+    activity = crm.dask.activity(ddf, order="order_id")
+    assert activity.purchases.tolist() == [2, 1]  # distinct orders per customer, by plain counting
+    repurchase = crm.dask.repurchase(ddf, order="order_id", by="channel", period="M")
+    january = repurchase[(repurchase.channel == "web") & (repurchase.period == day("2024-01-01"))]
+    assert january[["customers", "orders", "repeat_orders"]].values.tolist() == [[1, 2, 1]]
+    # Order 7 is January 2's purchase: its later line (Jan 9) is no second purchase.
+    churn = crm.dask.churn_risk(ddf, order="order_id", as_of="2024-03-02", window=55)
+    assert churn[["purchases_recent", "purchases_prior"]].values.tolist()[0] == [1, 1]
+    for name, options in [("activity", dict(order="order_id")), ("churn_risk", dict(order="order_id")),
+                          ("repurchase", dict(order="order_id", by="channel", period="M"))]:
+        assert_equal_frames(getattr(crm.dask, name)(ddf, **options), getattr(crm, name)(rows, **options))
 
 
 BLOCK_DASK = """

@@ -148,6 +148,57 @@ def test_merged_days_of_any_split_give_the_whole_logs_history_functions(data, ke
         assert_same_table(got, getattr(crm, name)(table, **options))
 
 
+CARRYING_DERIVES = [
+    ("repurchase", dict(period="M"), dict(by=["channel", "store"], order="order_id")),
+    ("repurchase", {}, dict(order="order_id")),
+    ("churn_risk", dict(window=30), dict(order="order_id")),
+    ("activity", dict(extra_weights=[0.3]), dict(extra=["visits"], order="order_id")),
+]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=rows, key=st.sampled_from(["int", "str", "cat"]), cuts=st.lists(st.integers(0, 120), max_size=4),
+       seed=st.integers(0, 2**32 - 1), order=st.sampled_from(["int", "str"]))
+def test_merged_days_with_groups_orders_and_extras_of_any_split_give_the_whole_logs(data, key, cuts, seed, order):
+    table = table_of(data, "int" if key == "int" else "str")
+    if key == "cat":
+        table = categorical(table)
+    if order == "str":
+        table = table.set_column(3, "order_id", pa.compute.cast(table["order_id"], pa.string()))
+    ids = np.arange(table.num_rows)
+    table = table.append_column("channel", pa.array(np.array(["web", "shop", "app"])[ids % 3]).dictionary_encode())
+    table = table.append_column("store", pa.array(ids % 2, pa.int32()))
+    table = table.append_column("visits", pa.array((ids % 7) * 0.1))
+    table = table.take(np.random.default_rng(seed).permutation(table.num_rows))
+    bounds = sorted({0, table.num_rows, *(min(c, table.num_rows) for c in cuts)})
+    pieces = [table.slice(a, b - a) for a, b in zip(bounds, bounds[1:])]
+    for name, derive, carried in CARRYING_DERIVES:
+        states = [partial.partial_state(p, **COLUMNS, **carried, kind="customer_days")[0] for p in pieces]
+        shuffled = np.random.default_rng(seed + 1).permutation(len(states))
+        merged = partial.merge_states([partial.from_ipc(partial.to_ipc(states[i])) for i in shuffled])
+        got = pa.table(partial._Capsule(getattr(crm._core, f"{name}_from_partial")(merged, **derive)))
+        options = {k: v for k, v in derive.items() if k != "extra_weights"}
+        assert_same_table(got, getattr(crm, name)(table, **options, **carried))
+
+
+def test_a_per_day_state_is_read_only_by_the_functions_of_its_parameters():
+    log = crm.datasets.synthetic(50, seed=1, frame="pyarrow")
+    grouped = partial.partial_state(log, **COLUMNS, by=["channel"], kind="customer_days")[0]
+    plain = partial.partial_state(log, **COLUMNS, kind="customer_days")[0]
+    with pytest.raises(crm.InvalidArgumentError, match="different by, order or extra"):
+        partial.merge_states([grouped, plain])
+    with pytest.raises(crm.InvalidArgumentError, match="by groups, which churn_risk does not take"):
+        crm._core.churn_risk_from_partial(grouped)
+    with_orders = partial.partial_state(log, **COLUMNS, order="order_id", kind="customer_days")[0]
+    with pytest.raises(crm.InvalidArgumentError, match="order lists, which summary does not take"):
+        crm._core.summary_from_partial(with_orders)
+    with_extra = partial.partial_state(log, **COLUMNS, extra=["quantity"], kind="customer_days")[0]
+    with pytest.raises(crm.InvalidArgumentError, match="extra_weights gives 0 weight"):
+        crm._core.activity_from_partial(with_extra)
+    with pytest.raises(crm.InvalidArgumentError, match="kind='customer_days'"):
+        partial.partial_state(log, **COLUMNS, by=["channel"])
+
+
 def test_states_of_one_kind_are_refused_where_the_other_is_needed():
     log = crm.datasets.synthetic(50, seed=1, frame="pyarrow")
     days = partial.partial_state(log, **COLUMNS, kind="customer_days")[0]

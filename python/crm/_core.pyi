@@ -86,11 +86,14 @@ def partial_state(
     date: str,
     amount: str,
     order: str | None = None,
+    by: Sequence[str] = ...,
+    extra: Sequence[str] = ...,
     on_invalid: Literal["raise", "drop"] = "raise",
     kind: Literal["customer_states", "customer_days"] = "customer_states",
 ) -> tuple[Any, int]:
     """Partial state of an Arrow stream (a table with the crm.partial schema): one row per customer
-    ("customer_states") or per customer and day ("customer_days"); returns (capsule, rows dropped)."""
+    ("customer_states") or per customer, group of the ``by`` columns and day ("customer_days", which
+    alone takes ``by`` and ``extra``); returns (capsule, rows dropped)."""
 
 @final
 class StateFold:
@@ -172,6 +175,7 @@ def activity_from_partial(
     as_of: int | None = None,
     half_life_days: float = 90.0,
     weights: tuple[float, float, float] = ...,
+    extra_weights: Sequence[float] = ...,
 ) -> Any: ...
 
 def segment(

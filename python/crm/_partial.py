@@ -31,21 +31,28 @@ def partial_state(
     date: str = "order_date",
     amount: str = "amount",
     order: str | None = None,
+    by: Sequence[str] = (),
+    extra: Sequence[str] = (),
     on_invalid: str = "raise",
     kind: Literal["customer_states", "customer_days"] = "customer_states",
 ) -> tuple[pa.Table, int]:
     """The partial state of ``data`` and the number of rows dropped by ``on_invalid="drop"``.
     ``kind="customer_states"``: one row per customer, sorted by key (for the RFM table);
-    ``"customer_days"``: one row per customer and calendar day, sorted by key then day (for
-    the functions of the customers' histories). With ``order``, each customer also carries
-    its distinct purchase order ids, so frequency counts distinct orders after merging."""
-    columns = [customer, date, amount] + ([order] if order is not None else [])
+    with ``order``, each customer also carries its distinct purchase order ids, so frequency
+    counts distinct orders after merging. ``"customer_days"``: one row per customer, group
+    (value combination of the ``by`` columns, carried as values) and calendar day, sorted
+    that way (for the functions of the customers' histories); with ``order``, each row lists
+    the orders first bought on its day, and with ``extra`` columns it carries their
+    compensated sums."""
+    columns = list(dict.fromkeys([customer, date, amount, *([order] if order is not None else []), *by, *extra]))
     capsule, dropped = _core.partial_state(
         to_arrow(data, columns),
         customer=customer,
         date=date,
         amount=amount,
         order=order,
+        by=list(by),
+        extra=list(extra),
         on_invalid=on_invalid,
         kind=kind,
     )

@@ -15,15 +15,21 @@ last purchase, sums). The functions of the customers' histories (``summary``,
 (purchase rows, zero-amount rows, net and purchase sums): rows of one customer and day in two
 partitions add up, so the merged history is the history of the whole log.
 
-They take the same keyword parameters, with the same defaults, as the in-memory functions,
-except the ones a per-day state cannot carry: no ``by`` groups (``repurchase``), no
-``order`` column (``repurchase``, ``churn_risk``, ``activity``) and no ``extra``
-engagement columns (``activity``). ``split_every`` (default 8) is the number of states merged
-per task of the merge tree.
+They take the same keyword parameters, with the same defaults, as the in-memory functions.
+What the optional ones need travels in the per-day state only when they are given: with
+``by`` groups (``repurchase``) a row per customer, group and day, the groups carried by
+their values (equal values in two partitions are one group); with an ``order`` column
+(``repurchase``, ``churn_risk``, ``activity``) each row lists the orders first bought that
+day, and an order whose lines fall in several partitions, on different days, counts once,
+on its earliest day (the state then grows with the number of orders); with ``extra``
+engagement columns (``activity``) their compensated sums. ``split_every`` (default 8) is the
+number of states merged per task of the merge tree.
 
 Results are returned as pandas DataFrames: per-customer results hold one row per customer,
 like the merged state, so they fit wherever the in-memory result would; the others are
-small (one row per period, cohort cell or gap length).
+small (one row per period, cohort cell or gap length). The functions of the histories derive
+their result in the task that holds the merged per-day state, so only the result, not the
+state (about as large as the log), travels to the client.
 
 In a ``dask.distributed`` worker, crm's own thread pool gets one thread (tasks are the
 parallelism there, as the nanny arranges for OpenMP and BLAS); set ``CRM_NUM_THREADS`` in the
@@ -39,7 +45,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 try:
@@ -49,9 +55,9 @@ except ImportError as exc:  # the optional extra
 import pyarrow as pa
 
 from . import _core
-from ._frames import _require, day_number, from_arrow
+from ._frames import _Capsule, _require, day_number
 from ._partial import from_ipc, merge_states, partial_state, rfm_from_state, to_ipc
-from ._retention import OnInvalid, PeriodCode, activity_weights
+from ._retention import OnInvalid, PeriodCode, _names, activity_weights
 from ._rfm import Scheme
 from .errors import InvalidArgumentError
 
@@ -97,12 +103,12 @@ def _one_thread_per_task() -> None:
 
 
 def _partition_state(frame: Any, kind: StateKind, customer: str, date: str, amount: str, on_invalid: str,
-                     order: str | None = None) -> Partial:
+                     order: str | None = None, by: tuple[str, ...] = (), extra: tuple[str, ...] = ()) -> Partial:
     _one_thread_per_task()
     if len(frame) == 0:
         return None, 0
-    state, dropped = partial_state(frame, customer=customer, date=date, amount=amount, order=order,
-                                   on_invalid=on_invalid, kind=kind)
+    state, dropped = partial_state(frame, customer=customer, date=date, amount=amount, order=order, by=by,
+                                   extra=extra, on_invalid=on_invalid, kind=kind)
     return to_ipc(state), dropped
 
 
@@ -116,35 +122,51 @@ def _merge(parts: list[Partial]) -> Partial:
 
 
 def _state(ddf: Any, kind: StateKind, customer: str, date: str, amount: str, on_invalid: str, split_every: int,
-           order: str | None = None) -> Any:
+           order: str | None = None, by: tuple[str, ...] = (), extra: tuple[str, ...] = ()) -> Any:
     """A delayed (state bytes, dropped): one task per partition, merged split_every at a
     time, so no single task holds more than split_every states."""
     if split_every < 2:
         raise InvalidArgumentError(f"split_every must be at least 2, got {split_every}")
-    columns = [customer, date, amount] + ([order] if order is not None else [])
+    columns = list(dict.fromkeys([customer, date, amount, *([order] if order is not None else []), *by, *extra]))
     _require([str(c) for c in ddf.columns], columns)
     parts = ddf[columns].to_delayed()
     state = dask.delayed(_partition_state, pure=True)
-    level = [state(p, kind, customer, date, amount, on_invalid, order) for p in parts]
+    level = [state(p, kind, customer, date, amount, on_invalid, order, by, extra) for p in parts]
     merge = dask.delayed(_merge, pure=True)
     while len(level) > 1:
         level = [merge(level[i : i + split_every]) for i in range(0, len(level), split_every)]
     return level[0] if level else dask.delayed((None, 0))
 
 
+def _compute(name: str, delayed: Any) -> pa.Table | None:
+    """Compute a delayed (IPC bytes or None, dropped) into its table (None when there are no
+    rows at all); warns about the rows dropped by on_invalid="drop"."""
+    data, dropped = dask.compute(delayed)[0]
+    if dropped:
+        warnings.warn(
+            f"crm.dask.{name}: dropped {dropped} row(s) with a null or NaN/infinite value in a used column",
+            stacklevel=4,
+        )
+    return from_ipc(data) if data is not None else None
+
+
 def _merged_state(
     name: str, ddf: Any, kind: StateKind, customer: str, date: str, amount: str, on_invalid: str, split_every: int,
     order: str | None = None,
 ) -> pa.Table | None:
-    """The merged state of every partition (None when there are no rows at all); warns about
-    the rows dropped by on_invalid="drop"."""
-    data, dropped = dask.compute(_state(ddf, kind, customer, date, amount, on_invalid, split_every, order))[0]
-    if dropped:
-        warnings.warn(
-            f"crm.dask.{name}: dropped {dropped} row(s) with a null key, date or amount, or a NaN/infinite amount",
-            stacklevel=3,
-        )
-    return from_ipc(data) if data is not None else None
+    """The merged state of every partition (None when there are no rows at all)."""
+    return _compute(name, _state(ddf, kind, customer, date, amount, on_invalid, split_every, order))
+
+
+def _derived(part: Partial, name: str, derive: dict[str, Any]) -> Partial:
+    """``_core.<name>_from_partial`` of a merged state, as IPC bytes, computed in the task
+    that holds the state: the per-day state is larger than the result, and stays there."""
+    _one_thread_per_task()
+    data, dropped = part
+    if data is None:
+        return None, dropped
+    table = pa.table(_Capsule(getattr(_core, f"{name}_from_partial")(from_ipc(data), **derive)))
+    return to_ipc(table), dropped
 
 
 def _from_history(
@@ -158,17 +180,22 @@ def _from_history(
     split_every: int,
     derive: dict[str, Any],
     options: dict[str, Any],
+    order: str | None = None,
+    by: tuple[str, ...] = (),
+    extra: tuple[str, ...] = (),
 ) -> Any:
-    """``crm.<name>`` of the merged "customer_days" state: ``derive`` are the keyword
-    arguments of ``_core.<name>_from_partial``, ``options`` the user's (for the in-memory
-    call on the empty frame, which gives the result's columns when there are no rows)."""
-    state = _merged_state(name, ddf, "customer_days", customer, date, amount, on_invalid, split_every)
-    if state is None:
+    """``crm.<name>`` of the merged "customer_days" state (carrying ``order``, ``by`` and
+    ``extra`` when given): ``derive`` are the keyword arguments of
+    ``_core.<name>_from_partial``, ``options`` the user's (for the in-memory call on the
+    empty frame, which gives the result's columns when there are no rows)."""
+    state = _state(ddf, "customer_days", customer, date, amount, on_invalid, split_every, order, by, extra)
+    table = _compute(name, dask.delayed(_derived, pure=True)(state, name, derive))
+    if table is None:
         import crm
 
         in_memory = getattr(crm, name)
         return in_memory(ddf._meta, customer=customer, date=date, amount=amount, **options)
-    return from_arrow(getattr(_core, f"{name}_from_partial")(state, **derive), "pandas")
+    return table.to_pandas(date_as_object=False)
 
 
 def rfm(
@@ -261,20 +288,26 @@ def repurchase(
     ddf: Any,
     *,
     period: PeriodCode | None = None,
+    by: str | Sequence[str] | None = None,
     customer: str = "customer_id",
     date: str = "order_date",
     amount: str = "amount",
+    order: str | None = None,
     on_invalid: OnInvalid = "raise",
     split_every: int = 8,
 ) -> Any:
     """:func:`crm.repurchase` of a ``dask.dataframe``: the repurchase rates (ratios in
     [0, 1]; ``intensity`` in purchases per customer) and their counts, for the whole log or
-    per ``period`` (first day of each), as a pandas DataFrame equal to the in-memory result.
-    A purchase is a row with a positive amount (no ``order`` column or ``by`` groups on
-    Dask)."""
+    per ``period`` (first day of each), times each value combination of the ``by`` columns
+    (a column name or a list of them), as a pandas DataFrame equal to the in-memory result.
+    A purchase is a row with a positive amount, or a distinct order when ``order`` is given
+    (an order counts once, on the earliest day of its purchase rows, wherever its lines
+    are)."""
+    groups = tuple(_names(by))
     return _from_history(
         "repurchase", ddf, customer=customer, date=date, amount=amount, on_invalid=on_invalid,
-        split_every=split_every, derive=dict(period=period), options=dict(period=period),
+        split_every=split_every, derive=dict(period=period), options=dict(period=period, by=by, order=order),
+        order=order, by=groups,
     )
 
 
@@ -354,6 +387,7 @@ def churn_risk(
     customer: str = "customer_id",
     date: str = "order_date",
     amount: str = "amount",
+    order: str | None = None,
     on_invalid: OnInvalid = "raise",
     split_every: int = 8,
 ) -> Any:
@@ -361,12 +395,14 @@ def churn_risk(
     ``window`` days and the ``window`` days before, days since the last purchase against
     ``overdue_factor`` x the median gap (days; the population's median gap is computed
     exactly over all customers), the risk level and its reason, as a pandas DataFrame equal
-    to the in-memory result. A purchase is a row with a positive amount (no ``order``)."""
+    to the in-memory result. A purchase is a row with a positive amount, or a distinct order
+    when ``order`` is given (counted on the earliest day of its purchase rows)."""
     return _from_history(
         "churn_risk", ddf, customer=customer, date=date, amount=amount, on_invalid=on_invalid,
         split_every=split_every,
         derive=dict(as_of=day_number(as_of), window=window, overdue_factor=overdue_factor),
-        options=dict(as_of=as_of, window=window, overdue_factor=overdue_factor),
+        options=dict(as_of=as_of, window=window, overdue_factor=overdue_factor, order=order),
+        order=order,
     )
 
 
@@ -400,22 +436,29 @@ def activity(
     as_of: Any = None,
     weights: Mapping[str, float] | None = None,
     half_life_days: float = 90.0,
+    extra: Sequence[str] | None = None,
     customer: str = "customer_id",
     date: str = "order_date",
     amount: str = "amount",
+    order: str | None = None,
     on_invalid: OnInvalid = "raise",
     split_every: int = 8,
 ) -> Any:
     """:func:`crm.activity` of a ``dask.dataframe``: the activity score (0..100) from the
     recency indicator (halving every ``half_life_days`` days) and the percentile ranks of
-    purchases and net spend over all customers (computed exactly from the merged state), as
-    a pandas DataFrame equal to the in-memory result. No ``extra`` engagement columns and no
-    ``order`` column on Dask."""
-    resolved = activity_weights(weights, [])
+    purchases, net spend and each ``extra`` engagement column (numeric columns of the log,
+    summed per customer) over all customers (computed exactly from the merged state), as a
+    pandas DataFrame equal to the in-memory result. ``weights`` overrides the default
+    weights (recency 0.4, frequency 0.3, monetary 0.3, 0.3 per extra column) by name. A
+    purchase is a row with a positive amount, or a distinct order when ``order`` is given."""
+    extra_columns = tuple(extra or ())
+    resolved = activity_weights(weights, extra_columns)
     return _from_history(
         "activity", ddf, customer=customer, date=date, amount=amount, on_invalid=on_invalid,
         split_every=split_every,
         derive=dict(as_of=day_number(as_of), half_life_days=float(half_life_days),
-                    weights=(resolved["recency"], resolved["frequency"], resolved["monetary"])),
-        options=dict(as_of=as_of, weights=weights, half_life_days=half_life_days),
+                    weights=(resolved["recency"], resolved["frequency"], resolved["monetary"]),
+                    extra_weights=[resolved[name] for name in extra_columns]),
+        options=dict(as_of=as_of, weights=weights, half_life_days=half_life_days, extra=extra, order=order),
+        order=order, extra=extra_columns,
     )

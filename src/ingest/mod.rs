@@ -320,13 +320,13 @@ fn amounts(array: &ArrayRef) -> Result<Amounts> {
     })
 }
 
-/// Order ids as i64: integers as they are, anything else through the key encoder.
-/// Integer order ids as they are; others as codes, with the sorted distinct ids.
+/// Integer order ids as they are; others as codes, with the sorted distinct ids. No rows
+/// (no chunks, whatever the column's type) have no ids.
 pub(crate) fn order_ids(
     chunks: &[ArrayRef],
     column: &str,
 ) -> Result<(Vec<ScalarBuffer<i64>>, Option<ArrayRef>)> {
-    if chunks.first().is_some_and(|c| c.data_type().is_integer()) {
+    if chunks.is_empty() || chunks[0].data_type().is_integer() {
         let ids = chunks.iter().map(|c| keys::int_values(c, column));
         return Ok((ids.collect::<Result<_>>()?, None));
     }

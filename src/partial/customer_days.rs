@@ -1,21 +1,31 @@
-//! The "customer_days" partial state: each customer's rows condensed to one entry per calendar
-//! day, the `History` of a log without `by` groups or an order column. The entries of one
-//! customer and day from two parts add up, so the history of A ∪ B is the merge of the
-//! histories of A and B, and everything derived from a history (the BTYD summary, repurchase,
-//! cohorts, gaps, lifecycle, churn risk, acquisition) is derived from the merged state.
+//! The "customer_days" partial state: each customer's rows condensed to one entry per
+//! (group, calendar day), the `History` of a log. The entries of one customer, group and day
+//! from two parts add up, so the history of A ∪ B is the merge of the histories of A and B,
+//! and everything derived from a history (the BTYD summary, repurchase, cohorts, gaps,
+//! lifecycle, churn risk, acquisition, activity) is derived from the merged state.
+//!
+//! What the optional parameters need travels only when they are given. `by`: each entry's
+//! values of the `by` columns, in their own types, so that equal values in two parts make
+//! one group. An order column: each entry lists the orders first bought on its day (in its
+//! customer and group); an order's lines may fall in several parts on different days, and
+//! the merge keeps each order on its earliest day, so it counts once, there. `extra`
+//! columns: compensated sums, a customer's sum being the sum over its entries.
 
 use std::sync::Arc;
 
 use arrow_array::types::{Float64Type, Int32Type, UInt32Type};
 use arrow_array::{Array, ArrayRef, Float64Array, Int32Array, RecordBatch, UInt32Array};
+use arrow_buffer::ScalarBuffer;
 use arrow_schema::{DataType, Field, Schema};
 
-use super::{check_marker, key_column, marker, values};
-use crate::error::Result;
+use super::{
+    buffer, check_columns, check_kind, column, key_column, marker, not_partial, orders, values,
+};
+use crate::error::{CrmError, Result};
 use crate::history::{self, Entry, History, Purchase};
 use crate::ingest::keys::SpanPerRow;
 use crate::ingest::named::shared_customers;
-use crate::ingest::{Amounts, Transactions};
+use crate::ingest::{Amounts, Groups, Spec, Transactions};
 use crate::summary::Sum;
 
 pub const KIND: &str = "customer_days";
@@ -28,6 +38,10 @@ const COLUMNS: [&str; 7] = [
     "spent_hi",
     "spent_lo",
 ];
+/// Schema metadata: how many `by` columns follow the key, and how many `extra` columns
+/// (two sum columns each) end the table; absent when there are none.
+const BY_COLUMNS_KEY: &str = "crm.by_columns";
+const EXTRA_COLUMNS_KEY: &str = "crm.extra_columns";
 
 /// A customer's rows of one calendar day.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -47,21 +61,180 @@ pub struct DayTotals {
     pub spent: Sum,
 }
 
-/// The days of the customers present in part of a log, sorted by key then day. Every row
-/// makes an entry (refund-only days too), so the last day of any row is the last entry's.
+impl DayTotals {
+    /// Add the rows of another part's same customer, group and day.
+    fn merge(&mut self, other: &DayTotals) {
+        self.purchase_rows += other.purchase_rows;
+        self.zero_rows += other.zero_rows;
+        self.net.merge(&other.net);
+        self.spent.merge(&other.spent);
+    }
+}
+
+/// The day totals of a state's entries, one column each, in the form they travel in: writing
+/// a state to its Arrow batch and reading it back copy nothing.
+#[derive(Clone, Debug, Default)]
+pub struct DayColumns {
+    day: ScalarBuffer<i32>,
+    purchase_rows: ScalarBuffer<u32>,
+    zero_rows: ScalarBuffer<u32>,
+    net_hi: ScalarBuffer<f64>,
+    net_lo: ScalarBuffer<f64>,
+    spent_hi: ScalarBuffer<f64>,
+    spent_lo: ScalarBuffer<f64>,
+}
+
+impl DayColumns {
+    pub fn len(&self) -> usize {
+        self.day.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.day.is_empty()
+    }
+
+    pub fn day(&self, i: usize) -> i32 {
+        self.day[i]
+    }
+
+    pub fn get(&self, i: usize) -> DayTotals {
+        DayTotals {
+            day: self.day[i],
+            purchase_rows: self.purchase_rows[i],
+            zero_rows: self.zero_rows[i],
+            net: Sum::from_parts(self.net_hi[i], self.net_lo[i]),
+            spent: Sum::from_parts(self.spent_hi[i], self.spent_lo[i]),
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = DayTotals> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
+
+    fn arrays(&self) -> [ArrayRef; 7] {
+        let floats =
+            |b: &ScalarBuffer<f64>| -> ArrayRef { Arc::new(Float64Array::new(b.clone(), None)) };
+        [
+            Arc::new(Int32Array::new(self.day.clone(), None)),
+            Arc::new(UInt32Array::new(self.purchase_rows.clone(), None)),
+            Arc::new(UInt32Array::new(self.zero_rows.clone(), None)),
+            floats(&self.net_hi),
+            floats(&self.net_lo),
+            floats(&self.spent_hi),
+            floats(&self.spent_lo),
+        ]
+    }
+}
+
+/// Day totals gathered one entry at a time into columns.
+#[derive(Default)]
+struct DayColumnsBuilder {
+    day: Vec<i32>,
+    purchase_rows: Vec<u32>,
+    zero_rows: Vec<u32>,
+    net_hi: Vec<f64>,
+    net_lo: Vec<f64>,
+    spent_hi: Vec<f64>,
+    spent_lo: Vec<f64>,
+}
+
+impl DayColumnsBuilder {
+    fn with_capacity(n: usize) -> Self {
+        DayColumnsBuilder {
+            day: Vec::with_capacity(n),
+            purchase_rows: Vec::with_capacity(n),
+            zero_rows: Vec::with_capacity(n),
+            net_hi: Vec::with_capacity(n),
+            net_lo: Vec::with_capacity(n),
+            spent_hi: Vec::with_capacity(n),
+            spent_lo: Vec::with_capacity(n),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.day.len()
+    }
+
+    fn push(&mut self, t: DayTotals) {
+        self.day.push(t.day);
+        self.purchase_rows.push(t.purchase_rows);
+        self.zero_rows.push(t.zero_rows);
+        let ((net_hi, net_lo), (spent_hi, spent_lo)) = (t.net.parts(), t.spent.parts());
+        self.net_hi.push(net_hi);
+        self.net_lo.push(net_lo);
+        self.spent_hi.push(spent_hi);
+        self.spent_lo.push(spent_lo);
+    }
+
+    fn finish(self) -> DayColumns {
+        DayColumns {
+            day: self.day.into(),
+            purchase_rows: self.purchase_rows.into(),
+            zero_rows: self.zero_rows.into(),
+            net_hi: self.net_hi.into(),
+            net_lo: self.net_lo.into(),
+            spent_hi: self.spent_hi.into(),
+            spent_lo: self.spent_lo.into(),
+        }
+    }
+}
+
+impl FromIterator<DayTotals> for DayColumns {
+    fn from_iter<I: IntoIterator<Item = DayTotals>>(totals: I) -> Self {
+        let mut builder = DayColumnsBuilder::default();
+        totals.into_iter().for_each(|t| builder.push(t));
+        builder.finish()
+    }
+}
+
+/// The days of the customers present in part of a log, sorted by key, then group (by the
+/// `by` values), then day. Every row makes an entry (refund-only days too), so the days of
+/// the entries span the days of the rows.
 pub struct CustomerDays {
     /// The key column's name, kept so the final table can use it.
     pub key_name: String,
     /// Each entry's customer key, in the keys' original type (a key repeats for each of its
     /// customer's days).
     pub keys: ArrayRef,
-    pub entries: Vec<DayTotals>,
+    /// The `by` columns (none without `by`): name and each entry's value, in the type the
+    /// in-memory call gives the group labels.
+    pub groups: Vec<(String, ArrayRef)>,
+    pub entries: DayColumns,
+    /// With an order column: per entry, the ids of the orders whose earliest purchase row
+    /// (amount > 0) of the customer and group is on the entry's day (a list column).
+    pub orders: Option<ArrayRef>,
+    /// Per `extra` column: its name and per entry a compensated sum; a customer's sum of the
+    /// column is the sum over its entries (a part puts it all on the customer's first).
+    pub extras: Vec<(String, Vec<Sum>)>,
+}
+
+/// An entry's place in a merge: customer code, group code, day.
+type EntryKey = (u32, u32, i32);
+
+/// What a function reads of a state besides its days.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Reads {
+    pub groups: bool,
+    pub orders: bool,
+    pub extras: bool,
+}
+
+/// A merged state as the derive steps read it.
+pub struct StateHistory {
+    /// Customers coded `0..n` in key order; entries' groups coded like `groups` codes them.
+    pub history: History,
+    /// The customers' keys, in code order.
+    pub keys: ArrayRef,
+    /// The `by` value combinations (with `by` groups).
+    pub groups: Option<Groups>,
+    /// Per `extra` column: its name and each customer's sum, in code order.
+    pub extra_sums: Vec<(String, Vec<f64>)>,
 }
 
 impl CustomerDays {
-    /// The days of an ingested log whose customers have codes (`Spec::need_codes`), without
-    /// groups or orders.
-    pub fn from_transactions(key_name: &str, tx: &Transactions) -> Result<Self> {
+    /// The days of an ingested log whose customers have codes (`Spec::need_codes`), with the
+    /// groups, orders and extra sums `spec` asks for.
+    pub fn from_transactions(spec: &Spec, tx: &Transactions) -> Result<Self> {
         let positive = history::build_exact(tx, Purchase::Positive);
         // Zero amounts are rare: only then is the second history (counting them) built.
         let has_zero = tx.amounts.iter().any(|a| match a {
@@ -76,7 +249,7 @@ impl CustomerDays {
                 .flat_map(|(_, es)| es.iter().map(|e| e.purchase_rows))
                 .collect()
         });
-        let mut entries = Vec::new();
+        let mut entries = DayColumnsBuilder::default();
         let mut days_per_customer = Vec::new();
         for part in &positive.parts {
             let mut errors = part.errors().iter();
@@ -94,157 +267,383 @@ impl CustomerDays {
                 days_per_customer.push(es.len());
             }
         }
-        let customer_keys = tx.customers.keys(&positive.codes())?;
+        let _phase = crate::trace::phase("days state: keys, groups, orders, extras");
+        let codes = positive.codes();
+        let customer_keys = tx.customers.keys(&codes)?;
         let repeat: Vec<u32> = days_per_customer
             .iter()
             .enumerate()
             .flat_map(|(k, &n)| std::iter::repeat_n(k as u32, n))
             .collect();
+        // Each entry's (customer code, group code, day), in entry order.
+        let entry_keys = || {
+            let customers = positive.parts.iter().flat_map(|p| p.customers());
+            customers.flat_map(|(code, es)| es.iter().map(move |e| (code, e.group, e.day)))
+        };
+        let groups = match &tx.groups {
+            None => vec![],
+            Some(groups) => groups.labels(&entry_keys().map(|k| k.1).collect::<Vec<_>>())?,
+        };
+        let orders = match &tx.orders {
+            None => None,
+            Some(_) => Some(orders::first_orders(
+                orders::purchase_order_rows(tx),
+                entry_keys(),
+                tx.order_values.as_ref(),
+            )?),
+        };
+        let code = |c: usize, i: usize| tx.customers.rows.code(c, i);
+        let n_entries = entries.len();
+        let extras = spec
+            .extra
+            .iter()
+            .zip(&tx.extras)
+            .map(|(name, values)| {
+                let n_codes = tx.customers.n_codes;
+                let sums = history::compensated_sums_by_key(tx, n_codes, code, |c, i| values[c][i]);
+                let mut per_entry = Vec::with_capacity(n_entries);
+                for (&code, &n) in codes.iter().zip(&days_per_customer) {
+                    per_entry.push(sums[code as usize]);
+                    per_entry.extend(std::iter::repeat_n(Sum::default(), n - 1));
+                }
+                (name.clone(), per_entry)
+            })
+            .collect();
         Ok(CustomerDays {
-            key_name: key_name.to_string(),
+            key_name: spec.customer.clone(),
             keys: arrow_select::take::take(&customer_keys, &UInt32Array::from(repeat), None)?,
-            entries,
+            groups,
+            entries: entries.finish(),
+            orders,
+            extras,
         })
     }
 
     pub fn to_batch(&self) -> Result<RecordBatch> {
-        let e = &self.entries;
-        let columns: Vec<ArrayRef> = vec![
-            self.keys.clone(),
-            Arc::new(Int32Array::from_iter_values(e.iter().map(|e| e.day))),
-            Arc::new(UInt32Array::from_iter_values(
-                e.iter().map(|e| e.purchase_rows),
-            )),
-            Arc::new(UInt32Array::from_iter_values(e.iter().map(|e| e.zero_rows))),
-            Arc::new(Float64Array::from_iter_values(
-                e.iter().map(|e| e.net.parts().0),
-            )),
-            Arc::new(Float64Array::from_iter_values(
-                e.iter().map(|e| e.net.parts().1),
-            )),
-            Arc::new(Float64Array::from_iter_values(
-                e.iter().map(|e| e.spent.parts().0),
-            )),
-            Arc::new(Float64Array::from_iter_values(
-                e.iter().map(|e| e.spent.parts().1),
-            )),
-        ];
-        let mut fields = vec![Field::new(
-            &self.key_name,
-            self.keys.data_type().clone(),
-            false,
-        )];
-        fields.extend(
-            COLUMNS
-                .iter()
-                .zip(&columns[1..])
-                .map(|(name, c)| Field::new(*name, c.data_type().clone(), false)),
-        );
-        let schema = Schema::new(fields).with_metadata(marker(KIND));
-        Ok(RecordBatch::try_new(Arc::new(schema), columns)?)
+        let _phase = crate::trace::phase("days state: to batch");
+        let mut columns: Vec<(String, ArrayRef)> = vec![(self.key_name.clone(), self.keys.clone())];
+        columns.extend(self.groups.iter().cloned());
+        let totals = self.entries.arrays();
+        columns.extend(COLUMNS.iter().map(|n| n.to_string()).zip(totals));
+        if let Some(orders) = &self.orders {
+            columns.push((orders::COLUMN.to_string(), orders.clone()));
+        }
+        for (name, sums) in &self.extras {
+            let part = |f: fn(&Sum) -> f64| -> ArrayRef {
+                Arc::new(Float64Array::from_iter_values(sums.iter().map(f)))
+            };
+            columns.push((format!("{name}_hi"), part(|s| s.parts().0)));
+            columns.push((format!("{name}_lo"), part(|s| s.parts().1)));
+        }
+        let fields: Vec<Field> = columns
+            .iter()
+            .map(|(name, c)| Field::new(name, c.data_type().clone(), false))
+            .collect();
+        let mut metadata = marker(KIND);
+        if !self.groups.is_empty() {
+            metadata.insert(BY_COLUMNS_KEY.into(), self.groups.len().to_string());
+        }
+        if !self.extras.is_empty() {
+            metadata.insert(EXTRA_COLUMNS_KEY.into(), self.extras.len().to_string());
+        }
+        let schema = Schema::new(fields).with_metadata(metadata);
+        let arrays = columns.into_iter().map(|(_, c)| c).collect();
+        Ok(RecordBatch::try_new(Arc::new(schema), arrays)?)
     }
 
     /// Read a state back from the batches of one table (as written by `to_batch`).
     pub fn from_batches(schema: &arrow_schema::SchemaRef, batches: &[RecordBatch]) -> Result<Self> {
-        check_marker(schema, KIND, &COLUMNS)?;
-        let keys = key_column(schema, batches)?;
-        let day = values::<Int32Type>(batches, 1)?;
-        let purchase_rows = values::<UInt32Type>(batches, 2)?;
-        let zero_rows = values::<UInt32Type>(batches, 3)?;
-        let f64s = |i: usize| values::<Float64Type>(batches, i);
-        let (net_hi, net_lo, spent_hi, spent_lo) = (f64s(4)?, f64s(5)?, f64s(6)?, f64s(7)?);
-        let entries = (0..keys.len())
-            .map(|i| DayTotals {
-                day: day[i],
-                purchase_rows: purchase_rows[i],
-                zero_rows: zero_rows[i],
-                net: Sum::from_parts(net_hi[i], net_lo[i]),
-                spent: Sum::from_parts(spent_hi[i], spent_lo[i]),
-            })
+        let _phase = crate::trace::phase("days state: from batches");
+        check_kind(schema, KIND)?;
+        let count = |key: &str| match schema.metadata().get(key) {
+            None => Ok(0),
+            Some(n) => n.parse::<usize>().map_err(|_| not_partial()),
+        };
+        let (n_by, n_extra) = (count(BY_COLUMNS_KEY)?, count(EXTRA_COLUMNS_KEY)?);
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        let first_total = 1 + n_by;
+        let first_extra = first_total + COLUMNS.len();
+        let with_orders = names.len() == first_extra + 1 + 2 * n_extra;
+        let first_extra = first_extra + with_orders as usize;
+        if names.len() != first_extra + 2 * n_extra {
+            return Err(not_partial());
+        }
+        let extra_names: Vec<&str> = (0..n_extra)
+            .map(|k| names[first_extra + 2 * k].strip_suffix("_hi").unwrap_or(""))
             .collect();
+        let mut expected: Vec<String> = names[1..first_total]
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        expected.extend(COLUMNS.iter().map(|n| n.to_string()));
+        if with_orders {
+            expected.push(orders::COLUMN.to_string());
+        }
+        for name in &extra_names {
+            expected.extend([format!("{name}_hi"), format!("{name}_lo")]);
+        }
+        check_columns(
+            schema,
+            &expected.iter().map(String::as_str).collect::<Vec<_>>(),
+        )?;
+        let keys = key_column(schema, batches)?;
+        let groups = (1..first_total)
+            .map(|i| Ok((names[i].to_string(), column(schema, batches, i)?)))
+            .collect::<Result<_>>()?;
+        let at = |k: usize| first_total + k;
+        let f64s = |i: usize| values::<Float64Type>(batches, i);
+        let entries = DayColumns {
+            day: buffer::<Int32Type>(batches, at(0))?,
+            purchase_rows: buffer::<UInt32Type>(batches, at(1))?,
+            zero_rows: buffer::<UInt32Type>(batches, at(2))?,
+            net_hi: buffer::<Float64Type>(batches, at(3))?,
+            net_lo: buffer::<Float64Type>(batches, at(4))?,
+            spent_hi: buffer::<Float64Type>(batches, at(5))?,
+            spent_lo: buffer::<Float64Type>(batches, at(6))?,
+        };
+        let orders = if with_orders {
+            Some(column(schema, batches, at(COLUMNS.len()))?)
+        } else {
+            None
+        };
+        let extras = extra_names
+            .iter()
+            .enumerate()
+            .map(|(k, name)| {
+                let (hi, lo) = (f64s(first_extra + 2 * k)?, f64s(first_extra + 2 * k + 1)?);
+                let sums = hi.iter().zip(&lo).map(|(&h, &l)| Sum::from_parts(h, l));
+                Ok((name.to_string(), sums.collect()))
+            })
+            .collect::<Result<_>>()?;
         Ok(CustomerDays {
-            key_name: schema.field(0).name().clone(),
+            key_name: names[0].to_string(),
             keys,
+            groups,
             entries,
+            orders,
+            extras,
         })
     }
 
-    /// The days of the union of the parts' rows. Entries of the same customer and day are
-    /// added in the order of `parts`, so merging the same parts in the same order gives the
-    /// same bits.
+    /// The same layout (key name, `by` columns, order lists, extra columns) without entries.
+    fn empty_like(&self) -> CustomerDays {
+        CustomerDays {
+            key_name: self.key_name.clone(),
+            keys: arrow_array::new_empty_array(&DataType::Int64),
+            groups: self
+                .groups
+                .iter()
+                .map(|(n, c)| (n.clone(), c.slice(0, 0)))
+                .collect(),
+            entries: DayColumns::default(),
+            orders: self.orders.as_ref().map(|o| o.slice(0, 0)),
+            extras: self
+                .extras
+                .iter()
+                .map(|(n, _)| (n.clone(), vec![]))
+                .collect(),
+        }
+    }
+
+    fn same_layout(&self, other: &CustomerDays) -> bool {
+        let names = |c: &[(String, ArrayRef)]| c.iter().map(|g| g.0.clone()).collect::<Vec<_>>();
+        let extra_names =
+            |d: &CustomerDays| d.extras.iter().map(|e| e.0.clone()).collect::<Vec<_>>();
+        names(&self.groups) == names(&other.groups)
+            && self.orders.is_some() == other.orders.is_some()
+            && extra_names(self) == extra_names(other)
+    }
+
+    /// Refuse a state that carries what `function` does not read (a state made for another
+    /// function would be misread).
+    pub fn check_reads(&self, function: &str, reads: Reads) -> Result<()> {
+        let unread = [
+            (!self.groups.is_empty() && !reads.groups, "by groups"),
+            (self.orders.is_some() && !reads.orders, "order lists"),
+            (
+                !self.extras.is_empty() && !reads.extras,
+                "extra column sums",
+            ),
+        ];
+        match unread.iter().find(|(unread, _)| *unread) {
+            None => Ok(()),
+            Some((_, what)) => Err(CrmError::InvalidArgument(format!(
+                "this partial state carries {what}, which {function} does not take; make the \
+                 state with the parameters of the function that reads it"
+            ))),
+        }
+    }
+
+    /// The days of the union of the parts' rows. Entries of the same customer, group and
+    /// day are added in the order of `parts`, so merging the same parts in the same order
+    /// gives the same bits.
     pub fn merge(parts: Vec<CustomerDays>) -> Result<CustomerDays> {
+        let Some(first) = parts.first() else {
+            return Ok(CustomerDays {
+                key_name: String::new(),
+                keys: arrow_array::new_empty_array(&DataType::Int64),
+                groups: vec![],
+                entries: DayColumns::default(),
+                orders: None,
+                extras: vec![],
+            });
+        };
+        if parts.iter().any(|p| !first.same_layout(p)) {
+            return Err(CrmError::InvalidArgument(
+                "partial states made with different by, order or extra columns cannot be \
+                 merged"
+                    .to_string(),
+            ));
+        }
         // Parts without rows (empty partitions) carry no keys and maybe no usable key type.
-        let key_name = parts
-            .first()
-            .map(|p| p.key_name.clone())
-            .unwrap_or_default();
+        let empty = first.empty_like();
         let mut parts: Vec<CustomerDays> =
             parts.into_iter().filter(|p| !p.keys.is_empty()).collect();
         if parts.len() <= 1 {
-            return Ok(parts.pop().unwrap_or(CustomerDays {
-                key_name,
-                keys: arrow_array::new_empty_array(&DataType::Int64),
-                entries: vec![],
-            }));
+            return Ok(parts.pop().unwrap_or(empty));
         }
+        let phase = crate::trace::phase("merge days: customers");
         let key_chunks: Vec<[ArrayRef; 1]> = parts.iter().map(|p| [p.keys.clone()]).collect();
         let columns: Vec<(&[ArrayRef], &str)> = key_chunks
             .iter()
-            .map(|k| (&k[..], key_name.as_str()))
+            .map(|k| (&k[..], empty.key_name.as_str()))
             .collect();
         let (index, codes) = shared_customers(&columns, SpanPerRow::Half)?;
-        let mut all: Vec<(u32, &DayTotals)> = parts
-            .iter()
-            .zip(&codes)
-            .flat_map(|(p, codes)| codes.iter().copied().zip(&p.entries))
-            .collect();
-        // Stable: equal (customer, day) entries stay in part order.
-        all.sort_by_key(|(code, e)| (*code, e.day));
-        let mut entries = Vec::new();
+        let groups = merged_groups(&parts)?;
+        drop(phase);
+        let phase = crate::trace::phase("merge days: add up");
+        let group_of = |p: usize, i: usize| groups.as_ref().map_or(0, |g| g.codes[p][i]);
+        let key = |p: usize, i: usize| (codes[p][i], group_of(p, i), parts[p].entries.day(i));
+        // Each part is sorted by (customer, group, day), as merged codes sort: a k-way merge,
+        // adding the entries of one customer, group and day in part order.
+        let total: usize = parts.iter().map(|p| p.entries.len()).sum();
+        let keep_keys = groups.is_some() || empty.orders.is_some();
+        let mut entries = DayColumnsBuilder::with_capacity(total);
+        let mut merged_keys = Vec::new();
+        let mut extras: Vec<Vec<Sum>> = vec![Vec::with_capacity(total); empty.extras.len()];
         let mut customers: Vec<u32> = Vec::new();
-        let mut customer_of_entry = Vec::new();
-        for run in all.chunk_by(|a, b| (a.0, a.1.day) == (b.0, b.1.day)) {
-            let (mut net, mut spent) = (Sum::default(), Sum::default());
-            let (mut purchase_rows, mut zero_rows) = (0, 0);
-            for (_, e) in run {
-                purchase_rows += e.purchase_rows;
-                zero_rows += e.zero_rows;
-                net.merge(&e.net);
-                spent.merge(&e.spent);
+        let mut customer_of_entry = Vec::with_capacity(total);
+        // Each part's next entry and its key (None once the part is done).
+        let head_key = |p: usize, h: usize| (h < parts[p].entries.len()).then(|| key(p, h));
+        let mut heads: Vec<(usize, Option<EntryKey>)> =
+            (0..parts.len()).map(|p| (0, head_key(p, 0))).collect();
+        while let Some(next) = heads.iter().filter_map(|h| h.1).min() {
+            let (code, _, day) = next;
+            let mut totals = DayTotals {
+                day,
+                purchase_rows: 0,
+                zero_rows: 0,
+                net: Sum::default(),
+                spent: Sum::default(),
+            };
+            let mut extra_sums = vec![Sum::default(); extras.len()];
+            for (p, (head, head_key_now)) in heads.iter_mut().enumerate() {
+                if *head_key_now != Some(next) {
+                    continue;
+                }
+                totals.merge(&parts[p].entries.get(*head));
+                for (sum, (_, sums)) in extra_sums.iter_mut().zip(&parts[p].extras) {
+                    sum.merge(&sums[*head]);
+                }
+                *head += 1;
+                *head_key_now = head_key(p, *head);
+                if head_key_now.is_some_and(|k| k <= next) {
+                    return Err(CrmError::InvalidArgument(
+                        "a partial state's rows are not sorted by customer, group and day"
+                            .to_string(),
+                    ));
+                }
             }
-            if customers.last() != Some(&run[0].0) {
-                customers.push(run[0].0);
+            if customers.last() != Some(&code) {
+                customers.push(code);
             }
             customer_of_entry.push(customers.len() as u32 - 1);
-            entries.push(DayTotals {
-                day: run[0].1.day,
-                purchase_rows,
-                zero_rows,
-                net,
-                spent,
-            });
+            if keep_keys {
+                merged_keys.push(next);
+            }
+            entries.push(totals);
+            extras
+                .iter_mut()
+                .zip(extra_sums)
+                .for_each(|(e, s)| e.push(s));
         }
+        drop(phase);
+        let _phase = crate::trace::phase("merge days: keys, groups, orders");
+        let orders = match &empty.orders {
+            None => None,
+            Some(_) => Some(merged_orders(&parts, &codes, &group_of, &merged_keys)?),
+        };
+        let labels = match &groups {
+            None => vec![],
+            Some(groups) => groups.labels(&merged_keys.iter().map(|k| k.1).collect::<Vec<_>>())?,
+        };
         let customer_keys = index.keys(&customers)?;
         let keys =
             arrow_select::take::take(&customer_keys, &UInt32Array::from(customer_of_entry), None)?;
         Ok(CustomerDays {
-            key_name,
+            key_name: empty.key_name,
             keys,
-            entries,
+            groups: labels,
+            entries: entries.finish(),
+            orders,
+            extras: empty
+                .extras
+                .into_iter()
+                .map(|(n, _)| n)
+                .zip(extras)
+                .collect(),
         })
     }
 
-    /// The history the derive steps read (customers coded `0..n` in key order, with `rule`
-    /// deciding which rows are purchases), and the customers' keys.
-    pub fn into_history(self, rule: Purchase) -> Result<(History, ArrayRef)> {
-        if self.entries.is_empty() {
-            let none = History::from_condensed(&[0], &[]);
-            return Ok((none, self.keys));
+    /// The history the derive steps read, with `rule` deciding which rows are purchases
+    /// (with order lists, only `Purchase::Positive`: the lists hold orders with a positive
+    /// amount).
+    pub fn into_history(self, rule: Purchase) -> Result<StateHistory> {
+        if self.orders.is_some() && rule == Purchase::NonNegative {
+            return Err(CrmError::InvalidArgument(
+                "the order lists of a partial state count purchases with a positive amount, \
+                 not free orders"
+                    .to_string(),
+            ));
         }
+        let groups = if self.groups.is_empty() {
+            None
+        } else {
+            let (names, columns): (Vec<String>, Vec<Vec<ArrayRef>>) = self
+                .groups
+                .iter()
+                .map(|(n, c)| {
+                    (
+                        n.clone(),
+                        if c.is_empty() {
+                            vec![]
+                        } else {
+                            vec![c.clone()]
+                        },
+                    )
+                })
+                .unzip();
+            let types: Vec<DataType> = self
+                .groups
+                .iter()
+                .map(|(_, c)| c.data_type().clone())
+                .collect();
+            Some(Groups::encode(&columns, &names, &types)?)
+        };
+        if self.entries.is_empty() {
+            return Ok(StateHistory {
+                history: History::from_condensed(&[0], &[]),
+                keys: self.keys,
+                groups,
+                extra_sums: self.extras.into_iter().map(|(n, _)| (n, vec![])).collect(),
+            });
+        }
+        let phase = crate::trace::phase("days state: customers");
         let (_, codes) = shared_customers(
             &[(&[self.keys.clone()][..], self.key_name.as_str())],
             SpanPerRow::Half,
         )?;
+        drop(phase);
         let codes = &codes[0];
         let mut offsets = vec![0u32];
         let mut firsts = vec![0u32];
@@ -255,62 +654,147 @@ impl CustomerDays {
             }
         }
         offsets.push(codes.len() as u32);
+        let order_counts = self.orders.as_ref().map(orders::counts).transpose()?;
+        let group_codes = groups.as_ref().map(|g| &g.codes[0]);
         let entries: Vec<Entry> = self
             .entries
             .iter()
-            .map(|e| {
+            .enumerate()
+            .map(|(i, e)| {
                 let purchase_rows = match rule {
                     Purchase::Positive => e.purchase_rows,
                     Purchase::NonNegative => e.purchase_rows + e.zero_rows,
                 };
                 Entry {
                     day: e.day,
-                    group: 0,
+                    group: group_codes.map_or(0, |g| g[i]),
                     purchase_rows,
-                    purchases: purchase_rows,
+                    purchases: order_counts.as_ref().map_or(purchase_rows, |n| n[i]),
                     net: e.net.value(),
                     spent: e.spent.value(),
                 }
             })
             .collect();
+        let extra_sums = self
+            .extras
+            .iter()
+            .map(|(name, sums)| {
+                let per_customer = offsets.windows(2).map(|w| {
+                    let mut total = Sum::default();
+                    sums[w[0] as usize..w[1] as usize]
+                        .iter()
+                        .for_each(|s| total.merge(s));
+                    total.value()
+                });
+                (name.clone(), per_customer.collect())
+            })
+            .collect();
         let keys = arrow_select::take::take(&self.keys, &UInt32Array::from(firsts), None)?;
-        Ok((History::from_condensed(&offsets, &entries), keys))
+        Ok(StateHistory {
+            history: History::from_condensed(&offsets, &entries),
+            keys,
+            groups,
+            extra_sums,
+        })
     }
+}
+
+/// The `by` value combinations of the parts' entries, coded together (one chunk per part);
+/// `None` without `by` columns. A column's values are brought to the first part's type when
+/// another part has them in another string layout or integer width.
+fn merged_groups(parts: &[CustomerDays]) -> Result<Option<Groups>> {
+    let Some(first) = parts.first().filter(|p| !p.groups.is_empty()) else {
+        return Ok(None);
+    };
+    let names: Vec<String> = first.groups.iter().map(|g| g.0.clone()).collect();
+    let types: Vec<DataType> = first
+        .groups
+        .iter()
+        .map(|g| g.1.data_type().clone())
+        .collect();
+    let columns = (0..names.len())
+        .map(|j| {
+            parts
+                .iter()
+                .map(|p| {
+                    let values = &p.groups[j].1;
+                    if values.data_type() == &types[j] {
+                        Ok(values.clone())
+                    } else {
+                        Ok(arrow_cast::cast(values, &types[j])?)
+                    }
+                })
+                .collect::<Result<Vec<_>>>()
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(Groups::encode(&columns, &names, &types)?))
+}
+
+/// The order lists of the merged entries (`merged_keys`: their customer code, group code
+/// and day): every part's listed orders, each kept on its earliest day.
+fn merged_orders(
+    parts: &[CustomerDays],
+    codes: &[Vec<u32>],
+    group_of: &dyn Fn(usize, usize) -> u32,
+    merged_keys: &[EntryKey],
+) -> Result<ArrayRef> {
+    let lists: Vec<&ArrayRef> = parts.iter().filter_map(|p| p.orders.as_ref()).collect();
+    let (ids, uniques) = orders::ids_of_lists(&lists)?;
+    let mut rows = Vec::new();
+    for (p, (part, (offsets, ids))) in parts.iter().zip(&ids).enumerate() {
+        for (i, e) in part.entries.iter().enumerate() {
+            let listed = &ids[offsets[i] as usize..offsets[i + 1] as usize];
+            rows.extend(
+                listed
+                    .iter()
+                    .map(|&id| (codes[p][i], group_of(p, i), id, e.day)),
+            );
+        }
+    }
+    orders::first_orders(rows, merged_keys.iter().copied(), uniques.as_ref())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::{ingest, OnInvalid, Spec};
+    use crate::ingest::{ingest, OnInvalid};
     use crate::periods::Period;
     use crate::retention::{cohorts, repurchase};
     use arrow_array::cast::AsArray;
     use arrow_array::types::Int64Type;
+    use arrow_array::{Float64Array, Int64Array, StringArray};
     use rand::{Rng, SeedableRng};
 
-    fn transactions(rows: &[(i64, i32, f64)]) -> Transactions {
-        let rows: Vec<_> = rows.iter().map(|&(c, d, a)| (c, d, a, 0)).collect();
-        let batch = crate::testing::log(&rows);
-        let spec = Spec {
+    fn spec() -> Spec {
+        Spec {
             customer: "c".into(),
             date: "d".into(),
             amount: "a".into(),
             need_codes: true,
             ..Spec::default()
-        };
-        ingest(&batch.schema(), &[batch], &spec, OnInvalid::Raise).unwrap()
+        }
     }
 
-    /// The state of a log, sent through its batch form as it would travel.
-    fn state(rows: &[(i64, i32, f64)]) -> CustomerDays {
-        let batch = CustomerDays::from_transactions("c", &transactions(rows))
+    fn transactions(rows: &[(i64, i32, f64)]) -> Transactions {
+        let rows: Vec<_> = rows.iter().map(|&(c, d, a)| (c, d, a, 0)).collect();
+        let batch = crate::testing::log(&rows);
+        ingest(&batch.schema(), &[batch], &spec(), OnInvalid::Raise).unwrap()
+    }
+
+    /// The state of some transactions, sent through its batch form as it would travel.
+    fn travelled(spec: &Spec, tx: &Transactions) -> CustomerDays {
+        let batch = CustomerDays::from_transactions(spec, tx)
             .unwrap()
             .to_batch()
             .unwrap();
         CustomerDays::from_batches(&batch.schema(), &[batch]).unwrap()
     }
 
-    type Days = Vec<Vec<(i32, u32, u32, f64, f64)>>;
+    fn state(rows: &[(i64, i32, f64)]) -> CustomerDays {
+        travelled(&spec(), &transactions(rows))
+    }
+
+    type Days = Vec<Vec<(i32, u32, u32, u32, f64, f64)>>;
 
     fn days(h: &History) -> Days {
         h.parts
@@ -318,7 +802,7 @@ mod tests {
             .flat_map(|p| p.customers())
             .map(|(_, es)| {
                 es.iter()
-                    .map(|e| (e.day, e.purchase_rows, e.purchases, e.net, e.spent))
+                    .map(|e| (e.day, e.group, e.purchase_rows, e.purchases, e.net, e.spent))
                     .collect()
             })
             .collect()
@@ -339,6 +823,10 @@ mod tests {
             .collect()
     }
 
+    fn ints(k: &ArrayRef) -> Vec<i64> {
+        k.as_primitive::<Int64Type>().values().to_vec()
+    }
+
     #[test]
     fn merging_the_days_of_a_random_split_equals_the_history_of_the_whole_to_the_bit() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(5);
@@ -357,16 +845,18 @@ mod tests {
                 let whole = history::build_with(&tx, rule);
                 let keys = tx.customers.keys(&whole.codes()).unwrap();
                 let copy = CustomerDays {
-                    key_name: merged.key_name.clone(),
-                    keys: merged.keys.clone(),
                     entries: merged.entries.clone(),
+                    ..merged.empty_like()
                 };
-                let (history, merged_keys) = copy.into_history(rule).unwrap();
-                let ints = |k: &ArrayRef| k.as_primitive::<Int64Type>().values().to_vec();
-                assert_eq!(ints(&keys), ints(&merged_keys));
-                assert_eq!(whole.days, history.days);
+                let copy = CustomerDays {
+                    keys: merged.keys.clone(),
+                    ..copy
+                };
+                let state = copy.into_history(rule).unwrap();
+                assert_eq!(ints(&keys), ints(&state.keys));
+                assert_eq!(whole.days, state.history.days);
                 // Day sums merge to the bit.
-                assert_eq!(days(&whole), days(&history));
+                assert_eq!(days(&whole), days(&state.history));
             }
         }
     }
@@ -377,12 +867,12 @@ mod tests {
         let rows = random_log(&mut rng);
         let (left, right): (Vec<_>, Vec<_>) = rows.iter().partition(|_| rng.random_bool(0.5));
         let merged = CustomerDays::merge(vec![state(&left), state(&right)]).unwrap();
-        let (history, _) = merged.into_history(Purchase::Positive).unwrap();
+        let history = merged.into_history(Purchase::Positive).unwrap().history;
         let tx = transactions(&rows);
         for period in [None, Some(Period::Week), Some(Period::Month)] {
             let (a, b) = (
                 repurchase::repurchase(&tx, period),
-                repurchase::of_history(&history, period),
+                repurchase::of_history(&history, period, false),
             );
             assert_eq!(
                 (a.groups, a.starts, a.windows),
@@ -395,6 +885,233 @@ mod tests {
             cohorts::of_history(&history, Period::Month),
         );
         assert_eq!((a.starts, a.sizes, a.active), (b.starts, b.sizes, b.active));
+    }
+
+    /// A row with everything the optional parameters read: customer, day, amount, order id,
+    /// channel (a string `by` column), store (an integer one) and visits (an extra column).
+    type Row = (i64, i32, f64, i64, &'static str, i64, f64);
+
+    fn rich_spec() -> Spec {
+        Spec {
+            order: Some("o".into()),
+            by: vec!["channel".into(), "store".into()],
+            extra: vec!["visits".into()],
+            ..spec()
+        }
+    }
+
+    fn rich_transactions(rows: &[Row]) -> Transactions {
+        let plain: Vec<_> = rows.iter().map(|r| (r.0, r.1, r.2, r.3)).collect();
+        let batch = crate::testing::log(&plain);
+        let (mut fields, mut columns) =
+            (batch.schema().fields().to_vec(), batch.columns().to_vec());
+        let extra: [(&str, ArrayRef); 3] = [
+            (
+                "channel",
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.4))),
+            ),
+            (
+                "store",
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.5))),
+            ),
+            (
+                "visits",
+                Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.6))),
+            ),
+        ];
+        for (name, column) in extra {
+            fields.push(Arc::new(Field::new(
+                name,
+                column.data_type().clone(),
+                false,
+            )));
+            columns.push(column);
+        }
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
+        ingest(&batch.schema(), &[batch], &rich_spec(), OnInvalid::Raise).unwrap()
+    }
+
+    fn rich_state(rows: &[Row]) -> CustomerDays {
+        travelled(&rich_spec(), &rich_transactions(rows))
+    }
+
+    /// Each customer's entries: (day, group labels, purchase rows, purchases, net).
+    type Labelled = Vec<Vec<(i32, String, u32, u32, f64)>>;
+
+    fn labelled(s: &StateHistory) -> Labelled {
+        let label = |g: u32| {
+            let labels = s.groups.as_ref().unwrap().labels(&[g]).unwrap();
+            let channel = labels[0].1.as_string::<i32>().value(0).to_string();
+            format!(
+                "{channel}/{}",
+                labels[1].1.as_primitive::<Int64Type>().value(0)
+            )
+        };
+        let customers = s.history.parts.iter().flat_map(|p| p.customers());
+        customers
+            .map(|(_, es)| {
+                let entry =
+                    |e: &Entry| (e.day, label(e.group), e.purchase_rows, e.purchases, e.net);
+                es.iter().map(entry).collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_order_split_over_two_parts_counts_once_on_its_earliest_day() {
+        // Order 9: a line on day 21 in one part, on day 20 in the other. Order 8: lines on
+        // day 21 in both. Order 7 is a refund only: no purchase.
+        let a: Vec<Row> = vec![
+            (1, 21, 5.0, 9, "web", 1, 0.0),
+            (1, 21, 3.0, 8, "web", 1, 0.0),
+            (1, 22, -1.0, 7, "web", 1, 0.0),
+        ];
+        let b: Vec<Row> = vec![
+            (1, 21, 2.0, 8, "web", 1, 0.0),
+            (1, 20, 5.0, 9, "web", 1, 0.0),
+        ];
+        for parts in [[&a, &b], [&b, &a]] {
+            let merged = CustomerDays::merge(parts.map(|p| rich_state(p)).into()).unwrap();
+            let state = merged.into_history(Purchase::Positive).unwrap();
+            let web = "web/1".to_string();
+            assert_eq!(
+                labelled(&state),
+                vec![vec![
+                    (20, web.clone(), 1, 1, 5.0),
+                    (21, web.clone(), 3, 1, 10.0),
+                    (22, web, 0, 0, -1.0)
+                ]]
+            );
+        }
+    }
+
+    #[test]
+    fn groups_with_equal_values_in_two_parts_merge_into_one() {
+        let a: Vec<Row> = vec![
+            (1, 20, 5.0, 1, "web", 2, 1.0),
+            (1, 20, 4.0, 2, "shop", 2, 0.0),
+        ];
+        let b: Vec<Row> = vec![
+            (1, 20, 3.0, 3, "web", 2, 2.5),
+            (2, 20, 1.0, 4, "app", 7, 0.0),
+        ];
+        let merged = CustomerDays::merge(vec![rich_state(&a), rich_state(&b)]).unwrap();
+        let state = merged.into_history(Purchase::Positive).unwrap();
+        assert_eq!(
+            labelled(&state),
+            vec![
+                vec![
+                    (20, "shop/2".into(), 1, 1, 4.0),
+                    (20, "web/2".into(), 2, 2, 8.0)
+                ],
+                vec![(20, "app/7".into(), 1, 1, 1.0)],
+            ]
+        );
+        assert_eq!(
+            state.extra_sums,
+            vec![("visits".to_string(), vec![3.5, 0.0])]
+        );
+    }
+
+    #[test]
+    fn merged_groups_orders_and_extra_sums_of_a_random_split_equal_the_whole_logs() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(13);
+        for _ in 0..10 {
+            let rows: Vec<Row> = random_log(&mut rng)
+                .into_iter()
+                .map(|(c, d, a)| {
+                    let order = c * 10 + rng.random_range(0..4); // lines of an order on several days
+                    let channel = ["web", "shop", "app"][rng.random_range(0..3)];
+                    let visits = rng.random_range(0..1_000) as f64 / 10.0;
+                    (c, d, a, order, channel, rng.random_range(0..2), visits)
+                })
+                .collect();
+            let (left, rest): (Vec<Row>, Vec<Row>) =
+                rows.iter().partition(|_| rng.random_bool(0.4));
+            let (middle, right): (Vec<Row>, Vec<Row>) =
+                rest.iter().partition(|_| rng.random_bool(0.5));
+            let merged = CustomerDays::merge(vec![
+                rich_state(&right),
+                rich_state(&[]),
+                CustomerDays::merge(vec![rich_state(&left), rich_state(&middle)]).unwrap(),
+            ])
+            .unwrap();
+            let batch = merged.to_batch().unwrap();
+            let merged = CustomerDays::from_batches(&batch.schema(), &[batch]).unwrap();
+            let state = merged.into_history(Purchase::Positive).unwrap();
+            let tx = rich_transactions(&rows);
+            let whole = history::build(&tx);
+            let codes = whole.codes();
+            let keys = tx.customers.keys(&codes).unwrap();
+            assert_eq!(ints(&keys), ints(&state.keys));
+            assert_eq!(whole.days, state.history.days);
+            assert_eq!(days(&whole), days(&state.history));
+            let groups = whole.groups();
+            let (a, b) = (
+                tx.groups.as_ref().unwrap().labels(&groups).unwrap(),
+                state
+                    .groups
+                    .as_ref()
+                    .unwrap()
+                    .labels(&state.history.groups())
+                    .unwrap(),
+            );
+            assert_eq!(a, b);
+            let sums = history::column_sums(&tx, &tx.extras[0], &codes);
+            let merged_sums = &state.extra_sums[0].1;
+            assert!(sums
+                .iter()
+                .zip(merged_sums)
+                .all(|(a, b)| (a - b).abs() <= 1e-9 * a.abs().max(1.0)));
+            for period in [None, Some(Period::Month)] {
+                let (a, b) = (
+                    repurchase::repurchase(&tx, period),
+                    repurchase::of_history(&state.history, period, true),
+                );
+                assert_eq!(
+                    (a.groups, a.starts, a.windows),
+                    (b.groups, b.starts, b.windows)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn states_of_different_layouts_do_not_merge_and_functions_refuse_what_they_do_not_read() {
+        let rich = rich_state(&[(1, 20, 5.0, 1, "web", 2, 1.0)]);
+        let err = CustomerDays::merge(vec![rich, state(&[(1, 20, 5.0)])])
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().contains("different by, order or extra"),
+            "{err}"
+        );
+        let rich = rich_state(&[(1, 20, 5.0, 1, "web", 2, 1.0)]);
+        let err = rich.check_reads("summary", Reads::default()).err().unwrap();
+        assert!(
+            err.to_string().contains("by groups, which summary"),
+            "{err}"
+        );
+        let all = Reads {
+            groups: true,
+            orders: true,
+            extras: true,
+        };
+        assert!(rich.check_reads("x", all).is_ok());
+        let err = rich.into_history(Purchase::NonNegative).err().unwrap();
+        assert!(err.to_string().contains("positive amount"), "{err}");
+    }
+
+    #[test]
+    fn a_part_whose_entries_are_not_sorted_is_refused() {
+        let mut unsorted = state(&[(1, 20, 5.0), (1, 21, 2.0), (2, 20, 1.0)]);
+        let mut swapped: Vec<DayTotals> = unsorted.entries.iter().collect();
+        swapped.swap(0, 1);
+        unsorted.entries = swapped.into_iter().collect();
+        let err = CustomerDays::merge(vec![state(&[(1, 20, 1.0)]), unsorted])
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("not sorted"), "{err}");
     }
 
     #[test]

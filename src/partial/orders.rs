@@ -1,13 +1,15 @@
 //! The distinct purchase orders of each customer of a partial state. An order's lines may
 //! fall in several parts, so counting distinct orders after a merge needs the ids themselves:
-//! each customer carries its sorted distinct order ids, and merging takes their union. This
-//! part of the state grows with the number of orders, not of customers.
+//! each customer carries its sorted distinct order ids, and merging takes their union. The
+//! per-day state lists each order on the earliest day of its purchase rows instead (in its
+//! customer and group), and merging keeps the earliest of its days. This part of the state
+//! grows with the number of orders, not of customers.
 
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, ArrayRef, Int64Array, ListArray, UInt32Array};
-use arrow_buffer::OffsetBuffer;
+use arrow_buffer::{OffsetBuffer, ScalarBuffer};
 use arrow_schema::{DataType, Field};
 use rayon::prelude::*;
 
@@ -44,24 +46,95 @@ pub fn merge(
     codes: &[Vec<u32>],
     present: &[u32],
 ) -> Result<ArrayRef> {
+    let (parts, uniques) = ids_of_lists(lists_of_parts)?;
+    let mut pairs = Vec::new();
+    for ((offsets, ids), codes) in parts.iter().zip(codes) {
+        for (row, &code) in codes.iter().enumerate() {
+            let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
+            pairs.extend(ids[start..end].iter().map(|&id| (code, id)));
+        }
+    }
+    lists(&mut pairs, present, uniques.as_ref())
+}
+
+/// The order ids of several parts' list columns in one id space (string ids encoded
+/// together): per part its list offsets and ids, and the values string ids stand for.
+#[allow(clippy::type_complexity)]
+pub fn ids_of_lists(
+    lists_of_parts: &[&ArrayRef],
+) -> Result<(
+    Vec<(OffsetBuffer<i32>, ScalarBuffer<i64>)>,
+    Option<ArrayRef>,
+)> {
     let parts: Vec<&ListArray> = lists_of_parts
         .iter()
         .map(|l| l.as_list_opt::<i32>().ok_or_else(not_orders))
         .collect::<Result<_>>()?;
     let values: Vec<ArrayRef> = parts.iter().map(|l| l.values().clone()).collect();
     let (ids, uniques) = order_ids(&values, COLUMN)?;
-    let mut pairs = Vec::new();
-    for ((list, codes), ids) in parts.iter().zip(codes).zip(&ids) {
-        for (row, &code) in codes.iter().enumerate() {
-            let (start, end) = (list.value_offsets()[row], list.value_offsets()[row + 1]);
-            pairs.extend(
-                ids[start as usize..end as usize]
-                    .iter()
-                    .map(|&id| (code, id)),
-            );
+    let offsets = parts.iter().map(|l| l.offsets().clone());
+    Ok((offsets.zip(ids).collect(), uniques))
+}
+
+/// A purchase row as the per-day state's order lists read it: customer code, group code,
+/// order id (or its code), day.
+pub type OrderRow = (u32, u32, i64, i32);
+
+/// The rows of `tx` with a positive amount (the purchases of the functions that take an
+/// order column), as `OrderRow`s; group 0 without `by` groups. Needs an order column and
+/// per-row customer codes.
+pub fn purchase_order_rows(tx: &Transactions) -> Vec<OrderRow> {
+    let Some(orders) = &tx.orders else {
+        return vec![];
+    };
+    let groups = tx.groups.as_ref();
+    (0..tx.days.len())
+        .into_par_iter()
+        .flat_map_iter(|c| {
+            let is_purchase = move |i: usize| match &tx.amounts[c] {
+                Amounts::F64(a) => a[i] > 0.0,
+                Amounts::I64(a) => a[i] > 0,
+            };
+            (0..tx.chunk_len(c))
+                .filter(move |&i| is_purchase(i))
+                .map(move |i| {
+                    let group = groups.map_or(0, |g| g.codes[c][i]);
+                    let code = tx.customers.rows.code(c, i);
+                    (code, group, orders[c][i], tx.days[c].day(i))
+                })
+        })
+        .collect()
+}
+
+/// Per entry (`entries`: their (customer, group, day), ascending), the ids of the orders of
+/// `rows` whose earliest purchase row of the customer and group is on the entry's day: each
+/// order counts once, on that day, however its lines were split. `uniques`: the values id
+/// codes stand for (None: integer ids).
+pub fn first_orders(
+    mut rows: Vec<OrderRow>,
+    entries: impl Iterator<Item = (u32, u32, i32)>,
+    uniques: Option<&ArrayRef>,
+) -> Result<ArrayRef> {
+    // Sorted by (customer, group, order, day): the first of each order is its earliest day.
+    rows.par_sort_unstable();
+    rows.dedup_by_key(|r| (r.0, r.1, r.2));
+    let mut firsts: Vec<(u32, u32, i32, i64)> =
+        rows.into_iter().map(|(c, g, o, d)| (c, g, d, o)).collect();
+    firsts.par_sort_unstable();
+    let mut offsets = vec![0i32];
+    let mut at = 0;
+    for entry in entries {
+        while at < firsts.len() && (firsts[at].0, firsts[at].1, firsts[at].2) == entry {
+            at += 1;
         }
+        offsets.push(at as i32);
     }
-    lists(&mut pairs, present, uniques.as_ref())
+    if at != firsts.len() {
+        return Err(CrmError::InvalidArgument(
+            "a partial state lists orders of a day it does not hold".to_string(),
+        ));
+    }
+    list_array(offsets, firsts.iter().map(|f| f.3).collect(), uniques)
 }
 
 /// Each customer's order count (the lengths of the lists).
@@ -103,11 +176,15 @@ fn lists(
             "a partial state lists orders of a customer it does not hold".to_string(),
         ));
     }
-    let kept: Vec<i64> = pairs.iter().map(|p| p.1).collect();
+    list_array(offsets, pairs.iter().map(|p| p.1).collect(), uniques)
+}
+
+/// A list column of order ids: `ids` (or id codes, standing for `uniques`) cut by `offsets`.
+fn list_array(offsets: Vec<i32>, ids: Vec<i64>, uniques: Option<&ArrayRef>) -> Result<ArrayRef> {
     let values: ArrayRef = match uniques {
-        None => Arc::new(Int64Array::from(kept)),
+        None => Arc::new(Int64Array::from(ids)),
         Some(uniques) => {
-            let index = UInt32Array::from_iter_values(kept.iter().map(|&c| c as u32));
+            let index = UInt32Array::from_iter_values(ids.iter().map(|&c| c as u32));
             let taken = arrow_select::take::take(uniques.as_ref(), &index, None)?;
             // One string layout for every part, whatever each partition's column used.
             arrow_cast::cast(&taken, &DataType::Utf8)?

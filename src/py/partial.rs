@@ -113,9 +113,10 @@ fn summarize_to_state(
 
 /// The partial state of a transaction log, as a capsule, and the number of rows dropped by
 /// `on_invalid="drop"`. `kind`: "customer_states" (one row per customer, for `rfm`) or
-/// "customer_days" (one row per customer and day, for the functions of the histories).
+/// "customer_days" (one row per customer, group and day, for the functions of the
+/// histories, which may take `by` groups and `extra` columns).
 #[pyfunction]
-#[pyo3(signature = (data, *, customer, date, amount, order=None, on_invalid="raise", kind="customer_states"))]
+#[pyo3(signature = (data, *, customer, date, amount, order=None, by=vec![], extra=vec![], on_invalid="raise", kind="customer_states"))]
 #[allow(clippy::too_many_arguments)]
 pub fn partial_state<'py>(
     py: Python<'py>,
@@ -124,6 +125,8 @@ pub fn partial_state<'py>(
     date: String,
     amount: String,
     order: Option<String>,
+    by: Vec<String>,
+    extra: Vec<String>,
     on_invalid: &str,
     kind: &str,
 ) -> PyResult<(Bound<'py, PyCapsule>, usize)> {
@@ -134,10 +137,12 @@ pub fn partial_state<'py>(
         kind,
         &[partial::KIND, partial::customer_days::KIND],
     )? == 1;
-    if days && order.is_some() {
+    let carries_columns = !by.is_empty() || !extra.is_empty();
+    if carries_columns && !days {
         return Err(super::args::bad_argument(
             py,
-            "order is not supported for the per-day partial state".to_string(),
+            "by and extra columns are for the per-day partial state (kind='customer_days')"
+                .to_string(),
         ));
     }
     let spec = Spec {
@@ -146,13 +151,14 @@ pub fn partial_state<'py>(
         amount,
         need_codes: days || order.is_some(),
         order,
-        ..Spec::default()
+        by,
+        extra,
     };
     let (schema, batches) = read_stream(py, data)?;
     let (batch, dropped) = detach(py, || {
         if days {
             let tx = ingest(&schema, &batches, &spec, policy)?;
-            let state = CustomerDays::from_transactions(&spec.customer, &tx)?;
+            let state = CustomerDays::from_transactions(&spec, &tx)?;
             return Ok((state.to_batch()?, tx.dropped));
         }
         let (state, dropped) = summarize_to_state(&spec, policy, &schema, &batches)?;

@@ -15,25 +15,35 @@ use super::retention::{
     lifecycle_batch, repurchase_batch,
 };
 use crate::clv_summary::unit_days;
-use crate::error::Result;
-use crate::history::{History, Purchase};
+use crate::error::{CrmError, Result};
+use crate::history::Purchase;
+use crate::partial::customer_days::{Reads, StateHistory};
 use crate::retention as domain;
 
 type Capsule<'py> = PyResult<Bound<'py, PyCapsule>>;
 
-/// Read the state, build its history under `rule` and derive a table from the key column's
-/// name, the history and the customers' keys.
+/// Nothing but the days: the functions that take no `by`, order or `extra` columns.
+const DAYS_ONLY: Reads = Reads {
+    groups: false,
+    orders: false,
+    extras: false,
+};
+
+/// Read the state, refuse what `function` does not read of it, build its history under
+/// `rule` and derive a table from the key column's name and the state's history.
 fn derive<'py>(
     py: Python<'py>,
     state: &Bound<'py, PyAny>,
+    function: &str,
+    reads: Reads,
     rule: Purchase,
-    table: impl FnOnce(&str, &History, arrow_array::ArrayRef) -> Result<arrow_array::RecordBatch> + Send,
+    table: impl FnOnce(&str, StateHistory) -> Result<arrow_array::RecordBatch> + Send,
 ) -> Capsule<'py> {
     let state = read_days(py, state)?;
     let batch = detach(py, || {
+        state.check_reads(function, reads)?;
         let name = state.key_name.clone();
-        let (history, keys) = state.into_history(rule)?;
-        table(&name, &history, keys)
+        table(&name, state.into_history(rule)?)
     })?;
     to_capsule(py, batch)
 }
@@ -47,9 +57,14 @@ pub fn summary_from_partial<'py>(
     observation_end: Option<i32>,
 ) -> Capsule<'py> {
     let unit = unit_days(time_unit).map_err(|e| to_pyerr(py, e))?;
-    derive(py, state, Purchase::NonNegative, |name, h, keys| {
-        summary_batch(name, h, keys, observation_end, unit)
-    })
+    derive(
+        py,
+        state,
+        "summary",
+        DAYS_ONLY,
+        Purchase::NonNegative,
+        |name, s| summary_batch(name, &s.history, s.keys, observation_end, unit),
+    )
 }
 
 #[pyfunction]
@@ -62,9 +77,24 @@ pub fn calibration_holdout_from_partial<'py>(
     time_unit: &str,
 ) -> Capsule<'py> {
     let unit = unit_days(time_unit).map_err(|e| to_pyerr(py, e))?;
-    derive(py, state, Purchase::NonNegative, |name, h, keys| {
-        calibration_holdout_batch(name, h, keys, calibration_end, observation_end, unit)
-    })
+    let function = "calibration_holdout";
+    derive(
+        py,
+        state,
+        function,
+        DAYS_ONLY,
+        Purchase::NonNegative,
+        |name, s| {
+            calibration_holdout_batch(
+                name,
+                &s.history,
+                s.keys,
+                calibration_end,
+                observation_end,
+                unit,
+            )
+        },
+    )
 }
 
 #[pyfunction]
@@ -75,9 +105,23 @@ pub fn repurchase_from_partial<'py>(
     period: Option<&str>,
 ) -> Capsule<'py> {
     let period = period.map(|p| parse_period(py, p)).transpose()?;
-    derive(py, state, Purchase::Positive, |_, h, _| {
-        repurchase_batch(&domain::repurchase::of_history(h, period), None)
-    })
+    let reads = Reads {
+        groups: true,
+        orders: true,
+        extras: false,
+    };
+    derive(
+        py,
+        state,
+        "repurchase",
+        reads,
+        Purchase::Positive,
+        |_, s| {
+            let grouped = s.groups.is_some();
+            let r = domain::repurchase::of_history(&s.history, period, grouped);
+            repurchase_batch(&r, s.groups.as_ref())
+        },
+    )
 }
 
 #[pyfunction]
@@ -88,9 +132,14 @@ pub fn interpurchase_from_partial<'py>(
     output: &str,
 ) -> Capsule<'py> {
     let per_customer = choice(py, "output", output, &["customers", "distribution"])? == 0;
-    derive(py, state, Purchase::Positive, |name, h, keys| {
-        interpurchase_batch(name, h, keys, per_customer)
-    })
+    derive(
+        py,
+        state,
+        "interpurchase",
+        DAYS_ONLY,
+        Purchase::Positive,
+        |name, s| interpurchase_batch(name, &s.history, s.keys, per_customer),
+    )
 }
 
 #[pyfunction]
@@ -104,9 +153,14 @@ pub fn lifecycle_from_partial<'py>(
 ) -> Capsule<'py> {
     let labels = parse_labels(py, labels)?;
     let thresholds = [thresholds.0, thresholds.1, thresholds.2];
-    derive(py, state, Purchase::Positive, |name, h, keys| {
-        lifecycle_batch(name, h, keys, as_of, thresholds, labels)
-    })
+    derive(
+        py,
+        state,
+        "lifecycle",
+        DAYS_ONLY,
+        Purchase::Positive,
+        |name, s| lifecycle_batch(name, &s.history, s.keys, as_of, thresholds, labels),
+    )
 }
 
 #[pyfunction]
@@ -123,9 +177,18 @@ pub fn churn_risk_from_partial<'py>(
         window,
         overdue_factor,
     };
-    derive(py, state, Purchase::Positive, |name, h, keys| {
-        churn_risk_batch(name, h, keys, &options)
-    })
+    let reads = Reads {
+        orders: true,
+        ..DAYS_ONLY
+    };
+    derive(
+        py,
+        state,
+        "churn_risk",
+        reads,
+        Purchase::Positive,
+        |name, s| churn_risk_batch(name, &s.history, s.keys, &options),
+    )
 }
 
 #[pyfunction]
@@ -141,10 +204,17 @@ pub fn cohorts_from_partial<'py>(
     let metric_name = metric.to_string();
     let metric = domain::cohorts::Metric::parse(metric).map_err(|e| to_pyerr(py, e))?;
     let wide = choice(py, "format", format, &["long", "wide"])? == 1;
-    derive(py, state, Purchase::Positive, |_, h, _| {
-        let c = domain::cohorts::of_history(h, period);
-        cohort_batch(&c, metric, &metric_name, wide)
-    })
+    derive(
+        py,
+        state,
+        "cohorts",
+        DAYS_ONLY,
+        Purchase::Positive,
+        |_, s| {
+            let c = domain::cohorts::of_history(&s.history, period);
+            cohort_batch(&c, metric, &metric_name, wide)
+        },
+    )
 }
 
 #[pyfunction]
@@ -157,21 +227,26 @@ pub fn acquisition_from_partial<'py>(
     as_of: Option<i32>,
 ) -> Capsule<'py> {
     let period = parse_period(py, period)?;
-    derive(py, state, Purchase::Positive, |_, h, _| {
-        acquisition_batch(h, period, lapse_days, as_of)
-    })
+    derive(
+        py,
+        state,
+        "acquisition",
+        DAYS_ONLY,
+        Purchase::Positive,
+        |_, s| acquisition_batch(&s.history, period, lapse_days, as_of),
+    )
 }
 
-/// `activity` without engagement columns (a partial state holds no per-customer sums of
-/// other columns).
+/// `activity`; `extra_weights`: one weight per extra column the state carries, in its order.
 #[pyfunction]
-#[pyo3(signature = (state, *, as_of=None, half_life_days=90.0, weights=(0.4, 0.3, 0.3)))]
+#[pyo3(signature = (state, *, as_of=None, half_life_days=90.0, weights=(0.4, 0.3, 0.3), extra_weights=vec![]))]
 pub fn activity_from_partial<'py>(
     py: Python<'py>,
     state: &Bound<'py, PyAny>,
     as_of: Option<i32>,
     half_life_days: f64,
     weights: (f64, f64, f64),
+    extra_weights: Vec<f64>,
 ) -> Capsule<'py> {
     let options = domain::activity::ActivityOptions {
         as_of,
@@ -179,9 +254,29 @@ pub fn activity_from_partial<'py>(
         recency_weight: weights.0,
         frequency_weight: weights.1,
         monetary_weight: weights.2,
-        extra_weights: vec![],
+        extra_weights,
     };
-    derive(py, state, Purchase::Positive, |name, h, keys| {
-        activity_batch(name, h, keys, &[], vec![], &options)
-    })
+    let reads = Reads {
+        groups: false,
+        orders: true,
+        extras: true,
+    };
+    derive(
+        py,
+        state,
+        "activity",
+        reads,
+        Purchase::Positive,
+        |name, s| {
+            if s.extra_sums.len() != options.extra_weights.len() {
+                return Err(CrmError::InvalidArgument(format!(
+                    "extra_weights gives {} weight(s) for the state's {} extra column(s)",
+                    options.extra_weights.len(),
+                    s.extra_sums.len()
+                )));
+            }
+            let (extra, sums): (Vec<String>, Vec<Vec<f64>>) = s.extra_sums.into_iter().unzip();
+            activity_batch(name, &s.history, s.keys, &extra, sums, &options)
+        },
+    )
 }

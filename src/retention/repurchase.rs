@@ -100,18 +100,20 @@ pub fn repurchase(tx: &Transactions, period: Option<Period>) -> Repurchase {
     }
 }
 
-/// The windows of a history without groups or orders (a merged partial state), over the
+/// The windows of a history (a merged partial state; `grouped`: with `by` groups), over the
 /// calendar of its first to last day: what `repurchase` gives for the log it condenses.
-pub fn of_history(history: &History, period: Option<Period>) -> Repurchase {
+pub fn of_history(history: &History, period: Option<Period>, grouped: bool) -> Repurchase {
     let Some((first, last)) = history.days else {
         return Repurchase::empty(period);
     };
     let calendar = period.map(|p| Calendar::new(p, first, last));
     let n_periods = calendar.as_ref().map_or(1, Calendar::len);
+    let groups = if grouped { history.groups() } else { vec![0] };
+    let windows = from_history(history, &groups, calendar.as_ref(), n_periods);
     Repurchase {
-        groups: vec![0],
+        groups,
         starts: calendar.as_ref().map(Calendar::starts),
-        windows: from_history(history, &[0], calendar.as_ref(), n_periods),
+        windows,
     }
 }
 
