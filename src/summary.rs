@@ -286,21 +286,36 @@ where
     };
     let (keys, ranks) = hashing::rank(&tables);
     drop(tables);
-    // Each partition's states move to their ranks and are freed before the next partition.
-    let mut states = vec![CustomerState::EMPTY; keys.len()];
-    let mut distinct = tx.orders.as_ref().map(|_| vec![0u32; keys.len()]);
-    for (mut part, ranks) in parts.into_iter().zip(&ranks) {
-        for (id, s) in part.states.iter().enumerate() {
-            states[ranks[id] as usize] = *s;
-        }
-        if let Some(distinct) = distinct.as_mut() {
-            part.pairs.sort_unstable();
-            part.pairs.dedup();
-            for &(id, _) in &part.pairs {
-                distinct[ranks[id as usize] as usize] += 1;
+    // Each partition's states move to their ranks (in parallel: the ranks of different
+    // partitions differ) and are freed as soon as they have moved.
+    let n = keys.len();
+    assert_eq!(parts.iter().map(|p| p.states.len()).sum::<usize>(), n);
+    let mut states: Vec<CustomerState> = Vec::with_capacity(n);
+    let mut distinct = tx.orders.as_ref().map(|_| vec![0u32; n]);
+    let states_at = partition::SharedMut(states.as_mut_ptr());
+    let distinct_at = distinct
+        .as_mut()
+        .map(|d| partition::SharedMut(d.as_mut_ptr()));
+    parts
+        .into_par_iter()
+        .zip(ranks.par_iter())
+        .for_each(|(mut part, ranks)| {
+            for (id, s) in part.states.iter().enumerate() {
+                // SAFETY: ranks are a permutation of 0..n over all partitions' ids.
+                unsafe { states_at.at(ranks[id] as usize).write(*s) };
             }
-        }
-    }
+            if let Some(distinct_at) = distinct_at {
+                part.pairs.sort_unstable();
+                part.pairs.dedup();
+                for &(id, _) in &part.pairs {
+                    // SAFETY: as above; only this partition's ranks are touched here.
+                    unsafe { *distinct_at.at(ranks[id as usize] as usize) += 1 };
+                }
+            }
+        });
+    // SAFETY: every index below n was written once (the ranks' permutation, with as many
+    // states as keys, asserted above).
+    unsafe { states.set_len(n) };
     let max_day = tx.days.iter().filter_map(|d| d.max()).max();
     (
         Summary {
