@@ -121,19 +121,11 @@ pub fn first_orders(
     let mut firsts: Vec<(u32, u32, i32, i64)> =
         rows.into_iter().map(|(c, g, o, d)| (c, g, d, o)).collect();
     firsts.par_sort_unstable();
-    let mut offsets = vec![0i32];
-    let mut at = 0;
-    for entry in entries {
-        while at < firsts.len() && (firsts[at].0, firsts[at].1, firsts[at].2) == entry {
-            at += 1;
-        }
-        offsets.push(at as i32);
-    }
-    if at != firsts.len() {
-        return Err(CrmError::InvalidArgument(
+    let offsets = run_offsets(&firsts, entries, |f| (f.0, f.1, f.2)).ok_or_else(|| {
+        CrmError::InvalidArgument(
             "a partial state lists orders of a day it does not hold".to_string(),
-        ));
-    }
+        )
+    })?;
     list_array(offsets, firsts.iter().map(|f| f.3).collect(), uniques)
 }
 
@@ -162,21 +154,30 @@ fn lists(
     pairs.par_sort_unstable();
     pairs.dedup();
     // Every pair's customer is one of `codes` (a purchase makes its customer present).
-    let mut offsets = Vec::with_capacity(codes.len() + 1);
-    offsets.push(0i32);
+    let offsets = run_offsets(pairs, codes.iter().copied(), |p| p.0).ok_or_else(|| {
+        CrmError::InvalidArgument(
+            "a partial state lists orders of a customer it does not hold".to_string(),
+        )
+    })?;
+    list_array(offsets, pairs.iter().map(|p| p.1).collect(), uniques)
+}
+
+/// The list offsets that cut `items` (sorted by group) into one run per group of `groups`
+/// (ascending, possibly empty runs); None when some item's group is not among them.
+fn run_offsets<T, G: PartialEq>(
+    items: &[T],
+    groups: impl Iterator<Item = G>,
+    group_of: impl Fn(&T) -> G,
+) -> Option<Vec<i32>> {
+    let mut offsets = vec![0i32];
     let mut at = 0;
-    for &code in codes {
-        while at < pairs.len() && pairs[at].0 == code {
+    for group in groups {
+        while at < items.len() && group_of(&items[at]) == group {
             at += 1;
         }
         offsets.push(at as i32);
     }
-    if at != pairs.len() {
-        return Err(CrmError::InvalidArgument(
-            "a partial state lists orders of a customer it does not hold".to_string(),
-        ));
-    }
-    list_array(offsets, pairs.iter().map(|p| p.1).collect(), uniques)
+    (at == items.len()).then_some(offsets)
 }
 
 /// A list column of order ids: `ids` (or id codes, standing for `uniques`) cut by `offsets`.
