@@ -24,18 +24,7 @@ pub fn of_transactions(tx: &Transactions, codes: &[u32]) -> Result<Option<ArrayR
     let Some(orders) = &tx.orders else {
         return Ok(None);
     };
-    let mut pairs: Vec<(u32, i64)> = (0..tx.days.len())
-        .into_par_iter()
-        .flat_map_iter(|c| {
-            let is_purchase = move |i: usize| match &tx.amounts[c] {
-                Amounts::F64(a) => a[i] > 0.0,
-                Amounts::I64(a) => a[i] > 0,
-            };
-            (0..tx.chunk_len(c))
-                .filter(move |&i| is_purchase(i))
-                .map(move |i| (tx.customers.rows.code(c, i), orders[c][i]))
-        })
-        .collect();
+    let mut pairs = purchase_rows(tx, |c, i| (tx.customers.rows.code(c, i), orders[c][i]));
     Ok(Some(lists(&mut pairs, codes, tx.order_values.as_ref())?))
 }
 
@@ -88,6 +77,16 @@ pub fn purchase_order_rows(tx: &Transactions) -> Vec<OrderRow> {
         return vec![];
     };
     let groups = tx.groups.as_ref();
+    purchase_rows(tx, |c, i| {
+        let group = groups.map_or(0, |g| g.codes[c][i]);
+        let code = tx.customers.rows.code(c, i);
+        (code, group, orders[c][i], tx.days[c].day(i))
+    })
+}
+
+/// `row(chunk, i)` of every row with a positive amount, in row order.
+fn purchase_rows<T: Send>(tx: &Transactions, row: impl Fn(usize, usize) -> T + Sync) -> Vec<T> {
+    let row = &row;
     (0..tx.days.len())
         .into_par_iter()
         .flat_map_iter(|c| {
@@ -97,11 +96,7 @@ pub fn purchase_order_rows(tx: &Transactions) -> Vec<OrderRow> {
             };
             (0..tx.chunk_len(c))
                 .filter(move |&i| is_purchase(i))
-                .map(move |i| {
-                    let group = groups.map_or(0, |g| g.codes[c][i]);
-                    let code = tx.customers.rows.code(c, i);
-                    (code, group, orders[c][i], tx.days[c].day(i))
-                })
+                .map(move |i| row(c, i))
         })
         .collect()
 }
