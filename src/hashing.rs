@@ -398,15 +398,28 @@ where
 pub fn rank<K: Ord + Copy + Send + Sync + SortPrefix>(keys: &[Vec<K>]) -> (Vec<K>, Vec<Vec<u32>>) {
     let _p = crate::trace::phase("rank keys");
     // (prefix, partition, local id): 16 bytes a key, the keys themselves stay where they are.
-    let mut order: Vec<(u64, u32, u32)> = keys
-        .par_iter()
+    // Written in place at each partition's offset: a parallel collect of unknown length
+    // would grow and free pieces that leave the memory it reuses too fragmented.
+    let n: usize = keys.iter().map(Vec::len).sum();
+    let mut order: Vec<(u64, u32, u32)> = Vec::with_capacity(n);
+    let mut rest = &mut order.spare_capacity_mut()[..n];
+    let mut slices = Vec::with_capacity(keys.len());
+    for ks in keys {
+        let (head, tail) = rest.split_at_mut(ks.len());
+        slices.push(head);
+        rest = tail;
+    }
+    slices
+        .into_par_iter()
+        .zip(keys.par_iter())
         .enumerate()
-        .flat_map_iter(|(q, ks)| {
-            ks.iter()
-                .enumerate()
-                .map(move |(id, k)| (k.sort_prefix(), q as u32, id as u32))
-        })
-        .collect();
+        .for_each(|(q, (slots, ks))| {
+            for (id, (slot, k)) in slots.iter_mut().zip(ks).enumerate() {
+                slot.write((k.sort_prefix(), q as u32, id as u32));
+            }
+        });
+    // SAFETY: the slices cover 0..n, each element written once above.
+    unsafe { order.set_len(n) };
     order.par_sort_unstable_by_key(|&(prefix, _, _)| prefix);
     let key = |&(_, q, id): &(u64, u32, u32)| keys[q as usize][id as usize];
     for run in order

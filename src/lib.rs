@@ -12,6 +12,7 @@ pub mod error;
 pub mod hashing;
 pub mod history;
 pub mod ingest;
+pub mod memory;
 pub mod partial;
 pub mod partition;
 pub mod period_masks;

@@ -9,8 +9,12 @@
 
 use std::sync::Arc;
 
+use arrow_array::builder::GenericStringBuilder;
 use arrow_array::{cast::AsArray, types::*, Array, ArrayRef, DictionaryArray, Int32Array};
-use arrow_array::{LargeStringArray, PrimitiveArray, StringArray, StringViewArray};
+use arrow_array::{
+    GenericStringArray, LargeStringArray, OffsetSizeTrait, PrimitiveArray, StringArray,
+    StringViewArray,
+};
 use arrow_buffer::ScalarBuffer;
 use arrow_schema::DataType;
 use rayon::prelude::*;
@@ -104,13 +108,28 @@ impl Strings {
     }
 
     /// An array of the same layout holding `values`.
-    pub fn array<S: AsRef<str>>(&self, values: impl IntoIterator<Item = S>) -> ArrayRef {
+    pub fn array<S: AsRef<str>>(&self, values: impl Iterator<Item = S> + Clone) -> ArrayRef {
         match self {
-            Strings::Utf8(_) => Arc::new(StringArray::from_iter_values(values)),
-            Strings::Large(_) => Arc::new(LargeStringArray::from_iter_values(values)),
+            Strings::Utf8(_) => Arc::new(sized_strings::<i32, S>(values)),
+            Strings::Large(_) => Arc::new(sized_strings::<i64, S>(values)),
             Strings::View(_) => Arc::new(StringViewArray::from_iter_values(values)),
         }
     }
+}
+
+/// A string array built in buffers of their final size, measured first: growing them would
+/// leave a trail of freed smaller buffers that a large result cannot reuse.
+fn sized_strings<O: OffsetSizeTrait, S: AsRef<str>>(
+    values: impl Iterator<Item = S> + Clone,
+) -> GenericStringArray<O> {
+    let (count, bytes) = values
+        .clone()
+        .fold((0, 0), |(n, b), v| (n + 1, b + v.as_ref().len()));
+    let mut builder = GenericStringBuilder::<O>::with_capacity(count, bytes);
+    for v in values {
+        builder.append_value(v);
+    }
+    builder.finish()
 }
 
 /// The customer keys of every row plus what is needed to turn codes back into keys.
@@ -350,7 +369,7 @@ pub fn encode(chunks: &[ArrayRef], column: &str) -> Result<(Vec<Vec<u32>>, Array
         ))
     } else {
         let (codes, uniques) = encode_hashed(&lens, |c, i| strings.value(c, i));
-        Ok((codes, strings.array(uniques)))
+        Ok((codes, strings.array(uniques.iter())))
     }
 }
 

@@ -18,12 +18,13 @@ mod value;
 use pyo3::prelude::*;
 
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: alloc::LargeBlocksMapped = alloc::LargeBlocksMapped;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("DEBUG_BUILD", cfg!(debug_assertions))?;
+    crate::memory::set_release(alloc::release_freed_pages);
     m.add_function(wrap_pyfunction!(alloc::keep_freed_memory_for, m)?)?;
     m.add_function(wrap_pyfunction!(rfm::rfm, m)?)?;
     m.add_function(wrap_pyfunction!(rfm::segment, m)?)?;
