@@ -287,11 +287,8 @@ where
             },
         ),
     };
-    // The batches' buffers are gone, then the tables' keys (ranked into one sorted copy).
-    memory::release_freed();
     let (keys, ranks) = hashing::rank(&tables);
     drop(tables);
-    memory::release_freed();
     // Each partition's states move to their ranks (in parallel: the ranks of different
     // partitions differ) and are freed as soon as they have moved.
     let n = keys.len();
@@ -322,7 +319,9 @@ where
     // SAFETY: every index below n was written once (the ranks' permutation, with as many
     // states as keys, asserted above).
     unsafe { states.set_len(n) };
-    // The partitions' states are gone.
+    // The partitions' states are gone: their pages would stay beside the next steps' (and
+    // the next call's) blocks of other sizes. (Releasing after the grouping and the ranking
+    // too saves no more memory, and costs the faults of mapping the pages in again.)
     memory::release_freed();
     let max_day = tx.days.iter().filter_map(|d| d.max()).max();
     (
