@@ -1010,6 +1010,10 @@ mod tests {
     }
 
     fn rich_transactions(rows: &[Row]) -> Transactions {
+        rich_transactions_of(rows, &rich_spec())
+    }
+
+    fn rich_transactions_of(rows: &[Row], spec: &Spec) -> Transactions {
         let plain: Vec<_> = rows.iter().map(|r| (r.0, r.1, r.2, r.3)).collect();
         let batch = crate::testing::log(&plain);
         let (mut fields, mut columns) =
@@ -1037,7 +1041,159 @@ mod tests {
             columns.push(column);
         }
         let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
-        ingest(&batch.schema(), &[batch], &rich_spec(), OnInvalid::Raise).unwrap()
+        ingest(&batch.schema(), &[batch], spec, OnInvalid::Raise).unwrap()
+    }
+
+    /// A random log with orders whose lines fall on several days, two `by` columns and
+    /// visits with inexact sums.
+    fn random_rich_log(rng: &mut rand::rngs::StdRng) -> Vec<Row> {
+        random_log(rng)
+            .into_iter()
+            .map(|(c, d, a)| {
+                let order = c * 10 + rng.random_range(0..4); // lines of an order on several days
+                let channel = ["web", "shop", "app"][rng.random_range(0..3)];
+                let visits = rng.random_range(0..1_000) as f64 / 10.0;
+                (c, d, a, order, channel, rng.random_range(0..2), visits)
+            })
+            .collect()
+    }
+
+    /// `rich_spec` whose visits are also summed over purchase rows (the last extra column).
+    fn units_spec() -> Spec {
+        Spec {
+            extra: vec!["visits".into(), "visits".into()],
+            ..rich_spec()
+        }
+    }
+
+    /// The state of `rows` under `units_spec`, sent through its batch form.
+    fn units_state(rows: &[Row]) -> CustomerDays {
+        let spec = units_spec();
+        let tx = rich_transactions_of(rows, &spec);
+        let batch = CustomerDays::from_transactions(&spec, &tx, 1)
+            .unwrap()
+            .to_batch()
+            .unwrap();
+        CustomerDays::from_batches(&batch.schema(), &[batch]).unwrap()
+    }
+
+    /// A random split of a random log into three parts (and an empty one), merged in a tree.
+    fn merged_units_states(rng: &mut rand::rngs::StdRng) -> (Vec<Row>, CustomerDays) {
+        let rows = random_rich_log(rng);
+        let (left, rest): (Vec<Row>, Vec<Row>) = rows.iter().partition(|_| rng.random_bool(0.4));
+        let (middle, right): (Vec<Row>, Vec<Row>) = rest.iter().partition(|_| rng.random_bool(0.5));
+        let merged = CustomerDays::merge(vec![
+            units_state(&right),
+            units_state(&[]),
+            CustomerDays::merge(vec![units_state(&left), units_state(&middle)]).unwrap(),
+        ])
+        .unwrap();
+        let batch = merged.to_batch().unwrap();
+        (
+            rows,
+            CustomerDays::from_batches(&batch.schema(), &[batch]).unwrap(),
+        )
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-9 * a.abs().max(1.0)
+    }
+
+    #[test]
+    fn merged_extra_and_purchase_sums_are_the_sums_of_each_customer_group_and_day() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(17);
+        for _ in 0..10 {
+            let (rows, merged) = merged_units_states(&mut rng);
+            // Brute force: (customer, channel, store, day) -> (visits, visits of purchase rows).
+            let mut expected = std::collections::BTreeMap::new();
+            for &(c, d, a, _, channel, store, visits) in &rows {
+                let sums = expected
+                    .entry((c, channel.to_string(), store, d))
+                    .or_insert((0.0, 0.0));
+                sums.0 += visits;
+                sums.1 += if a > 0.0 { visits } else { 0.0 };
+            }
+            assert_eq!(merged.entries.len(), expected.len());
+            let (channels, stores) = (
+                merged.groups[0].1.as_string::<i32>(),
+                merged.groups[1].1.as_primitive::<Int64Type>(),
+            );
+            let customers = ints(&merged.keys);
+            for i in 0..merged.entries.len() {
+                let key = (
+                    customers[i],
+                    channels.value(i).to_string(),
+                    stores.value(i),
+                    merged.entries.day(i),
+                );
+                let (all, bought) = expected[&key];
+                assert!(close(all, merged.extras[0].1[i].value()), "{key:?}");
+                assert!(
+                    close(bought, merged.purchase_sums[0].1[i].value()),
+                    "{key:?}"
+                );
+            }
+            // A customer's sum over a window of days is the sum of its entries there.
+            let state = merged.into_history(Purchase::Positive).unwrap();
+            let first = 18_450;
+            let mut in_window = std::collections::BTreeMap::new();
+            for &(c, d, _, _, _, _, visits) in &rows {
+                *in_window.entry(c).or_insert(0.0) += if d >= first { visits } else { 0.0 };
+            }
+            let sums = state.extra_sums(|day| day >= first);
+            let expected: Vec<f64> = in_window.into_values().collect();
+            assert_eq!(sums[0].1.len(), expected.len());
+            assert!(sums[0].1.iter().zip(&expected).all(|(a, b)| close(*a, *b)));
+        }
+    }
+
+    #[test]
+    fn performance_of_the_merged_state_equals_the_in_memory_one() {
+        use crate::value::performance::{performance, Units};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(19);
+        for period in [None, Some(Period::Week), Some(Period::Month)] {
+            let (rows, merged) = merged_units_states(&mut rng);
+            let state = merged.into_history(Purchase::Positive).unwrap();
+            let units = Units::Entries(&state.purchase_sums[0].1);
+            let got = performance(&state.history, period, Some(units));
+            let tx = rich_transactions_of(&rows, &units_spec());
+            let whole = history::build(&tx);
+            let expected = performance(&whole, period, Some(Units::Rows(&tx, &tx.extras[1])));
+            assert_eq!(
+                (&got.groups, &got.starts, &got.customers, &got.orders),
+                (
+                    &expected.groups,
+                    &expected.starts,
+                    &expected.customers,
+                    &expected.orders
+                )
+            );
+            for (a, b) in [
+                (&got.quantity, &expected.quantity),
+                (&got.revenue, &expected.revenue),
+                (&got.gross, &expected.gross),
+                (&got.refunds, &expected.refunds),
+            ] {
+                assert_eq!(a.len(), b.len());
+                assert!(a.iter().zip(b).all(|(x, y)| close(*x, *y)));
+            }
+        }
+    }
+
+    #[test]
+    fn a_state_of_layout_version_3_is_refused() {
+        let batch = state(&[(1, 20, 5.0)]).to_batch().unwrap();
+        let mut schema = batch.schema().as_ref().clone();
+        schema
+            .metadata
+            .insert(crate::partial::VERSION_KEY.into(), "3".into());
+        let err = CustomerDays::from_batches(&Arc::new(schema), &[batch])
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().contains("version 3 cannot be read"),
+            "{err}"
+        );
     }
 
     fn rich_state(rows: &[Row]) -> CustomerDays {
@@ -1126,15 +1282,7 @@ mod tests {
     fn merged_groups_orders_and_extra_sums_of_a_random_split_equal_the_whole_logs() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(13);
         for _ in 0..10 {
-            let rows: Vec<Row> = random_log(&mut rng)
-                .into_iter()
-                .map(|(c, d, a)| {
-                    let order = c * 10 + rng.random_range(0..4); // lines of an order on several days
-                    let channel = ["web", "shop", "app"][rng.random_range(0..3)];
-                    let visits = rng.random_range(0..1_000) as f64 / 10.0;
-                    (c, d, a, order, channel, rng.random_range(0..2), visits)
-                })
-                .collect();
+            let rows = random_rich_log(&mut rng);
             let (left, rest): (Vec<Row>, Vec<Row>) =
                 rows.iter().partition(|_| rng.random_bool(0.4));
             let (middle, right): (Vec<Row>, Vec<Row>) =
@@ -1192,7 +1340,8 @@ mod tests {
             .err()
             .unwrap();
         assert!(
-            err.to_string().contains("different by, order or extra"),
+            err.to_string()
+                .contains("different by, order, extra or purchase sum"),
             "{err}"
         );
         let rich = rich_state(&[(1, 20, 5.0, 1, "web", 2, 1.0)]);
