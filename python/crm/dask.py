@@ -11,19 +11,23 @@ in-memory call on the concatenated data: counts and dates exactly, sums to the l
 Two kinds of partial state travel. ``rfm`` merges one row per customer (counts, first and
 last purchase, sums). The functions of the customers' histories (``summary``,
 ``calibration_holdout``, ``repurchase``, ``cohorts``, ``interpurchase``, ``lifecycle``,
-``churn_risk``, ``acquisition``, ``activity``) merge one row per customer and calendar day
-(purchase rows, zero-amount rows, net and purchase sums): rows of one customer and day in two
-partitions add up, so the merged history is the history of the whole log.
+``churn_risk``, ``acquisition``, ``activity``, ``profitability``, ``performance``,
+``loyalty``) merge one row per customer and calendar day (purchase rows, zero-amount rows,
+net and purchase sums): rows of one customer and day in two partitions add up, so the merged
+history is the history of the whole log.
 
 They take the same keyword parameters, with the same defaults, as the in-memory functions.
 What the optional ones need travels in the per-day state only when they are given: with
-``by`` groups (``repurchase``) a row per customer, group and day, the groups carried by
-their values (equal values in two partitions are one group); with an ``order`` column
-(``repurchase``, ``churn_risk``, ``activity``) each row lists the orders first bought that
-day, and an order whose lines fall in several partitions, on different days, counts once,
-on its earliest day (the state then grows with the number of orders); with ``extra``
-engagement columns (``activity``) their compensated sums. ``split_every`` (default 8) is the
-number of states merged per task of the merge tree.
+``by`` groups (``repurchase``, ``performance``) a row per customer, group and day, the
+groups carried by their values (equal values in two partitions are one group); with an
+``order`` column (``repurchase``, ``churn_risk``, ``activity``, ``performance``) each row
+lists the orders first bought that day, and an order whose lines fall in several partitions,
+on different days, counts once, on its earliest day (the state then grows with the number of
+orders); with ``extra`` engagement columns (``activity``), a ``cost`` column
+(``profitability``) or a ``bonus`` column (``loyalty``) their compensated sums per day (so
+``loyalty``'s window is cut after merging); with ``"quantity"`` among ``performance``'s
+values, the quantity's sums per day over the purchase rows. ``split_every`` (default 8) is
+the number of states merged per task of the merge tree.
 
 Results are returned as pandas DataFrames: per-customer results hold one row per customer,
 like the merged state, so they fit wherever the in-memory result would; the others are
