@@ -19,7 +19,6 @@ use arrow_array::types::{Float64Type, Int32Type, UInt32Type};
 use arrow_array::{Array, ArrayRef, Float64Array, Int32Array, RecordBatch, UInt32Array};
 use arrow_buffer::ScalarBuffer;
 use arrow_schema::{DataType, Field, Schema};
-use rayon::prelude::*;
 
 use super::{
     buffer, check_columns, check_kind, column, key_column, marker, not_partial, orders, values,
@@ -336,25 +335,18 @@ impl CustomerDays {
                 tx.order_values.as_ref(),
             )?),
         };
-        let n_entries = entries.len();
-        let entry_of_row = if tx.extras.is_empty() {
-            vec![]
-        } else {
-            entries_of_rows(tx, &positive)
-        };
         let first_purchase_sum = spec.extra.len() - purchase_sums;
         let (mut extras, mut sums_over_purchases) = (Vec::new(), Vec::new());
         for (k, (name, values)) in spec.extra.iter().zip(&tx.extras).enumerate() {
-            let entry = |c: usize, i: usize| entry_of_row[c][i];
             let sums = if k < first_purchase_sum {
-                history::compensated_sums_by_key(tx, n_entries, entry, |c, i| values[c][i])
+                history::sums_by_entry(tx, &positive, |c, i| values[c][i])
             } else {
                 let bought = |c: usize, i: usize| match &tx.amounts[c] {
                     Amounts::F64(a) => a[i] > 0.0,
                     Amounts::I64(a) => a[i] > 0,
                 };
                 let units = |c: usize, i: usize| if bought(c, i) { values[c][i] } else { 0.0 };
-                history::compensated_sums_by_key(tx, n_entries, entry, units)
+                history::sums_by_entry(tx, &positive, units)
             };
             let to = if k < first_purchase_sum {
                 &mut extras
@@ -770,42 +762,6 @@ impl CustomerDays {
             purchase_sums: self.purchase_sums,
         })
     }
-}
-
-/// Per chunk, each row's entry in `history` (its index in entry order: the entry of the
-/// row's customer, group and day), to sum carried columns per entry.
-fn entries_of_rows(tx: &Transactions, history: &History) -> Vec<Vec<u32>> {
-    let _phase = crate::trace::phase("days state: entries of rows");
-    // Customer code k's entries are starts[k]..starts[k + 1], by (group, day).
-    let mut starts = vec![0u32; tx.customers.n_codes + 1];
-    let mut entry_keys: Vec<(u32, i32)> = Vec::new();
-    for (code, es) in history.parts.iter().flat_map(|p| p.customers()) {
-        starts[code as usize + 1] = es.len() as u32;
-        entry_keys.extend(es.iter().map(|e| (e.group, e.day)));
-    }
-    for k in 0..tx.customers.n_codes {
-        starts[k + 1] += starts[k];
-    }
-    let entry_of = |c: usize, i: usize| {
-        let code = tx.customers.rows.code(c, i) as usize;
-        let (first, end) = (starts[code], starts[code + 1]);
-        let row_key = (
-            tx.groups.as_ref().map_or(0, |g| g.codes[c][i]),
-            tx.days[c].day(i),
-        );
-        let own = &entry_keys[first as usize..end as usize];
-        first + own.partition_point(|k| *k < row_key) as u32
-    };
-    crate::pool::install(|| {
-        (0..tx.days.len())
-            .map(|c| {
-                (0..tx.chunk_len(c))
-                    .into_par_iter()
-                    .map(|i| entry_of(c, i))
-                    .collect()
-            })
-            .collect()
-    })
 }
 
 /// The `by` value combinations of the parts' entries, coded together (one chunk per part);
