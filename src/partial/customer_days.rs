@@ -599,6 +599,8 @@ impl CustomerDays {
         // The extra sums, then the purchase sums.
         let n_sums = empty.extras.len() + empty.purchase_sums.len();
         let mut sums: Vec<Vec<Sum>> = vec![Vec::with_capacity(total); n_sums];
+        // The carried sums of the entry being merged (one buffer, not one per entry).
+        let mut entry_sums = vec![Sum::default(); n_sums];
         let mut customers: Vec<u32> = Vec::new();
         let mut customer_of_entry = Vec::with_capacity(total);
         // Each part's next entry and its key (None once the part is done).
@@ -614,7 +616,7 @@ impl CustomerDays {
                 net: Sum::default(),
                 spent: Sum::default(),
             };
-            let mut entry_sums = vec![Sum::default(); n_sums];
+            entry_sums.fill(Sum::default());
             for (p, (head, head_key_now)) in heads.iter_mut().enumerate() {
                 if *head_key_now != Some(next) {
                     continue;
@@ -641,7 +643,9 @@ impl CustomerDays {
                 merged_keys.push(next);
             }
             entries.push(totals);
-            sums.iter_mut().zip(entry_sums).for_each(|(e, s)| e.push(s));
+            sums.iter_mut()
+                .zip(&entry_sums)
+                .for_each(|(e, s)| e.push(*s));
         }
         drop(phase);
         let _phase = crate::trace::phase("merge days: keys, groups, orders");
