@@ -539,7 +539,7 @@ mod tests {
 
     #[test]
     fn sums_by_entry_add_each_entrys_rows_over_many_partitions() {
-        // 20K customers: several partitions of customers, and of their eighths.
+        // 20K customers: several partitions of customers.
         let rows: Vec<(i64, i32, f64, i64)> = (0..60_000)
             .map(|i| (i * 7919 % 20_000, (i % 5) as i32, (i % 13) as f64 - 3.3, i))
             .collect();

@@ -336,25 +336,28 @@ impl CustomerDays {
             )?),
         };
         let first_purchase_sum = spec.extra.len() - purchase_sums;
-        let (mut extras, mut sums_over_purchases) = (Vec::new(), Vec::new());
-        for (k, (name, values)) in spec.extra.iter().zip(&tx.extras).enumerate() {
-            let sums = if k < first_purchase_sum {
-                history::sums_by_entry(tx, &positive, |c, i| values[c][i])
-            } else {
-                let bought = |c: usize, i: usize| match &tx.amounts[c] {
-                    Amounts::F64(a) => a[i] > 0.0,
-                    Amounts::I64(a) => a[i] > 0,
+        let bought = |c: usize, i: usize| match &tx.amounts[c] {
+            Amounts::F64(a) => a[i] > 0.0,
+            Amounts::I64(a) => a[i] > 0,
+        };
+        let mut extras: Vec<(String, Vec<Sum>)> = spec
+            .extra
+            .iter()
+            .zip(&tx.extras)
+            .enumerate()
+            .map(|(k, (name, values))| {
+                let all_rows = k < first_purchase_sum;
+                let value = |c: usize, i: usize| {
+                    if all_rows || bought(c, i) {
+                        values[c][i]
+                    } else {
+                        0.0
+                    }
                 };
-                let units = |c: usize, i: usize| if bought(c, i) { values[c][i] } else { 0.0 };
-                history::sums_by_entry(tx, &positive, units)
-            };
-            let to = if k < first_purchase_sum {
-                &mut extras
-            } else {
-                &mut sums_over_purchases
-            };
-            to.push((name.clone(), sums));
-        }
+                (name.clone(), history::sums_by_entry(tx, &positive, value))
+            })
+            .collect();
+        let sums_over_purchases = extras.split_off(first_purchase_sum);
         Ok(CustomerDays {
             key_name: spec.customer.clone(),
             keys: arrow_select::take::take(&customer_keys, &UInt32Array::from(repeat), None)?,
@@ -428,14 +431,13 @@ impl CustomerDays {
         }
         let sum_names: Vec<&str> = (0..n_sums)
             .map(|k| {
-                let name = names[first_extra + 2 * k].strip_suffix("_hi").unwrap_or("");
-                let purchases = k >= n_extra;
-                (if purchases {
-                    name.strip_suffix(PURCHASES_SUFFIX)
+                let name = names[first_extra + 2 * k].strip_suffix("_hi");
+                let name = if k < n_extra {
+                    name
                 } else {
-                    Some(name)
-                })
-                .unwrap_or("")
+                    name.and_then(|n| n.strip_suffix(PURCHASES_SUFFIX))
+                };
+                name.unwrap_or("")
             })
             .collect();
         let mut expected: Vec<String> = names[1..first_total]
@@ -1078,10 +1080,9 @@ mod tests {
                 merged.groups[0].1.as_string::<i32>(),
                 merged.groups[1].1.as_primitive::<Int64Type>(),
             );
-            let customers = ints(&merged.keys);
-            for i in 0..merged.entries.len() {
+            for (i, customer) in ints(&merged.keys).into_iter().enumerate() {
                 let key = (
-                    customers[i],
+                    customer,
                     channels.value(i).to_string(),
                     stores.value(i),
                     merged.entries.day(i),

@@ -290,14 +290,13 @@ pub fn activity_from_partial<'py>(
     )
 }
 
-/// The state's one extra column (a cost or bonus column), if it carries one.
-fn one_extra<'s>(s: &'s StateHistory, function: &str, what: &str) -> Result<Option<&'s str>> {
-    match s.extras.as_slice() {
-        [] => Ok(None),
-        [(name, _)] => Ok(Some(name)),
+/// Whether the state carries its function's one extra column (a cost or bonus column).
+fn carries_one_extra(s: &StateHistory, function: &str, what: &str) -> Result<bool> {
+    match s.extras.len() {
+        0 => Ok(false),
+        1 => Ok(true),
         more => Err(CrmError::InvalidArgument(format!(
-            "{function} takes one {what} column; this partial state carries {} extra columns",
-            more.len()
+            "{function} takes one {what} column; this partial state carries {more} extra columns"
         ))),
     }
 }
@@ -321,18 +320,18 @@ pub fn profitability_from_partial<'py>(
     };
     let function = "profitability";
     derive(py, state, function, reads, Purchase::Positive, |name, s| {
-        let cost = match (one_extra(&s, function, "cost")?, cost_rate) {
-            (Some(_), Some(_)) => {
+        let cost = match (carries_one_extra(&s, function, "cost")?, cost_rate) {
+            (true, Some(_)) => {
                 return Err(CrmError::InvalidArgument(
                     "give a cost column or a cost rate, not both".to_string(),
                 ))
             }
-            (Some(_), None) => {
+            (true, None) => {
                 let (_, sums) = s.extra_sums(|_| true).swap_remove(0);
                 Cost::Column(sums)
             }
-            (None, Some(rate)) => Cost::Rate(rate),
-            (None, None) => Cost::Nothing,
+            (false, Some(rate)) => Cost::Rate(rate),
+            (false, None) => Cost::Nothing,
         };
         profitability_batch(name, &s.history, &s.keys, cost, (&names, &shares), output)
     })
@@ -415,8 +414,11 @@ pub fn loyalty_from_partial<'py>(
     };
     let function = "loyalty";
     derive(py, state, function, reads, Purchase::Positive, |name, s| {
-        let bonus = one_extra(&s, function, "bonus")?
-            .map(|_| |first: i32| s.extra_sums(|day| day >= first).swap_remove(0).1);
+        let carries_bonus = carries_one_extra(&s, function, "bonus")?;
+        let bonus = carries_bonus.then_some(|first: i32| {
+            let (_, sums) = s.extra_sums(|day| day >= first).swap_remove(0);
+            sums
+        });
         loyalty_batch(
             name,
             &s.history,
