@@ -329,6 +329,48 @@ pub fn compensated_sums_by_key(
     })
 }
 
+/// Per entry of `history` (built from `tx`), in entry order, the compensated sum of
+/// `value(chunk, i)` over the entry's rows (its customer, group and day). Rows are scattered by
+/// customer partition as `build` scatters them, so each finds its entry among its partition's
+/// entries, in cache; an entry's rows are added in row order, whatever the thread count.
+pub fn sums_by_entry(
+    tx: &Transactions,
+    history: &History,
+    value: impl Fn(usize, usize) -> f64 + Sync,
+) -> Vec<Sum> {
+    pool::install(|| {
+        let n = tx.customers.n_codes;
+        let shift = PARTITION_BITS.min(usize::BITS - n.leading_zeros());
+        let lens: Vec<usize> = (0..tx.days.len()).map(|c| tx.chunk_len(c)).collect();
+        let pieces = partition::pieces(&lens, PIECE_ROWS);
+        let mut rows: Vec<(u32, u32, i32, f64)> = Vec::new();
+        let code = |c: usize, i: usize| tx.customers.rows.code(c, i);
+        let part_of = |c: usize, i: usize| (code(c, i) >> shift) as usize;
+        let item = |c: usize, i: usize| {
+            let group = tx.groups.as_ref().map_or(0, |g| g.codes[c][i]);
+            (code(c, i), group, tx.days[c].day(i), value(c, i))
+        };
+        let bounds = partition::scatter(&pieces, history.parts.len(), part_of, item, &mut rows);
+        let sums: Vec<Vec<Sum>> = history
+            .parts
+            .par_iter()
+            .enumerate()
+            .map(|(q, part)| {
+                let mut sums = vec![Sum::default(); part.entries.len()];
+                for &(code, group, day, v) in &rows[bounds[q]..bounds[q + 1]] {
+                    let k = (code - part.base) as usize;
+                    let (first, end) = (part.offsets[k] as usize, part.offsets[k + 1] as usize);
+                    let own = &part.entries[first..end];
+                    let at = first + own.partition_point(|e| (e.group, e.day) < (group, day));
+                    sums[at].add(v);
+                }
+                sums
+            })
+            .collect();
+        sums.concat()
+    })
+}
+
 /// Counting-sort one partition's rows by customer (stable) and condense each customer's.
 fn condense_part<L: Line>(
     base: u32,
@@ -493,6 +535,38 @@ mod tests {
             entries(&h),
             vec![vec![(20, 1, 5.0), (21, 1, 10.0), (22, 0, -1.0)]]
         );
+    }
+
+    #[test]
+    fn sums_by_entry_add_each_entrys_rows_over_many_partitions() {
+        // 20K customers: several partitions of customers.
+        let rows: Vec<(i64, i32, f64, i64)> = (0..60_000)
+            .map(|i| (i * 7919 % 20_000, (i % 5) as i32, (i % 13) as f64 - 3.3, i))
+            .collect();
+        let batch = crate::testing::log(&rows);
+        let spec = Spec {
+            customer: "c".into(),
+            date: "d".into(),
+            amount: "a".into(),
+            need_codes: true,
+            ..Spec::default()
+        };
+        let tx = ingest(&batch.schema(), &[batch], &spec, OnInvalid::Raise).unwrap();
+        let h = build(&tx);
+        assert!(h.parts.len() > 1);
+        let amount = |c: usize, i: usize| match &tx.amounts[c] {
+            Amounts::F64(a) => a[i],
+            Amounts::I64(a) => a[i] as f64,
+        };
+        let sums = sums_by_entry(&tx, &h, amount);
+        let nets: Vec<f64> = h
+            .parts
+            .iter()
+            .flat_map(|p| p.customers())
+            .flat_map(|(_, es)| es.iter().map(|e| e.net))
+            .collect();
+        // The same rows in the same order: the entries' own sums, to the bit.
+        assert_eq!(sums.iter().map(Sum::value).collect::<Vec<_>>(), nets);
     }
 
     #[test]

@@ -29,7 +29,9 @@ pub const KIND_KEY: &str = "crm.partial";
 pub const KIND: &str = "customer_states";
 pub const VERSION_KEY: &str = "crm.partial.version";
 /// 3: the per-day state may carry `by` groups, order lists and extra sums.
-pub const VERSION: &str = "3";
+/// 4: its extra sums are per entry (no longer a customer's total on its first entry), and
+/// it may carry sums over purchase rows.
+pub const VERSION: &str = "4";
 const MAX_DAY_KEY: &str = "crm.max_day";
 
 const STATE_COLUMNS: [&str; 6] = [

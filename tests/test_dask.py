@@ -147,6 +147,20 @@ HISTORY_CALLS = [
     ("churn_risk", dict(order="order_code", as_of="2025-01-15", window=60)),
     ("activity", dict(extra=["quantity", "visits"], weights={"visits": 0.5})),
     ("activity", dict(order="order_id", extra=["visits"], half_life_days=30)),
+    # The value functions: a cost or bonus column travels as per-day sums (the loyalty window
+    # is cut after merging), the quantity as per-day sums over purchase rows.
+    ("profitability", {}),
+    ("profitability", dict(cost=0.6, output="deciles")),
+    ("profitability", dict(cost="visits", output="tiers", tiers={"top": 0.1, "rest": 0.9})),
+    ("profitability", dict(cost="visits")),
+    ("performance", {}),
+    ("performance", dict(by="channel", period="W", shape="wide", values=["quantity", "gross", "refunds"])),
+    ("performance", dict(by=["region", "store"], order="order_code", period="Q")),
+    ("performance", dict(by=None, period=None, order="order_id")),
+    ("loyalty", {}),
+    ("loyalty", dict(bonus="visits", window_days=120, as_of="2025-06-30",
+                     tiers={"member": 0, "silver": 500, "gold": 2_000})),
+    ("loyalty", dict(bonus="visits", output="tiers", points_per_unit=0.1, near=0.2)),
 ]
 CALL_IDS = [f"{name}-{i}" for i, (name, _) in enumerate(HISTORY_CALLS)]
 
@@ -229,6 +243,25 @@ def test_history_functions_report_bad_input_like_the_in_memory_call(client, days
         crm.dask.activity(ddf, weights={"visits": 1.0})
     with pytest.raises(KeyError, match="'shop' not found"):
         crm.dask.repurchase(ddf, by="shop")
+    # A quantity is checked on every row, refunds too, as in memory.
+    bad_quantity = days_log.assign(quantity=days_log.quantity.astype(float))
+    refund = bad_quantity.index[bad_quantity.amount < 0][0]
+    bad_quantity.loc[[11, refund], "quantity"] = np.nan
+    ddf = dd.from_pandas(bad_quantity, npartitions=4, sort=False)
+    with pytest.raises(crm.InvalidDataError, match="quantity"):
+        crm.dask.performance(ddf)
+    with pytest.warns(UserWarning, match="dropped 2 row"):
+        got = crm.dask.performance(ddf, on_invalid="drop")
+    with pytest.warns(UserWarning, match="dropped 2 row"):
+        expected = crm.performance(bad_quantity, on_invalid="drop")
+    assert_equal_frames(got, expected)
+    assert_equal_frames(crm.dask.performance(ddf, values=["revenue"]), crm.performance(bad_quantity, values=["revenue"]))
+    with pytest.raises(crm.InvalidArgumentError, match="unknown value 'margin'"):
+        crm.dask.performance(ddf, values=["margin"])
+    with pytest.raises(crm.InvalidArgumentError, match="base tier"):
+        crm.dask.loyalty(ddf, tiers={"silver": 100})
+    with pytest.raises(crm.InvalidArgumentError, match="cost must be"):
+        crm.dask.profitability(ddf, cost=True)
 
 
 def test_an_order_split_over_partitions_and_days_counts_once_on_its_earliest_day(client):
@@ -252,8 +285,12 @@ def test_an_order_split_over_partitions_and_days_counts_once_on_its_earliest_day
     # Order 7 is January 2's purchase: its later line (Jan 9) is no second purchase.
     churn = crm.dask.churn_risk(ddf, order="order_id", as_of="2024-03-02", window=55)
     assert churn[["purchases_recent", "purchases_prior"]].values.tolist()[0] == [1, 1]
+    # Performance counts order 7 in January's web cell once, on January 2.
+    performance = crm.dask.performance(ddf, order="order_id", by="channel", values=["orders", "customers"])
+    assert performance[performance.channel == "web"][["orders", "customers"]].values.tolist() == [[2, 1], [0, 0], [0, 0]]
     for name, options in [("activity", dict(order="order_id")), ("churn_risk", dict(order="order_id")),
-                          ("repurchase", dict(order="order_id", by="channel", period="M"))]:
+                          ("repurchase", dict(order="order_id", by="channel", period="M")),
+                          ("performance", dict(order="order_id", by="channel", values=["orders", "revenue"]))]:
         assert_equal_frames(getattr(crm.dask, name)(ddf, **options), getattr(crm, name)(rows, **options))
 
 

@@ -148,12 +148,40 @@ def test_merged_days_of_any_split_give_the_whole_logs_history_functions(data, ke
         assert_same_table(got, getattr(crm, name)(table, **options))
 
 
+VALUE_TIERS = [("high", 0.2), ("medium", 0.3), ("low", 0.5)]
+LOYALTY_TIERS = {"member": 0, "silver": 100, "gold": 500}
+EVERY_VALUE = ["quantity", "revenue", "gross", "refunds", "customers", "orders"]
+# (function, its *_from_partial arguments, what the state carries, the in-memory call's
+# arguments besides the carried columns).
 CARRYING_DERIVES = [
-    ("repurchase", dict(period="M"), dict(by=["channel", "store"], order="order_id")),
-    ("repurchase", {}, dict(order="order_id")),
-    ("churn_risk", dict(window=30), dict(order="order_id")),
-    ("activity", dict(extra_weights=[0.3]), dict(extra=["visits"], order="order_id")),
+    ("repurchase", dict(period="M"), dict(by=["channel", "store"], order="order_id"), dict(period="M")),
+    ("repurchase", {}, dict(order="order_id"), {}),
+    ("churn_risk", dict(window=30), dict(order="order_id"), dict(window=30)),
+    ("activity", dict(extra_weights=[0.3]), dict(extra=["visits"], order="order_id"), {}),
+    # The value functions: cost and bonus columns travel as extra sums, units bought as
+    # purchase sums.
+    ("profitability", dict(tiers=VALUE_TIERS), dict(extra=["visits"]), dict(cost="visits")),
+    ("profitability", dict(tiers=VALUE_TIERS, cost_rate=0.6, output="deciles"), {}, dict(cost=0.6, output="deciles")),
+    ("performance", dict(period="M", values=EVERY_VALUE), dict(by=["channel", "store"], order="order_id",
+                                                                purchase_sums=["quantity"]),
+     dict(period="M", values=EVERY_VALUE)),
+    ("performance", dict(values=["orders", "quantity"], shape="wide"), dict(purchase_sums=["quantity"]),
+     dict(by=None, period=None, values=["orders", "quantity"], shape="wide")),
+    ("loyalty", dict(tiers=list(LOYALTY_TIERS.items()), window_days=30), dict(extra=["visits"]),
+     dict(tiers=LOYALTY_TIERS, window_days=30, bonus="visits")),
+    ("loyalty", dict(tiers=list(LOYALTY_TIERS.items()), output="tiers", points_per_unit=0.5), {},
+     dict(tiers=LOYALTY_TIERS, output="tiers", points_per_unit=0.5)),
 ]
+
+
+def in_memory_arguments(carried: dict, options: dict) -> dict:
+    """The in-memory call's keyword arguments for a state carrying ``carried``."""
+    columns = {k: v for k, v in carried.items() if k in ("by", "order")}
+    if "extra" in carried and not {"cost", "bonus"} & options.keys():
+        columns["extra"] = carried["extra"]
+    if "purchase_sums" in carried:
+        columns["quantity"] = carried["purchase_sums"][0]
+    return {**columns, **options}
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -169,23 +197,23 @@ def test_merged_days_with_groups_orders_and_extras_of_any_split_give_the_whole_l
     table = table.append_column("channel", pa.array(np.array(["web", "shop", "app"])[ids % 3]).dictionary_encode())
     table = table.append_column("store", pa.array(ids % 2, pa.int32()))
     table = table.append_column("visits", pa.array((ids % 7) * 0.1))
+    table = table.append_column("quantity", pa.array(ids % 5 + 1))
     table = table.take(np.random.default_rng(seed).permutation(table.num_rows))
     bounds = sorted({0, table.num_rows, *(min(c, table.num_rows) for c in cuts)})
     pieces = [table.slice(a, b - a) for a, b in zip(bounds, bounds[1:])]
-    for name, derive, carried in CARRYING_DERIVES:
+    for name, derive, carried, options in CARRYING_DERIVES:
         states = [partial.partial_state(p, **COLUMNS, **carried, kind="customer_days")[0] for p in pieces]
         shuffled = np.random.default_rng(seed + 1).permutation(len(states))
         merged = partial.merge_states([partial.from_ipc(partial.to_ipc(states[i])) for i in shuffled])
         got = pa.table(partial._Capsule(getattr(crm._core, f"{name}_from_partial")(merged, **derive)))
-        options = {k: v for k, v in derive.items() if k != "extra_weights"}
-        assert_same_table(got, getattr(crm, name)(table, **options, **carried))
+        assert_same_table(got, getattr(crm, name)(table, **in_memory_arguments(carried, options)))
 
 
 def test_a_per_day_state_is_read_only_by_the_functions_of_its_parameters():
     log = crm.datasets.synthetic(50, seed=1, frame="pyarrow")
     grouped = partial.partial_state(log, **COLUMNS, by=["channel"], kind="customer_days")[0]
     plain = partial.partial_state(log, **COLUMNS, kind="customer_days")[0]
-    with pytest.raises(crm.InvalidArgumentError, match="different by, order or extra"):
+    with pytest.raises(crm.InvalidArgumentError, match="different by, order, extra or purchase sum"):
         partial.merge_states([grouped, plain])
     with pytest.raises(crm.InvalidArgumentError, match="by groups, which churn_risk does not take"):
         crm._core.churn_risk_from_partial(grouped)
@@ -197,6 +225,20 @@ def test_a_per_day_state_is_read_only_by_the_functions_of_its_parameters():
         crm._core.activity_from_partial(with_extra)
     with pytest.raises(crm.InvalidArgumentError, match="kind='customer_days'"):
         partial.partial_state(log, **COLUMNS, by=["channel"])
+    units = partial.partial_state(log, **COLUMNS, purchase_sums=["quantity"], kind="customer_days")[0]
+    with pytest.raises(crm.InvalidArgumentError, match="different by, order, extra or purchase sum"):
+        partial.merge_states([units, plain])
+    with pytest.raises(crm.InvalidArgumentError, match="purchase sums, which cohorts does not take"):
+        crm._core.cohorts_from_partial(units)
+    with pytest.raises(crm.InvalidArgumentError, match="'quantity' needs a quantity column"):
+        crm._core.performance_from_partial(plain, values=["quantity"])
+    with pytest.raises(crm.InvalidArgumentError, match="kind='customer_days'"):
+        partial.partial_state(log, **COLUMNS, purchase_sums=["quantity"])
+    two = partial.partial_state(log, **COLUMNS, extra=["quantity", "amount"], kind="customer_days")[0]
+    with pytest.raises(crm.InvalidArgumentError, match="takes one cost column"):
+        crm._core.profitability_from_partial(two, tiers=[("all", 1.0)])
+    with pytest.raises(crm.InvalidArgumentError, match="not both"):
+        crm._core.profitability_from_partial(with_extra, tiers=[("all", 1.0)], cost_rate=0.5)
 
 
 def test_states_of_one_kind_are_refused_where_the_other_is_needed():

@@ -21,6 +21,9 @@ __all__ = [
     "cohorts_from_partial",
     "acquisition_from_partial",
     "activity_from_partial",
+    "profitability_from_partial",
+    "performance_from_partial",
+    "loyalty_from_partial",
     "repurchase",
     "interpurchase",
     "lifecycle",
@@ -88,12 +91,14 @@ def partial_state(
     order: str | None = None,
     by: Sequence[str] = ...,
     extra: Sequence[str] = ...,
+    purchase_sums: Sequence[str] = ...,
     on_invalid: Literal["raise", "drop"] = "raise",
     kind: Literal["customer_states", "customer_days"] = "customer_states",
 ) -> tuple[Any, int]:
     """Partial state of an Arrow stream (a table with the crm.partial schema): one row per customer
     ("customer_states") or per customer, group of the ``by`` columns and day ("customer_days", which
-    alone takes ``by`` and ``extra``); returns (capsule, rows dropped)."""
+    alone takes ``by``, ``extra`` (summed over all rows) and ``purchase_sums`` (summed over the rows
+    with a positive amount)); returns (capsule, rows dropped)."""
 
 @final
 class StateFold:
@@ -176,6 +181,30 @@ def activity_from_partial(
     half_life_days: float = 90.0,
     weights: tuple[float, float, float] = ...,
     extra_weights: Sequence[float] = ...,
+) -> Any: ...
+def profitability_from_partial(
+    state: Any,
+    *,
+    cost_rate: float | None = None,
+    tiers: Sequence[tuple[str, float]],
+    output: Literal["customers", "deciles", "tiers"] = "customers",
+) -> Any: ...
+def performance_from_partial(
+    state: Any,
+    *,
+    period: _Period | None = None,
+    values: Sequence[str],
+    shape: Literal["long", "wide"] = "long",
+) -> Any: ...
+def loyalty_from_partial(
+    state: Any,
+    *,
+    as_of: int | None = None,
+    window_days: int | None = None,
+    points_per_unit: float = 1.0,
+    tiers: Sequence[tuple[str, float]],
+    near: float = 0.1,
+    output: Literal["customers", "tiers"] = "customers",
 ) -> Any: ...
 
 def segment(

@@ -33,6 +33,7 @@ def partial_state(
     order: str | None = None,
     by: Sequence[str] = (),
     extra: Sequence[str] = (),
+    purchase_sums: Sequence[str] = (),
     on_invalid: str = "raise",
     kind: Literal["customer_states", "customer_days"] = "customer_states",
 ) -> tuple[pa.Table, int]:
@@ -42,9 +43,11 @@ def partial_state(
     counts distinct orders after merging. ``"customer_days"``: one row per customer, group
     (value combination of the ``by`` columns, carried as values) and calendar day, sorted
     that way (for the functions of the customers' histories); with ``order``, each row lists
-    the orders first bought on its day, and with ``extra`` columns it carries their
-    compensated sums."""
-    columns = list(dict.fromkeys([customer, date, amount, *([order] if order is not None else []), *by, *extra]))
+    the orders first bought on its day, with ``extra`` columns it carries their compensated
+    sums over the entry's rows, and with ``purchase_sums`` columns their sums over the entry's
+    purchase rows (amount > 0: the units bought)."""
+    columns = list(dict.fromkeys([customer, date, amount, *([order] if order is not None else []), *by, *extra,
+                                  *purchase_sums]))
     capsule, dropped = _core.partial_state(
         to_arrow(data, columns),
         customer=customer,
@@ -53,6 +56,7 @@ def partial_state(
         order=order,
         by=list(by),
         extra=list(extra),
+        purchase_sums=list(purchase_sums),
         on_invalid=on_invalid,
         kind=kind,
     )

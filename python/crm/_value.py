@@ -27,6 +27,23 @@ def _pairs(tiers: Mapping[str, float], name: str) -> list[tuple[str, float]]:
     return [(str(k), float(v)) for k, v in tiers.items()]
 
 
+def cost_parts(cost: str | float | None) -> tuple[str | None, float | None]:
+    """``profitability``'s ``cost`` as (cost column, cost rate): at most one is given."""
+    if isinstance(cost, bool) or not (cost is None or isinstance(cost, (str, int, float))):
+        raise InvalidArgumentError(f"cost must be None, a column name or a rate, got {cost!r}")
+    column = cost if isinstance(cost, str) else None
+    rate = None if cost is None or isinstance(cost, str) else float(cost)
+    return column, rate
+
+
+def loyalty_tiers(tiers: Mapping[str, float]) -> list[tuple[str, float]]:
+    """``loyalty``'s tiers as (name, minimum points) pairs, the base tier first with 0."""
+    pairs = _pairs(tiers, "tiers")
+    if pairs[0][1] != 0:
+        raise InvalidArgumentError(f"the first tier is the base tier and needs the threshold 0, got {pairs[0][1]}")
+    return pairs
+
+
 def profitability(
     data: Frame,
     *,
@@ -90,10 +107,7 @@ def profitability(
     1  medium          2      0.400000
     2     low          2      0.028571
     """
-    if isinstance(cost, bool) or not (cost is None or isinstance(cost, (str, int, float))):
-        raise InvalidArgumentError(f"cost must be None, a column name or a rate, got {cost!r}")
-    column = cost if isinstance(cost, str) else None
-    rate = None if cost is None or isinstance(cost, str) else float(cost)
+    column, rate = cost_parts(cost)
     return _call(
         "profitability",
         data,
@@ -232,10 +246,7 @@ def loyalty(
     1            2    95.0  member             5.0           True
     2            3    20.0  member            80.0          False
     """
-    pairs = _pairs(tiers, "tiers")
-    thresholds = [t for _, t in pairs]
-    if thresholds[0] != 0:
-        raise InvalidArgumentError(f"the first tier is the base tier and needs the threshold 0, got {thresholds[0]}")
+    pairs = loyalty_tiers(tiers)
     return _call(
         "loyalty",
         data,

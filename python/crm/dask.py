@@ -11,19 +11,23 @@ in-memory call on the concatenated data: counts and dates exactly, sums to the l
 Two kinds of partial state travel. ``rfm`` merges one row per customer (counts, first and
 last purchase, sums). The functions of the customers' histories (``summary``,
 ``calibration_holdout``, ``repurchase``, ``cohorts``, ``interpurchase``, ``lifecycle``,
-``churn_risk``, ``acquisition``, ``activity``) merge one row per customer and calendar day
-(purchase rows, zero-amount rows, net and purchase sums): rows of one customer and day in two
-partitions add up, so the merged history is the history of the whole log.
+``churn_risk``, ``acquisition``, ``activity``, ``profitability``, ``performance``,
+``loyalty``) merge one row per customer and calendar day (purchase rows, zero-amount rows,
+net and purchase sums): rows of one customer and day in two partitions add up, so the merged
+history is the history of the whole log.
 
 They take the same keyword parameters, with the same defaults, as the in-memory functions.
 What the optional ones need travels in the per-day state only when they are given: with
-``by`` groups (``repurchase``) a row per customer, group and day, the groups carried by
-their values (equal values in two partitions are one group); with an ``order`` column
-(``repurchase``, ``churn_risk``, ``activity``) each row lists the orders first bought that
-day, and an order whose lines fall in several partitions, on different days, counts once,
-on its earliest day (the state then grows with the number of orders); with ``extra``
-engagement columns (``activity``) their compensated sums. ``split_every`` (default 8) is the
-number of states merged per task of the merge tree.
+``by`` groups (``repurchase``, ``performance``) a row per customer, group and day, the
+groups carried by their values (equal values in two partitions are one group); with an
+``order`` column (``repurchase``, ``churn_risk``, ``activity``, ``performance``) each row
+lists the orders first bought that day, and an order whose lines fall in several partitions,
+on different days, counts once, on its earliest day (the state then grows with the number of
+orders); with ``extra`` engagement columns (``activity``), a ``cost`` column
+(``profitability``) or a ``bonus`` column (``loyalty``) their compensated sums per day (so
+``loyalty``'s window is cut after merging); with ``"quantity"`` among ``performance``'s
+values, the quantity's sums per day over the purchase rows. ``split_every`` (default 8) is
+the number of states merged per task of the merge tree.
 
 Results are returned as pandas DataFrames: per-customer results hold one row per customer,
 like the merged state, so they fit wherever the in-memory result would; the others are
@@ -59,6 +63,7 @@ from ._frames import _Capsule, _require, day_number
 from ._partial import from_ipc, merge_states, partial_state, rfm_from_state, to_ipc
 from ._retention import OnInvalid, PeriodCode, _names, activity_weights
 from ._rfm import Scheme
+from ._value import DEFAULT_LOYALTY_TIERS, DEFAULT_VALUE_TIERS, PERFORMANCE_VALUES, _pairs, cost_parts, loyalty_tiers
 from .errors import InvalidArgumentError
 
 __all__ = [
@@ -72,6 +77,9 @@ __all__ = [
     "churn_risk",
     "acquisition",
     "activity",
+    "profitability",
+    "performance",
+    "loyalty",
 ]
 
 TimeUnit = Literal["D", "W", "M"]
@@ -103,12 +111,13 @@ def _one_thread_per_task() -> None:
 
 
 def _partition_state(frame: Any, kind: StateKind, customer: str, date: str, amount: str, on_invalid: str,
-                     order: str | None = None, by: tuple[str, ...] = (), extra: tuple[str, ...] = ()) -> Partial:
+                     order: str | None = None, by: tuple[str, ...] = (), extra: tuple[str, ...] = (),
+                     purchase_sums: tuple[str, ...] = ()) -> Partial:
     _one_thread_per_task()
     if len(frame) == 0:
         return None, 0
     state, dropped = partial_state(frame, customer=customer, date=date, amount=amount, order=order, by=by,
-                                   extra=extra, on_invalid=on_invalid, kind=kind)
+                                   extra=extra, purchase_sums=purchase_sums, on_invalid=on_invalid, kind=kind)
     return to_ipc(state), dropped
 
 
@@ -122,16 +131,18 @@ def _merge(parts: list[Partial]) -> Partial:
 
 
 def _state(ddf: Any, kind: StateKind, customer: str, date: str, amount: str, on_invalid: str, split_every: int,
-           order: str | None = None, by: tuple[str, ...] = (), extra: tuple[str, ...] = ()) -> Any:
+           order: str | None = None, by: tuple[str, ...] = (), extra: tuple[str, ...] = (),
+           purchase_sums: tuple[str, ...] = ()) -> Any:
     """A delayed (state bytes, dropped): one task per partition, merged split_every at a
     time, so no single task holds more than split_every states."""
     if split_every < 2:
         raise InvalidArgumentError(f"split_every must be at least 2, got {split_every}")
-    columns = list(dict.fromkeys([customer, date, amount, *([order] if order is not None else []), *by, *extra]))
+    columns = list(dict.fromkeys([customer, date, amount, *([order] if order is not None else []), *by, *extra,
+                                  *purchase_sums]))
     _require([str(c) for c in ddf.columns], columns)
     parts = ddf[columns].to_delayed()
     state = dask.delayed(_partition_state, pure=True)
-    level = [state(p, kind, customer, date, amount, on_invalid, order, by, extra) for p in parts]
+    level = [state(p, kind, customer, date, amount, on_invalid, order, by, extra, purchase_sums) for p in parts]
     merge = dask.delayed(_merge, pure=True)
     while len(level) > 1:
         level = [merge(level[i : i + split_every]) for i in range(0, len(level), split_every)]
@@ -183,12 +194,14 @@ def _from_history(
     order: str | None = None,
     by: tuple[str, ...] = (),
     extra: tuple[str, ...] = (),
+    purchase_sums: tuple[str, ...] = (),
 ) -> Any:
-    """``crm.<name>`` of the merged "customer_days" state (carrying ``order``, ``by`` and
-    ``extra`` when given): ``derive`` are the keyword arguments of
+    """``crm.<name>`` of the merged "customer_days" state (carrying ``order``, ``by``,
+    ``extra`` and ``purchase_sums`` when given): ``derive`` are the keyword arguments of
     ``_core.<name>_from_partial``, ``options`` the user's (for the in-memory call on the
     empty frame, which gives the result's columns when there are no rows)."""
-    state = _state(ddf, "customer_days", customer, date, amount, on_invalid, split_every, order, by, extra)
+    state = _state(ddf, "customer_days", customer, date, amount, on_invalid, split_every, order, by, extra,
+                   purchase_sums)
     table = _compute(name, dask.delayed(_derived, pure=True)(state, name, derive))
     if table is None:
         import crm
@@ -461,4 +474,91 @@ def activity(
                     extra_weights=[resolved[name] for name in extra_columns]),
         options=dict(as_of=as_of, weights=weights, half_life_days=half_life_days, extra=extra, order=order),
         order=order, extra=extra_columns,
+    )
+
+
+def profitability(
+    ddf: Any,
+    *,
+    cost: str | float | None = None,
+    tiers: Mapping[str, float] = DEFAULT_VALUE_TIERS,
+    output: Literal["customers", "deciles", "tiers"] = "customers",
+    customer: str = "customer_id",
+    date: str = "order_date",
+    amount: str = "amount",
+    on_invalid: OnInvalid = "raise",
+    split_every: int = 8,
+) -> Any:
+    """:func:`crm.profitability` of a ``dask.dataframe``: per customer net revenue, cost
+    (``None``, a cost column summed per customer, or a rate of the revenue), margin, rank,
+    Pareto shares, decile and tier (ranks and shares computed exactly over all customers), or
+    the totals per decile or tier (``output``), as a pandas DataFrame equal to the in-memory
+    result."""
+    column, rate = cost_parts(cost)
+    return _from_history(
+        "profitability", ddf, customer=customer, date=date, amount=amount, on_invalid=on_invalid,
+        split_every=split_every, derive=dict(cost_rate=rate, tiers=_pairs(tiers, "tiers"), output=output),
+        options=dict(cost=cost, tiers=tiers, output=output), extra=(column,) if column is not None else (),
+    )
+
+
+def performance(
+    ddf: Any,
+    *,
+    by: str | Sequence[str] | None = ("category", "region"),
+    period: PeriodCode | None = "M",
+    values: Sequence[str] = PERFORMANCE_VALUES,
+    shape: Literal["long", "wide"] = "long",
+    quantity: str = "quantity",
+    customer: str = "customer_id",
+    date: str = "order_date",
+    amount: str = "amount",
+    order: str | None = None,
+    on_invalid: OnInvalid = "raise",
+    split_every: int = 8,
+) -> Any:
+    """:func:`crm.performance` of a ``dask.dataframe``: quantity (units of the purchase rows),
+    revenue, gross, refunds, distinct customers and orders by the ``by`` columns x ``period``,
+    long or wide (``shape``), as a pandas DataFrame equal to the in-memory result. With
+    ``order``, an order counts once per customer and group, in the period of the earliest
+    day of its purchase rows, wherever its lines are."""
+    values = [values] if isinstance(values, str) else list(values)
+    units = (quantity,) if "quantity" in values else ()
+    return _from_history(
+        "performance", ddf, customer=customer, date=date, amount=amount, on_invalid=on_invalid,
+        split_every=split_every, derive=dict(period=period, values=values, shape=shape),
+        options=dict(by=by, period=period, values=values, shape=shape, quantity=quantity, order=order),
+        order=order, by=tuple(_names(by)), purchase_sums=units,
+    )
+
+
+def loyalty(
+    ddf: Any,
+    *,
+    points_per_unit: float = 1.0,
+    tiers: Mapping[str, float] = DEFAULT_LOYALTY_TIERS,
+    as_of: Any = None,
+    window_days: int | None = None,
+    near: float = 0.1,
+    bonus: str | None = None,
+    output: Literal["customers", "tiers"] = "customers",
+    customer: str = "customer_id",
+    date: str = "order_date",
+    amount: str = "amount",
+    on_invalid: OnInvalid = "raise",
+    split_every: int = 8,
+) -> Any:
+    """:func:`crm.loyalty` of a ``dask.dataframe``: per customer the net spend and ``bonus``
+    points in the window (the last ``window_days`` days up to ``as_of``, which defaults to
+    the last day of any row), points, tier and distance to the next tier, or the customers
+    per tier (``output``), as a pandas DataFrame equal to the in-memory result. The bonus
+    column travels as per-day sums, so the window is cut after merging."""
+    return _from_history(
+        "loyalty", ddf, customer=customer, date=date, amount=amount, on_invalid=on_invalid,
+        split_every=split_every,
+        derive=dict(as_of=day_number(as_of), window_days=window_days, points_per_unit=points_per_unit,
+                    tiers=loyalty_tiers(tiers), near=near, output=output),
+        options=dict(points_per_unit=points_per_unit, tiers=tiers, as_of=as_of, window_days=window_days, near=near,
+                     bonus=bonus, output=output),
+        extra=(bonus,) if bonus is not None else (),
     )

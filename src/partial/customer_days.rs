@@ -9,7 +9,9 @@
 //! one group. An order column: each entry lists the orders first bought on its day (in its
 //! customer and group); an order's lines may fall in several parts on different days, and
 //! the merge keeps each order on its earliest day, so it counts once, there. `extra`
-//! columns: compensated sums, a customer's sum being the sum over its entries.
+//! columns: per entry, the compensated sum of the entry's rows (a customer's sum is the sum
+//! over its entries; a window's, over the entries of its days). Purchase sums: per entry,
+//! the compensated sum of a column over the entry's purchase rows (the units bought).
 
 use std::sync::Arc;
 
@@ -39,9 +41,13 @@ const COLUMNS: [&str; 7] = [
     "spent_lo",
 ];
 /// Schema metadata: how many `by` columns follow the key, and how many `extra` columns
-/// (two sum columns each) end the table; absent when there are none.
+/// (two sum columns each) follow the day totals and the order lists, and how many purchase
+/// sum columns (two each) end the table; absent when there are none.
 const BY_COLUMNS_KEY: &str = "crm.by_columns";
 const EXTRA_COLUMNS_KEY: &str = "crm.extra_columns";
+const PURCHASE_SUMS_KEY: &str = "crm.purchase_sum_columns";
+/// Name suffix of a purchase sum's columns (`<column>_purchases_hi`, `_lo`).
+const PURCHASES_SUFFIX: &str = "_purchases";
 
 /// A customer's rows of one calendar day.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -203,9 +209,11 @@ pub struct CustomerDays {
     /// With an order column: per entry, the ids of the orders whose earliest purchase row
     /// (amount > 0) of the customer and group is on the entry's day (a list column).
     pub orders: Option<ArrayRef>,
-    /// Per `extra` column: its name and per entry a compensated sum; a customer's sum of the
-    /// column is the sum over its entries (a part puts it all on the customer's first).
+    /// Per `extra` column: its name and per entry the compensated sum of the entry's rows.
     pub extras: Vec<(String, Vec<Sum>)>,
+    /// Per purchase sum column: its name and per entry the compensated sum of the entry's
+    /// purchase rows (amount > 0), the rows whose units `performance` counts.
+    pub purchase_sums: Vec<(String, Vec<Sum>)>,
 }
 
 /// An entry's place in a merge: customer code, group code, day.
@@ -217,6 +225,7 @@ pub struct Reads {
     pub groups: bool,
     pub orders: bool,
     pub extras: bool,
+    pub purchase_sums: bool,
 }
 
 /// A merged state as the derive steps read it.
@@ -227,14 +236,48 @@ pub struct StateHistory {
     pub keys: ArrayRef,
     /// The `by` value combinations (with `by` groups).
     pub groups: Option<Groups>,
-    /// Per `extra` column: its name and each customer's sum, in code order.
-    pub extra_sums: Vec<(String, Vec<f64>)>,
+    /// Per `extra` column: its name and per entry (in history order) the sum of its rows.
+    pub extras: Vec<(String, Vec<Sum>)>,
+    /// Per purchase sum column: its name and per entry the sum of its purchase rows.
+    pub purchase_sums: Vec<(String, Vec<Sum>)>,
+}
+
+impl StateHistory {
+    /// Per `extra` column, its name and each customer's sum over its entries of the days
+    /// `keep` selects, in code order.
+    pub fn extra_sums(&self, keep: impl Fn(i32) -> bool) -> Vec<(String, Vec<f64>)> {
+        let customers = || self.history.parts.iter().flat_map(|p| p.customers());
+        self.extras
+            .iter()
+            .map(|(name, sums)| {
+                let mut at = 0;
+                let per_customer = customers().map(|(_, es)| {
+                    let mut total = Sum::default();
+                    for (e, s) in es.iter().zip(&sums[at..]) {
+                        if keep(e.day) {
+                            total.merge(s);
+                        }
+                    }
+                    at += es.len();
+                    total.value()
+                });
+                (name.clone(), per_customer.collect())
+            })
+            .collect()
+    }
 }
 
 impl CustomerDays {
     /// The days of an ingested log whose customers have codes (`Spec::need_codes`), with the
-    /// groups, orders and extra sums `spec` asks for.
-    pub fn from_transactions(spec: &Spec, tx: &Transactions) -> Result<Self> {
+    /// groups, orders and extra sums `spec` asks for; the last `purchase_sums` of the
+    /// `spec.extra` columns are summed over purchase rows only (the others over all rows).
+    pub fn from_transactions(spec: &Spec, tx: &Transactions, purchase_sums: usize) -> Result<Self> {
+        if purchase_sums > spec.extra.len() {
+            return Err(CrmError::InvalidArgument(format!(
+                "{purchase_sums} purchase sum column(s) of {} extra column(s)",
+                spec.extra.len()
+            )));
+        }
         let positive = history::build_exact(tx, Purchase::Positive);
         // Zero amounts are rare: only then is the second history (counting them) built.
         let has_zero = tx.amounts.iter().any(|a| match a {
@@ -292,23 +335,29 @@ impl CustomerDays {
                 tx.order_values.as_ref(),
             )?),
         };
-        let code = |c: usize, i: usize| tx.customers.rows.code(c, i);
-        let n_entries = entries.len();
-        let extras = spec
+        let first_purchase_sum = spec.extra.len() - purchase_sums;
+        let bought = |c: usize, i: usize| match &tx.amounts[c] {
+            Amounts::F64(a) => a[i] > 0.0,
+            Amounts::I64(a) => a[i] > 0,
+        };
+        let mut extras: Vec<(String, Vec<Sum>)> = spec
             .extra
             .iter()
             .zip(&tx.extras)
-            .map(|(name, values)| {
-                let n_codes = tx.customers.n_codes;
-                let sums = history::compensated_sums_by_key(tx, n_codes, code, |c, i| values[c][i]);
-                let mut per_entry = Vec::with_capacity(n_entries);
-                for (&code, &n) in codes.iter().zip(&days_per_customer) {
-                    per_entry.push(sums[code as usize]);
-                    per_entry.extend(std::iter::repeat_n(Sum::default(), n - 1));
-                }
-                (name.clone(), per_entry)
+            .enumerate()
+            .map(|(k, (name, values))| {
+                let all_rows = k < first_purchase_sum;
+                let value = |c: usize, i: usize| {
+                    if all_rows || bought(c, i) {
+                        values[c][i]
+                    } else {
+                        0.0
+                    }
+                };
+                (name.clone(), history::sums_by_entry(tx, &positive, value))
             })
             .collect();
+        let sums_over_purchases = extras.split_off(first_purchase_sum);
         Ok(CustomerDays {
             key_name: spec.customer.clone(),
             keys: arrow_select::take::take(&customer_keys, &UInt32Array::from(repeat), None)?,
@@ -316,6 +365,7 @@ impl CustomerDays {
             entries: entries.finish(),
             orders,
             extras,
+            purchase_sums: sums_over_purchases,
         })
     }
 
@@ -328,7 +378,11 @@ impl CustomerDays {
         if let Some(orders) = &self.orders {
             columns.push((orders::COLUMN.to_string(), orders.clone()));
         }
-        for (name, sums) in &self.extras {
+        let purchase_sums = self.purchase_sums.iter();
+        let sums = self.extras.iter().map(|(name, sums)| (name.clone(), sums));
+        let sums =
+            sums.chain(purchase_sums.map(|(n, sums)| (format!("{n}{PURCHASES_SUFFIX}"), sums)));
+        for (name, sums) in sums {
             let part = |f: fn(&Sum) -> f64| -> ArrayRef {
                 Arc::new(Float64Array::from_iter_values(sums.iter().map(f)))
             };
@@ -346,6 +400,10 @@ impl CustomerDays {
         if !self.extras.is_empty() {
             metadata.insert(EXTRA_COLUMNS_KEY.into(), self.extras.len().to_string());
         }
+        if !self.purchase_sums.is_empty() {
+            let n = self.purchase_sums.len().to_string();
+            metadata.insert(PURCHASE_SUMS_KEY.into(), n);
+        }
         let schema = Schema::new(fields).with_metadata(metadata);
         let arrays = columns.into_iter().map(|(_, c)| c).collect();
         Ok(RecordBatch::try_new(Arc::new(schema), arrays)?)
@@ -360,16 +418,27 @@ impl CustomerDays {
             Some(n) => n.parse::<usize>().map_err(|_| not_partial()),
         };
         let (n_by, n_extra) = (count(BY_COLUMNS_KEY)?, count(EXTRA_COLUMNS_KEY)?);
+        let n_purchase_sums = count(PURCHASE_SUMS_KEY)?;
+        // Extra sums, then purchase sums: two columns each.
+        let n_sums = n_extra + n_purchase_sums;
         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
         let first_total = 1 + n_by;
         let first_extra = first_total + COLUMNS.len();
-        let with_orders = names.len() == first_extra + 1 + 2 * n_extra;
+        let with_orders = names.len() == first_extra + 1 + 2 * n_sums;
         let first_extra = first_extra + with_orders as usize;
-        if names.len() != first_extra + 2 * n_extra {
+        if names.len() != first_extra + 2 * n_sums {
             return Err(not_partial());
         }
-        let extra_names: Vec<&str> = (0..n_extra)
-            .map(|k| names[first_extra + 2 * k].strip_suffix("_hi").unwrap_or(""))
+        let sum_names: Vec<&str> = (0..n_sums)
+            .map(|k| {
+                let name = names[first_extra + 2 * k].strip_suffix("_hi");
+                let name = if k < n_extra {
+                    name
+                } else {
+                    name.and_then(|n| n.strip_suffix(PURCHASES_SUFFIX))
+                };
+                name.unwrap_or("")
+            })
             .collect();
         let mut expected: Vec<String> = names[1..first_total]
             .iter()
@@ -379,8 +448,9 @@ impl CustomerDays {
         if with_orders {
             expected.push(orders::COLUMN.to_string());
         }
-        for name in &extra_names {
-            expected.extend([format!("{name}_hi"), format!("{name}_lo")]);
+        for (k, name) in sum_names.iter().enumerate() {
+            let suffix = if k >= n_extra { PURCHASES_SUFFIX } else { "" };
+            expected.extend([format!("{name}{suffix}_hi"), format!("{name}{suffix}_lo")]);
         }
         check_columns(
             schema,
@@ -406,7 +476,7 @@ impl CustomerDays {
         } else {
             None
         };
-        let extras = extra_names
+        let mut extras: Vec<(String, Vec<Sum>)> = sum_names
             .iter()
             .enumerate()
             .map(|(k, name)| {
@@ -415,6 +485,7 @@ impl CustomerDays {
                 Ok((name.to_string(), sums.collect()))
             })
             .collect::<Result<_>>()?;
+        let purchase_sums = extras.split_off(n_extra);
         Ok(CustomerDays {
             key_name: names[0].to_string(),
             keys,
@@ -422,11 +493,15 @@ impl CustomerDays {
             entries,
             orders,
             extras,
+            purchase_sums,
         })
     }
 
-    /// The same layout (key name, `by` columns, order lists, extra columns) without entries.
+    /// The same layout (key name, `by` columns, order lists, extra and purchase sum columns)
+    /// without entries.
     fn empty_like(&self) -> CustomerDays {
+        let names =
+            |sums: &[(String, Vec<Sum>)]| sums.iter().map(|(n, _)| (n.clone(), vec![])).collect();
         CustomerDays {
             key_name: self.key_name.clone(),
             keys: arrow_array::new_empty_array(&DataType::Int64),
@@ -437,21 +512,19 @@ impl CustomerDays {
                 .collect(),
             entries: DayColumns::default(),
             orders: self.orders.as_ref().map(|o| o.slice(0, 0)),
-            extras: self
-                .extras
-                .iter()
-                .map(|(n, _)| (n.clone(), vec![]))
-                .collect(),
+            extras: names(&self.extras),
+            purchase_sums: names(&self.purchase_sums),
         }
     }
 
     fn same_layout(&self, other: &CustomerDays) -> bool {
         let names = |c: &[(String, ArrayRef)]| c.iter().map(|g| g.0.clone()).collect::<Vec<_>>();
-        let extra_names =
-            |d: &CustomerDays| d.extras.iter().map(|e| e.0.clone()).collect::<Vec<_>>();
+        let sum_names =
+            |s: &[(String, Vec<Sum>)]| s.iter().map(|e| e.0.clone()).collect::<Vec<_>>();
         names(&self.groups) == names(&other.groups)
             && self.orders.is_some() == other.orders.is_some()
-            && extra_names(self) == extra_names(other)
+            && sum_names(&self.extras) == sum_names(&other.extras)
+            && sum_names(&self.purchase_sums) == sum_names(&other.purchase_sums)
     }
 
     /// Refuse a state that carries what `function` does not read (a state made for another
@@ -463,6 +536,10 @@ impl CustomerDays {
             (
                 !self.extras.is_empty() && !reads.extras,
                 "extra column sums",
+            ),
+            (
+                !self.purchase_sums.is_empty() && !reads.purchase_sums,
+                "purchase sums",
             ),
         ];
         match unread.iter().find(|(unread, _)| *unread) {
@@ -486,12 +563,13 @@ impl CustomerDays {
                 entries: DayColumns::default(),
                 orders: None,
                 extras: vec![],
+                purchase_sums: vec![],
             });
         };
         if parts.iter().any(|p| !first.same_layout(p)) {
             return Err(CrmError::InvalidArgument(
-                "partial states made with different by, order or extra columns cannot be \
-                 merged"
+                "partial states made with different by, order, extra or purchase sum columns \
+                 cannot be merged"
                     .to_string(),
             ));
         }
@@ -520,7 +598,11 @@ impl CustomerDays {
         let keep_keys = groups.is_some() || empty.orders.is_some();
         let mut entries = DayColumnsBuilder::with_capacity(total);
         let mut merged_keys = Vec::new();
-        let mut extras: Vec<Vec<Sum>> = vec![Vec::with_capacity(total); empty.extras.len()];
+        // The extra sums, then the purchase sums.
+        let n_sums = empty.extras.len() + empty.purchase_sums.len();
+        let mut sums: Vec<Vec<Sum>> = vec![Vec::with_capacity(total); n_sums];
+        // The carried sums of the entry being merged (one buffer, not one per entry).
+        let mut entry_sums = vec![Sum::default(); n_sums];
         let mut customers: Vec<u32> = Vec::new();
         let mut customer_of_entry = Vec::with_capacity(total);
         // Each part's next entry and its key (None once the part is done).
@@ -536,13 +618,14 @@ impl CustomerDays {
                 net: Sum::default(),
                 spent: Sum::default(),
             };
-            let mut extra_sums = vec![Sum::default(); extras.len()];
+            entry_sums.fill(Sum::default());
             for (p, (head, head_key_now)) in heads.iter_mut().enumerate() {
                 if *head_key_now != Some(next) {
                     continue;
                 }
                 totals.merge(&parts[p].entries.get(*head));
-                for (sum, (_, sums)) in extra_sums.iter_mut().zip(&parts[p].extras) {
+                let carried = parts[p].extras.iter().chain(&parts[p].purchase_sums);
+                for (sum, (_, sums)) in entry_sums.iter_mut().zip(carried) {
                     sum.merge(&sums[*head]);
                 }
                 *head += 1;
@@ -562,10 +645,9 @@ impl CustomerDays {
                 merged_keys.push(next);
             }
             entries.push(totals);
-            extras
-                .iter_mut()
-                .zip(extra_sums)
-                .for_each(|(e, s)| e.push(s));
+            sums.iter_mut()
+                .zip(&entry_sums)
+                .for_each(|(e, s)| e.push(*s));
         }
         drop(phase);
         let _phase = crate::trace::phase("merge days: keys, groups, orders");
@@ -580,18 +662,18 @@ impl CustomerDays {
         let customer_keys = index.keys(&customers)?;
         let keys =
             arrow_select::take::take(&customer_keys, &UInt32Array::from(customer_of_entry), None)?;
+        let purchase_sums = sums.split_off(empty.extras.len());
+        let named = |layout: Vec<(String, Vec<Sum>)>, sums: Vec<Vec<Sum>>| {
+            layout.into_iter().map(|(n, _)| n).zip(sums).collect()
+        };
         Ok(CustomerDays {
             key_name: empty.key_name,
             keys,
             groups: labels,
             entries: entries.finish(),
             orders,
-            extras: empty
-                .extras
-                .into_iter()
-                .map(|(n, _)| n)
-                .zip(extras)
-                .collect(),
+            extras: named(empty.extras, sums),
+            purchase_sums: named(empty.purchase_sums, purchase_sums),
         })
     }
 
@@ -635,7 +717,8 @@ impl CustomerDays {
                 history: History::from_condensed(&[0], &[]),
                 keys: self.keys,
                 groups,
-                extra_sums: self.extras.into_iter().map(|(n, _)| (n, vec![])).collect(),
+                extras: self.extras,
+                purchase_sums: self.purchase_sums,
             });
         }
         let phase = crate::trace::phase("days state: customers");
@@ -675,26 +758,14 @@ impl CustomerDays {
                 }
             })
             .collect();
-        let extra_sums = self
-            .extras
-            .iter()
-            .map(|(name, sums)| {
-                let per_customer = offsets.windows(2).map(|w| {
-                    let mut total = Sum::default();
-                    sums[w[0] as usize..w[1] as usize]
-                        .iter()
-                        .for_each(|s| total.merge(s));
-                    total.value()
-                });
-                (name.clone(), per_customer.collect())
-            })
-            .collect();
         let keys = arrow_select::take::take(&self.keys, &UInt32Array::from(firsts), None)?;
+        // The history keeps the entries in the state's order, so the sums stay aligned.
         Ok(StateHistory {
             history: History::from_condensed(&offsets, &entries),
             keys,
             groups,
-            extra_sums,
+            extras: self.extras,
+            purchase_sums: self.purchase_sums,
         })
     }
 }
@@ -783,7 +854,7 @@ mod tests {
 
     /// The state of some transactions, sent through its batch form as it would travel.
     fn travelled(spec: &Spec, tx: &Transactions) -> CustomerDays {
-        let batch = CustomerDays::from_transactions(spec, tx)
+        let batch = CustomerDays::from_transactions(spec, tx, 0)
             .unwrap()
             .to_batch()
             .unwrap();
@@ -901,6 +972,10 @@ mod tests {
     }
 
     fn rich_transactions(rows: &[Row]) -> Transactions {
+        rich_transactions_of(rows, &rich_spec())
+    }
+
+    fn rich_transactions_of(rows: &[Row], spec: &Spec) -> Transactions {
         let plain: Vec<_> = rows.iter().map(|r| (r.0, r.1, r.2, r.3)).collect();
         let batch = crate::testing::log(&plain);
         let (mut fields, mut columns) =
@@ -928,7 +1003,158 @@ mod tests {
             columns.push(column);
         }
         let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
-        ingest(&batch.schema(), &[batch], &rich_spec(), OnInvalid::Raise).unwrap()
+        ingest(&batch.schema(), &[batch], spec, OnInvalid::Raise).unwrap()
+    }
+
+    /// A random log with orders whose lines fall on several days, two `by` columns and
+    /// visits with inexact sums.
+    fn random_rich_log(rng: &mut rand::rngs::StdRng) -> Vec<Row> {
+        random_log(rng)
+            .into_iter()
+            .map(|(c, d, a)| {
+                let order = c * 10 + rng.random_range(0..4); // lines of an order on several days
+                let channel = ["web", "shop", "app"][rng.random_range(0..3)];
+                let visits = rng.random_range(0..1_000) as f64 / 10.0;
+                (c, d, a, order, channel, rng.random_range(0..2), visits)
+            })
+            .collect()
+    }
+
+    /// `rich_spec` whose visits are also summed over purchase rows (the last extra column).
+    fn units_spec() -> Spec {
+        Spec {
+            extra: vec!["visits".into(), "visits".into()],
+            ..rich_spec()
+        }
+    }
+
+    /// The state of `rows` under `units_spec`, sent through its batch form.
+    fn units_state(rows: &[Row]) -> CustomerDays {
+        let spec = units_spec();
+        let tx = rich_transactions_of(rows, &spec);
+        let batch = CustomerDays::from_transactions(&spec, &tx, 1)
+            .unwrap()
+            .to_batch()
+            .unwrap();
+        CustomerDays::from_batches(&batch.schema(), &[batch]).unwrap()
+    }
+
+    /// A random split of a random log into three parts (and an empty one), merged in a tree.
+    fn merged_units_states(rng: &mut rand::rngs::StdRng) -> (Vec<Row>, CustomerDays) {
+        let rows = random_rich_log(rng);
+        let (left, rest): (Vec<Row>, Vec<Row>) = rows.iter().partition(|_| rng.random_bool(0.4));
+        let (middle, right): (Vec<Row>, Vec<Row>) = rest.iter().partition(|_| rng.random_bool(0.5));
+        let merged = CustomerDays::merge(vec![
+            units_state(&right),
+            units_state(&[]),
+            CustomerDays::merge(vec![units_state(&left), units_state(&middle)]).unwrap(),
+        ])
+        .unwrap();
+        let batch = merged.to_batch().unwrap();
+        (
+            rows,
+            CustomerDays::from_batches(&batch.schema(), &[batch]).unwrap(),
+        )
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-9 * a.abs().max(1.0)
+    }
+
+    #[test]
+    fn merged_extra_and_purchase_sums_are_the_sums_of_each_customer_group_and_day() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(17);
+        for _ in 0..10 {
+            let (rows, merged) = merged_units_states(&mut rng);
+            // Brute force: (customer, channel, store, day) -> (visits, visits of purchase rows).
+            let mut expected = std::collections::BTreeMap::new();
+            for &(c, d, a, _, channel, store, visits) in &rows {
+                let sums = expected
+                    .entry((c, channel.to_string(), store, d))
+                    .or_insert((0.0, 0.0));
+                sums.0 += visits;
+                sums.1 += if a > 0.0 { visits } else { 0.0 };
+            }
+            assert_eq!(merged.entries.len(), expected.len());
+            let (channels, stores) = (
+                merged.groups[0].1.as_string::<i32>(),
+                merged.groups[1].1.as_primitive::<Int64Type>(),
+            );
+            for (i, customer) in ints(&merged.keys).into_iter().enumerate() {
+                let key = (
+                    customer,
+                    channels.value(i).to_string(),
+                    stores.value(i),
+                    merged.entries.day(i),
+                );
+                let (all, bought) = expected[&key];
+                assert!(close(all, merged.extras[0].1[i].value()), "{key:?}");
+                assert!(
+                    close(bought, merged.purchase_sums[0].1[i].value()),
+                    "{key:?}"
+                );
+            }
+            // A customer's sum over a window of days is the sum of its entries there.
+            let state = merged.into_history(Purchase::Positive).unwrap();
+            let first = 18_450;
+            let mut in_window = std::collections::BTreeMap::new();
+            for &(c, d, _, _, _, _, visits) in &rows {
+                *in_window.entry(c).or_insert(0.0) += if d >= first { visits } else { 0.0 };
+            }
+            let sums = state.extra_sums(|day| day >= first);
+            let expected: Vec<f64> = in_window.into_values().collect();
+            assert_eq!(sums[0].1.len(), expected.len());
+            assert!(sums[0].1.iter().zip(&expected).all(|(a, b)| close(*a, *b)));
+        }
+    }
+
+    #[test]
+    fn performance_of_the_merged_state_equals_the_in_memory_one() {
+        use crate::value::performance::{performance, Units};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(19);
+        for period in [None, Some(Period::Week), Some(Period::Month)] {
+            let (rows, merged) = merged_units_states(&mut rng);
+            let state = merged.into_history(Purchase::Positive).unwrap();
+            let units = Units::Entries(&state.purchase_sums[0].1);
+            let got = performance(&state.history, period, Some(units));
+            let tx = rich_transactions_of(&rows, &units_spec());
+            let whole = history::build(&tx);
+            let expected = performance(&whole, period, Some(Units::Rows(&tx, &tx.extras[1])));
+            assert_eq!(
+                (&got.groups, &got.starts, &got.customers, &got.orders),
+                (
+                    &expected.groups,
+                    &expected.starts,
+                    &expected.customers,
+                    &expected.orders
+                )
+            );
+            for (a, b) in [
+                (&got.quantity, &expected.quantity),
+                (&got.revenue, &expected.revenue),
+                (&got.gross, &expected.gross),
+                (&got.refunds, &expected.refunds),
+            ] {
+                assert_eq!(a.len(), b.len());
+                assert!(a.iter().zip(b).all(|(x, y)| close(*x, *y)));
+            }
+        }
+    }
+
+    #[test]
+    fn a_state_of_layout_version_3_is_refused() {
+        let batch = state(&[(1, 20, 5.0)]).to_batch().unwrap();
+        let mut schema = batch.schema().as_ref().clone();
+        schema
+            .metadata
+            .insert(crate::partial::VERSION_KEY.into(), "3".into());
+        let err = CustomerDays::from_batches(&Arc::new(schema), &[batch])
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().contains("version 3 cannot be read"),
+            "{err}"
+        );
     }
 
     fn rich_state(rows: &[Row]) -> CustomerDays {
@@ -1008,7 +1234,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            state.extra_sums,
+            state.extra_sums(|_| true),
             vec![("visits".to_string(), vec![3.5, 0.0])]
         );
     }
@@ -1017,15 +1243,7 @@ mod tests {
     fn merged_groups_orders_and_extra_sums_of_a_random_split_equal_the_whole_logs() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(13);
         for _ in 0..10 {
-            let rows: Vec<Row> = random_log(&mut rng)
-                .into_iter()
-                .map(|(c, d, a)| {
-                    let order = c * 10 + rng.random_range(0..4); // lines of an order on several days
-                    let channel = ["web", "shop", "app"][rng.random_range(0..3)];
-                    let visits = rng.random_range(0..1_000) as f64 / 10.0;
-                    (c, d, a, order, channel, rng.random_range(0..2), visits)
-                })
-                .collect();
+            let rows = random_rich_log(&mut rng);
             let (left, rest): (Vec<Row>, Vec<Row>) =
                 rows.iter().partition(|_| rng.random_bool(0.4));
             let (middle, right): (Vec<Row>, Vec<Row>) =
@@ -1058,7 +1276,7 @@ mod tests {
             );
             assert_eq!(a, b);
             let sums = history::column_sums(&tx, &tx.extras[0], &codes);
-            let merged_sums = &state.extra_sums[0].1;
+            let merged_sums = &state.extra_sums(|_| true)[0].1;
             assert!(sums
                 .iter()
                 .zip(merged_sums)
@@ -1083,7 +1301,8 @@ mod tests {
             .err()
             .unwrap();
         assert!(
-            err.to_string().contains("different by, order or extra"),
+            err.to_string()
+                .contains("different by, order, extra or purchase sum"),
             "{err}"
         );
         let rich = rich_state(&[(1, 20, 5.0, 1, "web", 2, 1.0)]);
@@ -1096,6 +1315,7 @@ mod tests {
             groups: true,
             orders: true,
             extras: true,
+            purchase_sums: true,
         };
         assert!(rich.check_reads("x", all).is_ok());
         let err = rich.into_history(Purchase::NonNegative).err().unwrap();

@@ -59,6 +59,15 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m
     )?)?;
     m.add_function(wrap_pyfunction!(partial_history::activity_from_partial, m)?)?;
+    m.add_function(wrap_pyfunction!(
+        partial_history::profitability_from_partial,
+        m
+    )?)?;
+    m.add_function(wrap_pyfunction!(
+        partial_history::performance_from_partial,
+        m
+    )?)?;
+    m.add_function(wrap_pyfunction!(partial_history::loyalty_from_partial, m)?)?;
     m.add_function(wrap_pyfunction!(retention::repurchase, m)?)?;
     m.add_function(wrap_pyfunction!(retention::interpurchase, m)?)?;
     m.add_function(wrap_pyfunction!(retention::lifecycle, m)?)?;

@@ -114,9 +114,10 @@ fn summarize_to_state(
 /// The partial state of a transaction log, as a capsule, and the number of rows dropped by
 /// `on_invalid="drop"`. `kind`: "customer_states" (one row per customer, for `rfm`) or
 /// "customer_days" (one row per customer, group and day, for the functions of the
-/// histories, which may take `by` groups and `extra` columns).
+/// histories, which may take `by` groups, `extra` columns summed over all rows and
+/// `purchase_sums` columns summed over the purchase rows).
 #[pyfunction]
-#[pyo3(signature = (data, *, customer, date, amount, order=None, by=vec![], extra=vec![], on_invalid="raise", kind="customer_states"))]
+#[pyo3(signature = (data, *, customer, date, amount, order=None, by=vec![], extra=vec![], purchase_sums=vec![], on_invalid="raise", kind="customer_states"))]
 #[allow(clippy::too_many_arguments)]
 pub fn partial_state<'py>(
     py: Python<'py>,
@@ -127,6 +128,7 @@ pub fn partial_state<'py>(
     order: Option<String>,
     by: Vec<String>,
     extra: Vec<String>,
+    purchase_sums: Vec<String>,
     on_invalid: &str,
     kind: &str,
 ) -> PyResult<(Bound<'py, PyCapsule>, usize)> {
@@ -137,14 +139,16 @@ pub fn partial_state<'py>(
         kind,
         &[partial::KIND, partial::customer_days::KIND],
     )? == 1;
-    let carries_columns = !by.is_empty() || !extra.is_empty();
+    let carries_columns = !by.is_empty() || !extra.is_empty() || !purchase_sums.is_empty();
     if carries_columns && !days {
         return Err(super::args::bad_argument(
             py,
-            "by and extra columns are for the per-day partial state (kind='customer_days')"
+            "by, extra and purchase_sums columns are for the per-day partial state \
+             (kind='customer_days')"
                 .to_string(),
         ));
     }
+    let n_purchase_sums = purchase_sums.len();
     let spec = Spec {
         customer,
         date,
@@ -152,13 +156,14 @@ pub fn partial_state<'py>(
         need_codes: days || order.is_some(),
         order,
         by,
-        extra,
+        // Ingested alike; the last ones are summed over purchase rows only.
+        extra: extra.into_iter().chain(purchase_sums).collect(),
     };
     let (schema, batches) = read_stream(py, data)?;
     let (batch, dropped) = detach(py, || {
         if days {
             let tx = ingest(&schema, &batches, &spec, policy)?;
-            let state = CustomerDays::from_transactions(&spec, &tx)?;
+            let state = CustomerDays::from_transactions(&spec, &tx, n_purchase_sums)?;
             return Ok((state.to_batch()?, tx.dropped));
         }
         let (state, dropped) = summarize_to_state(&spec, policy, &schema, &batches)?;

@@ -14,11 +14,18 @@ use super::retention::{
     acquisition_batch, activity_batch, churn_risk_batch, cohort_batch, interpurchase_batch,
     lifecycle_batch, repurchase_batch,
 };
+use super::value::{
+    loyalty_batch, performance_batch, performance_values, profitability_batch, LOYALTY_OUTPUTS,
+    PROFITABILITY_OUTPUTS,
+};
 use crate::clv_summary::unit_days;
 use crate::error::{CrmError, Result};
 use crate::history::Purchase;
 use crate::partial::customer_days::{Reads, StateHistory};
 use crate::retention as domain;
+use crate::value::loyalty::LoyaltyOptions;
+use crate::value::performance::{self as performance_domain, Units};
+use crate::value::profitability::Cost;
 
 type Capsule<'py> = PyResult<Bound<'py, PyCapsule>>;
 
@@ -27,6 +34,7 @@ const DAYS_ONLY: Reads = Reads {
     groups: false,
     orders: false,
     extras: false,
+    purchase_sums: false,
 };
 
 /// Read the state, refuse what `function` does not read of it, build its history under
@@ -108,7 +116,7 @@ pub fn repurchase_from_partial<'py>(
     let reads = Reads {
         groups: true,
         orders: true,
-        extras: false,
+        ..DAYS_ONLY
     };
     derive(
         py,
@@ -257,9 +265,9 @@ pub fn activity_from_partial<'py>(
         extra_weights,
     };
     let reads = Reads {
-        groups: false,
         orders: true,
         extras: true,
+        ..DAYS_ONLY
     };
     derive(
         py,
@@ -268,15 +276,157 @@ pub fn activity_from_partial<'py>(
         reads,
         Purchase::Positive,
         |name, s| {
-            if s.extra_sums.len() != options.extra_weights.len() {
+            if s.extras.len() != options.extra_weights.len() {
                 return Err(CrmError::InvalidArgument(format!(
                     "extra_weights gives {} weight(s) for the state's {} extra column(s)",
                     options.extra_weights.len(),
-                    s.extra_sums.len()
+                    s.extras.len()
                 )));
             }
-            let (extra, sums): (Vec<String>, Vec<Vec<f64>>) = s.extra_sums.into_iter().unzip();
+            let (extra, sums): (Vec<String>, Vec<Vec<f64>>) =
+                s.extra_sums(|_| true).into_iter().unzip();
             activity_batch(name, &s.history, s.keys, &extra, sums, &options)
         },
     )
+}
+
+/// Whether the state carries its function's one extra column (a cost or bonus column).
+fn carries_one_extra(s: &StateHistory, function: &str, what: &str) -> Result<bool> {
+    match s.extras.len() {
+        0 => Ok(false),
+        1 => Ok(true),
+        more => Err(CrmError::InvalidArgument(format!(
+            "{function} takes one {what} column; this partial state carries {more} extra columns"
+        ))),
+    }
+}
+
+/// `profitability`; the cost column's sums travel as the state's extra column, a cost rate
+/// as `cost_rate`.
+#[pyfunction]
+#[pyo3(signature = (state, *, cost_rate=None, tiers, output="customers"))]
+pub fn profitability_from_partial<'py>(
+    py: Python<'py>,
+    state: &Bound<'py, PyAny>,
+    cost_rate: Option<f64>,
+    tiers: Vec<(String, f64)>,
+    output: &str,
+) -> Capsule<'py> {
+    let output = choice(py, "output", output, &PROFITABILITY_OUTPUTS)?;
+    let (names, shares): (Vec<String>, Vec<f64>) = tiers.into_iter().unzip();
+    let reads = Reads {
+        extras: true,
+        ..DAYS_ONLY
+    };
+    let function = "profitability";
+    derive(py, state, function, reads, Purchase::Positive, |name, s| {
+        let cost = match (carries_one_extra(&s, function, "cost")?, cost_rate) {
+            (true, Some(_)) => {
+                return Err(CrmError::InvalidArgument(
+                    "give a cost column or a cost rate, not both".to_string(),
+                ))
+            }
+            (true, None) => {
+                let (_, sums) = s.extra_sums(|_| true).swap_remove(0);
+                Cost::Column(sums)
+            }
+            (false, Some(rate)) => Cost::Rate(rate),
+            (false, None) => Cost::Nothing,
+        };
+        profitability_batch(name, &s.history, &s.keys, cost, (&names, &shares), output)
+    })
+}
+
+/// `performance`; the units of the purchase rows travel as the state's purchase sums.
+#[pyfunction]
+#[pyo3(signature = (state, *, period=None, values, shape="long"))]
+pub fn performance_from_partial<'py>(
+    py: Python<'py>,
+    state: &Bound<'py, PyAny>,
+    period: Option<&str>,
+    values: Vec<String>,
+    shape: &str,
+) -> Capsule<'py> {
+    let period = period.map(|p| parse_period(py, p)).transpose()?;
+    let wide = choice(py, "shape", shape, &["long", "wide"])? == 1;
+    let days = read_days(py, state)?;
+    let carries_units = !days.purchase_sums.is_empty();
+    let parsed = performance_values(py, &values, carries_units)?;
+    let reads = Reads {
+        groups: true,
+        orders: true,
+        purchase_sums: true,
+        ..DAYS_ONLY
+    };
+    let batch = detach(py, || {
+        days.check_reads("performance", reads)?;
+        let s = days.into_history(Purchase::Positive)?;
+        let units = match s.purchase_sums.as_slice() {
+            [] => None,
+            [(_, per_entry)] => Some(Units::Entries(per_entry)),
+            more => {
+                return Err(CrmError::InvalidArgument(format!(
+                    "performance takes one quantity column; this partial state carries {} \
+                     purchase sums",
+                    more.len()
+                )))
+            }
+        };
+        let p = performance_domain::performance(&s.history, period, units);
+        performance_batch(
+            s.groups.as_ref(),
+            &p,
+            &values,
+            &parsed,
+            period.is_some(),
+            wide,
+        )
+    })?;
+    to_capsule(py, batch)
+}
+
+/// `loyalty`; the bonus column's per-day sums travel as the state's extra column.
+#[pyfunction]
+#[pyo3(signature = (state, *, as_of=None, window_days=None, points_per_unit=1.0, tiers, near=0.1, output="customers"))]
+#[allow(clippy::too_many_arguments)]
+pub fn loyalty_from_partial<'py>(
+    py: Python<'py>,
+    state: &Bound<'py, PyAny>,
+    as_of: Option<i32>,
+    window_days: Option<i32>,
+    points_per_unit: f64,
+    tiers: Vec<(String, f64)>,
+    near: f64,
+    output: &str,
+) -> Capsule<'py> {
+    let output = choice(py, "output", output, &LOYALTY_OUTPUTS)?;
+    let (names, thresholds): (Vec<String>, Vec<f64>) = tiers.into_iter().unzip();
+    let options = LoyaltyOptions {
+        as_of,
+        window_days,
+        points_per_unit,
+        thresholds: thresholds.get(1..).unwrap_or_default().to_vec(),
+        near,
+    };
+    let reads = Reads {
+        extras: true,
+        ..DAYS_ONLY
+    };
+    let function = "loyalty";
+    derive(py, state, function, reads, Purchase::Positive, |name, s| {
+        let carries_bonus = carries_one_extra(&s, function, "bonus")?;
+        let bonus = carries_bonus.then_some(|first: i32| {
+            let (_, sums) = s.extra_sums(|day| day >= first).swap_remove(0);
+            sums
+        });
+        loyalty_batch(
+            name,
+            &s.history,
+            s.keys.clone(),
+            &options,
+            &names,
+            output,
+            bonus,
+        )
+    })
 }

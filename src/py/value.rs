@@ -1,5 +1,5 @@
 //! `crm._core.profitability`, `performance` and `loyalty`: ingest, build the histories,
-//! derive, emit.
+//! derive, emit. The tables are built here for the partial states' versions too.
 
 use arrow_array::{ArrayRef, RecordBatch, UInt32Array};
 use pyo3::prelude::*;
@@ -7,14 +7,17 @@ use pyo3::prelude::*;
 use super::args::{bad_argument, choice, parse_period};
 use super::retention::{run, spec, with_customers, Output};
 use crate::emit;
-use crate::error::Result;
-use crate::history::{self, Purchase};
-use crate::ingest::{Spec, Transactions};
+use crate::error::{CrmError, Result};
+use crate::history::{self, History, Purchase};
+use crate::ingest::{Groups, Spec};
 use crate::retention::per_customer;
 use crate::value::loyalty::{self as loyalty_domain, LoyaltyOptions};
 use crate::value::net_amount;
-use crate::value::performance::{self as performance_domain, Value};
+use crate::value::performance::{self as performance_domain, Units, Value};
 use crate::value::profitability::{self as domain, Cost, Group};
+
+pub(super) const PROFITABILITY_OUTPUTS: [&str; 3] = ["customers", "deciles", "tiers"];
+pub(super) const LOYALTY_OUTPUTS: [&str; 2] = ["customers", "tiers"];
 
 #[pyfunction]
 #[pyo3(signature = (data, *, customer, date, amount, cost_column=None, cost_rate=None, tiers, output="customers", on_invalid="raise"))]
@@ -31,7 +34,7 @@ pub fn profitability<'py>(
     output: &str,
     on_invalid: &str,
 ) -> Output<'py> {
-    let output = choice(py, "output", output, &["customers", "deciles", "tiers"])?;
+    let output = choice(py, "output", output, &PROFITABILITY_OUTPUTS)?;
     let (names, shares): (Vec<String>, Vec<f64>) = tiers.into_iter().unzip();
     let spec = Spec {
         extra: cost_column.into_iter().collect(),
@@ -40,28 +43,41 @@ pub fn profitability<'py>(
     let name = spec.customer.clone();
     run(py, data, spec, on_invalid, |tx| {
         let (history, keys, codes) = with_customers(tx, Purchase::Positive)?;
-        let revenue = per_customer(&history, |es| net_amount(es, |_| true));
         let cost = match (tx.extras.first(), cost_rate) {
             (Some(values), _) => Cost::Column(history::column_sums(tx, values, &codes)),
             (None, Some(rate)) => Cost::Rate(rate),
             (None, None) => Cost::Nothing,
         };
-        let p = domain::profitability(revenue, cost, &shares)?;
-        match output {
-            0 => customers_batch(&name, &keys, &p, &names),
-            1 => {
-                let deciles = domain::groups(&p, |i| p.decile[i] as usize - 1, 10);
-                let labels = emit::int32((1..=10).map(Some).collect());
-                groups_batch(("decile", labels), &deciles)
-            }
-            _ => {
-                let tiers = domain::groups(&p, |i| p.tier[i] as usize, names.len());
-                let labels = emit::categorical((0..names.len() as u16).collect(), &names)?;
-                groups_batch(("tier", labels), &tiers)
-                    .and_then(|b| emit::mark_ordered(b, &["tier"]))
-            }
-        }
+        profitability_batch(&name, &history, &keys, cost, (&names, &shares), output)
     })
+}
+
+/// The profitability table (`output`: an index into `PROFITABILITY_OUTPUTS`) of the
+/// customers of `history`; `tiers`: the tiers' names and shares of customers.
+pub(super) fn profitability_batch(
+    name: &str,
+    history: &History,
+    keys: &ArrayRef,
+    cost: Cost,
+    tiers: (&[String], &[f64]),
+    output: usize,
+) -> Result<RecordBatch> {
+    let (names, shares) = tiers;
+    let revenue = per_customer(history, |es| net_amount(es, |_| true));
+    let p = domain::profitability(revenue, cost, shares)?;
+    match output {
+        0 => customers_batch(name, keys, &p, names),
+        1 => {
+            let deciles = domain::groups(&p, |i| p.decile[i] as usize - 1, 10);
+            let labels = emit::int32((1..=10).map(Some).collect());
+            groups_batch(("decile", labels), &deciles)
+        }
+        _ => {
+            let tiers = domain::groups(&p, |i| p.tier[i] as usize, names.len());
+            let labels = emit::categorical((0..names.len() as u16).collect(), names)?;
+            groups_batch(("tier", labels), &tiers).and_then(|b| emit::mark_ordered(b, &["tier"]))
+        }
+    }
 }
 
 /// One row per customer, most profitable first.
@@ -164,6 +180,34 @@ pub fn performance<'py>(
 ) -> Output<'py> {
     let period = period.map(|p| parse_period(py, p)).transpose()?;
     let wide = choice(py, "shape", shape, &["long", "wide"])? == 1;
+    let parsed = performance_values(py, &values, quantity.is_some())?;
+    let wants_quantity = parsed.contains(&Value::Quantity);
+    let spec = Spec {
+        by,
+        extra: quantity.filter(|_| wants_quantity).into_iter().collect(),
+        ..spec(customer, date, amount, order)
+    };
+    run(py, data, spec, on_invalid, |tx| {
+        let history = history::build(tx);
+        let units = tx.extras.first().map(|q| Units::Rows(tx, q));
+        let p = performance_domain::performance(&history, period, units);
+        performance_batch(
+            tx.groups.as_ref(),
+            &p,
+            &values,
+            &parsed,
+            period.is_some(),
+            wide,
+        )
+    })
+}
+
+/// The values asked for; the quantity needs a quantity column (`has_quantity`).
+pub(super) fn performance_values(
+    py: Python<'_>,
+    values: &[String],
+    has_quantity: bool,
+) -> PyResult<Vec<Value>> {
     let parsed = values
         .iter()
         .map(|v| Value::parse(v))
@@ -175,28 +219,19 @@ pub fn performance<'py>(
             "values must name at least one value".into(),
         ));
     }
-    let wants_quantity = parsed.contains(&Value::Quantity);
-    if wants_quantity && quantity.is_none() {
+    if parsed.contains(&Value::Quantity) && !has_quantity {
         return Err(bad_argument(
             py,
             "the value 'quantity' needs a quantity column".into(),
         ));
     }
-    let spec = Spec {
-        by,
-        extra: quantity.filter(|_| wants_quantity).into_iter().collect(),
-        ..spec(customer, date, amount, order)
-    };
-    run(py, data, spec, on_invalid, |tx| {
-        let history = history::build(tx);
-        let quantities = tx.extras.first().map(Vec::as_slice);
-        let p = performance_domain::performance(tx, &history, period, quantities);
-        performance_batch(tx, &p, &values, &parsed, period.is_some(), wide)
-    })
+    Ok(parsed)
 }
 
-fn performance_batch(
-    tx: &Transactions,
+/// The performance table; `groups`: the `by` value combinations the cells' group codes
+/// stand for (None without `by`).
+pub(super) fn performance_batch(
+    groups: Option<&Groups>,
     p: &performance_domain::Performance,
     names: &[String],
     values: &[Value],
@@ -217,7 +252,7 @@ fn performance_batch(
     };
     let repeat = if wide { 1 } else { n_periods };
     let mut columns: Vec<(String, ArrayRef)> = Vec::new();
-    if let Some(groups) = &tx.groups {
+    if let Some(groups) = groups {
         let codes: Vec<u32> = p
             .groups
             .iter()
@@ -278,13 +313,13 @@ pub fn loyalty<'py>(
     output: &str,
     on_invalid: &str,
 ) -> Output<'py> {
-    let output = choice(py, "output", output, &["customers", "tiers"])?;
+    let output = choice(py, "output", output, &LOYALTY_OUTPUTS)?;
     let (names, thresholds): (Vec<String>, Vec<f64>) = tiers.into_iter().unzip();
     let options = LoyaltyOptions {
         as_of,
         window_days,
         points_per_unit,
-        thresholds: thresholds[1..].to_vec(),
+        thresholds: thresholds.get(1..).unwrap_or_default().to_vec(),
         near,
     };
     let spec = Spec {
@@ -294,9 +329,8 @@ pub fn loyalty<'py>(
     let name = spec.customer.clone();
     run(py, data, spec, on_invalid, |tx| {
         let (history, keys, codes) = with_customers(tx, Purchase::Positive)?;
-        let window = loyalty_domain::window(&history, &options)?;
-        let bonus_sums = match (tx.extras.first(), window) {
-            (Some(values), Some((first, _))) => {
+        let bonus = tx.extras.first().map(|values| {
+            move |first: i32| {
                 let code = |c: usize, i: usize| tx.customers.rows.code(c, i);
                 let in_window = |c: usize, i: usize| {
                     if tx.days[c].day(i) >= first {
@@ -306,45 +340,64 @@ pub fn loyalty<'py>(
                     }
                 };
                 let sums = history::sums_by_key(tx, tx.customers.n_codes, code, in_window);
-                Some(
-                    codes
-                        .iter()
-                        .map(|&c| sums[c as usize])
-                        .collect::<Vec<f64>>(),
-                )
+                codes.iter().map(|&c| sums[c as usize]).collect()
             }
-            _ => None,
-        };
-        let l = loyalty_domain::loyalty(&history, &options, bonus_sums.as_deref())?;
-        let batch = if output == 0 {
-            let next = |t: u16| (t as usize + 1 < names.len()).then_some(t + 1);
-            let mut columns = vec![
-                (name.as_str(), keys),
-                ("spend", emit::floats(l.spend)),
-                ("spend_points", emit::int64(l.spend_points)),
-            ];
-            if let Some(b) = bonus_sums {
-                columns.push(("bonus_points", emit::floats(b)));
-            }
-            columns.extend([
-                ("points", emit::floats(l.points)),
-                ("tier", emit::categorical(l.tier.clone(), &names)?),
-                (
-                    "next_tier",
-                    emit::categorical_or_null(l.tier.iter().map(|&t| next(t)).collect(), &names)?,
-                ),
-                ("points_to_next", emit::float64(l.points_to_next)),
-                (
-                    "close_to_next",
-                    emit::booleans(l.close_to_next.into_iter().map(Some).collect()),
-                ),
-            ]);
-            emit::batch(columns)?
-        } else {
-            tiers_batch(&l, &names)?
-        };
-        emit::mark_ordered(batch, &["tier", "next_tier"])
+        });
+        loyalty_batch(&name, &history, keys, &options, &names, output, bonus)
     })
+}
+
+/// The loyalty table (`output`: an index into `LOYALTY_OUTPUTS`) of the customers of
+/// `history`; `bonus`, with a bonus column: each customer's bonus points from the first day
+/// of the window on.
+pub(super) fn loyalty_batch(
+    name: &str,
+    history: &History,
+    keys: ArrayRef,
+    options: &LoyaltyOptions,
+    names: &[String],
+    output: usize,
+    bonus: Option<impl FnOnce(i32) -> Vec<f64>>,
+) -> Result<RecordBatch> {
+    if names.is_empty() {
+        return Err(CrmError::InvalidArgument(
+            "tiers must name at least the base tier".to_string(),
+        ));
+    }
+    let window = loyalty_domain::window(history, options)?;
+    let bonus_sums = match (bonus, window) {
+        (Some(sums), Some((first, _))) => Some(sums(first)),
+        _ => None,
+    };
+    let l = loyalty_domain::loyalty(history, options, bonus_sums.as_deref())?;
+    let batch = if output == 0 {
+        let next = |t: u16| (t as usize + 1 < names.len()).then_some(t + 1);
+        let mut columns = vec![
+            (name, keys),
+            ("spend", emit::floats(l.spend)),
+            ("spend_points", emit::int64(l.spend_points)),
+        ];
+        if let Some(b) = bonus_sums {
+            columns.push(("bonus_points", emit::floats(b)));
+        }
+        columns.extend([
+            ("points", emit::floats(l.points)),
+            ("tier", emit::categorical(l.tier.clone(), names)?),
+            (
+                "next_tier",
+                emit::categorical_or_null(l.tier.iter().map(|&t| next(t)).collect(), names)?,
+            ),
+            ("points_to_next", emit::float64(l.points_to_next)),
+            (
+                "close_to_next",
+                emit::booleans(l.close_to_next.into_iter().map(Some).collect()),
+            ),
+        ]);
+        emit::batch(columns)?
+    } else {
+        tiers_batch(&l, names)?
+    };
+    emit::mark_ordered(batch, &["tier", "next_tier"])
 }
 
 /// One row per tier, the base tier first.

@@ -1,6 +1,7 @@
 //! `crm.performance`: the product distribution pivot (quantity, revenue, customers, orders
 //! by the `by` columns × period). Amounts and counts come from the customers' histories;
-//! quantities, which the history does not keep, from one keyed sum over the rows.
+//! quantities, which the history does not keep, from one keyed sum over the rows, or from
+//! the per-entry sums a partial state carries.
 
 use crate::error::{CrmError, Result};
 use crate::history::{self, History};
@@ -58,13 +59,15 @@ pub struct Performance {
     pub orders: Vec<i64>,
 }
 
-/// `quantities`: the quantity column per chunk, when the quantity is wanted.
-pub fn performance(
-    tx: &Transactions,
-    history: &History,
-    period: Option<Period>,
-    quantities: Option<&[arrow_buffer::ScalarBuffer<f64>]>,
-) -> Performance {
+/// Where the units bought come from, when the quantity is wanted.
+pub enum Units<'a> {
+    /// The log's rows and its quantity column, per chunk (the units of purchase rows count).
+    Rows(&'a Transactions, &'a [arrow_buffer::ScalarBuffer<f64>]),
+    /// Per entry of the history, in its order: the units of the entry's purchase rows.
+    Entries(&'a [Sum]),
+}
+
+pub fn performance(history: &History, period: Option<Period>, units: Option<Units>) -> Performance {
     let Some((first, last)) = history.days else {
         return empty();
     };
@@ -97,18 +100,30 @@ pub fn performance(
         },
         Cells::merge,
     );
-    let quantity = quantities.map_or_else(Vec::new, |q| {
-        let row_cell = |c: usize, i: usize| {
-            let group = tx.groups.as_ref().map_or(0, |g| g.codes[c][i]);
-            cell(group, tx.days[c].day(i)) as u32
-        };
-        let purchased = |c: usize, i: usize| match &tx.amounts[c] {
-            Amounts::F64(a) => a[i] > 0.0,
-            Amounts::I64(a) => a[i] > 0,
-        };
-        let units = |c: usize, i: usize| if purchased(c, i) { q[c][i] } else { 0.0 };
-        history::sums_by_key(tx, n_cells, row_cell, units)
-    });
+    let quantity = match units {
+        None => vec![],
+        Some(Units::Rows(tx, q)) => {
+            let row_cell = |c: usize, i: usize| {
+                let group = tx.groups.as_ref().map_or(0, |g| g.codes[c][i]);
+                cell(group, tx.days[c].day(i)) as u32
+            };
+            let purchased = |c: usize, i: usize| match &tx.amounts[c] {
+                Amounts::F64(a) => a[i] > 0.0,
+                Amounts::I64(a) => a[i] > 0,
+            };
+            let units = |c: usize, i: usize| if purchased(c, i) { q[c][i] } else { 0.0 };
+            history::sums_by_key(tx, n_cells, row_cell, units)
+        }
+        Some(Units::Entries(per_entry)) => {
+            let mut sums = vec![Sum::default(); n_cells];
+            let entries = history.parts.iter().flat_map(|p| p.customers());
+            let entries = entries.flat_map(|(_, es)| es);
+            for (e, units) in entries.zip(per_entry) {
+                sums[cell(e.group, e.day)].merge(units);
+            }
+            sums.iter().map(Sum::value).collect()
+        }
+    };
     let values = |v: Vec<Sum>| v.iter().map(Sum::value).collect();
     Performance {
         groups,
@@ -189,7 +204,7 @@ mod tests {
         };
         let tx = ingest(&batch.schema(), &[batch], &spec, OnInvalid::Raise).unwrap();
         let h = history::build(&tx);
-        let p = performance(&tx, &h, Some(Period::Month), None);
+        let p = performance(&h, Some(Period::Month), None);
         assert_eq!(p.starts.len(), 3);
         assert_eq!(p.customers, vec![2, 0, 1]);
         assert_eq!(p.orders, vec![2, 0, 1]);
