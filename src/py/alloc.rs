@@ -3,7 +3,7 @@
 //! (`crate::memory::release_freed`), at once while streaming, later in a Dask worker.
 
 use std::alloc::{GlobalAlloc, Layout};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use libmimalloc_sys::{mi_option_get, mi_option_set, mi_option_t};
 use mimalloc::MiMalloc;
@@ -93,29 +93,71 @@ unsafe fn map(len: usize) -> *mut u8 {
     }
 }
 
+/// The blocks mapped and not yet freed, so that freeing a large block knows where it came
+/// from: while freed memory is kept (`keep_freed_memory_for`, a Dask worker) large blocks
+/// come from mimalloc, which keeps them for the next task. A full table falls back to
+/// mimalloc too.
+static MAPPED: [AtomicUsize; 1024] = [const { AtomicUsize::new(0) }; 1024];
+
+fn register(ptr: *mut u8) -> bool {
+    MAPPED.iter().any(|slot| {
+        slot.compare_exchange(0, ptr as usize, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+    })
+}
+
+/// Forget `ptr` if it was mapped; whether it was.
+fn unregister(ptr: *mut u8) -> bool {
+    MAPPED.iter().any(|slot| {
+        slot.compare_exchange(ptr as usize, 0, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+    })
+}
+
+fn is_large(size: usize, layout: Layout) -> bool {
+    size >= LARGE && layout.align() <= HUGE_PAGE
+}
+
+/// A registered mapping of `size` bytes, or null (mapping failed or the table is full).
+unsafe fn map_registered(size: usize) -> *mut u8 {
+    // SAFETY: a fresh mapping, unmapped again if it cannot be registered.
+    unsafe {
+        let ptr = map(mapped_len(size));
+        if !ptr.is_null() && !register(ptr) {
+            libc::munmap(ptr.cast(), mapped_len(size));
+            return std::ptr::null_mut();
+        }
+        ptr
+    }
+}
+
 unsafe impl GlobalAlloc for LargeBlocksMapped {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if layout.size() >= LARGE && layout.align() <= HUGE_PAGE {
-            // SAFETY: a fresh mapping.
-            unsafe { map(mapped_len(layout.size())) }
-        } else {
-            // SAFETY: forwarded as given.
-            unsafe { MiMalloc.alloc(layout) }
+        if is_large(layout.size(), layout) && !KEEPING.load(Ordering::Relaxed) {
+            // SAFETY: a fresh mapping, or mimalloc's block when there is none.
+            let ptr = unsafe { map_registered(layout.size()) };
+            if !ptr.is_null() {
+                return ptr;
+            }
         }
+        // SAFETY: forwarded as given.
+        unsafe { MiMalloc.alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if layout.size() >= LARGE && layout.align() <= HUGE_PAGE {
+        if is_large(layout.size(), layout) && !KEEPING.load(Ordering::Relaxed) {
             // SAFETY: fresh mappings are zeroed.
-            unsafe { map(mapped_len(layout.size())) }
-        } else {
-            // SAFETY: forwarded as given.
-            unsafe { MiMalloc.alloc_zeroed(layout) }
+            let ptr = unsafe { map_registered(layout.size()) };
+            if !ptr.is_null() {
+                return ptr;
+            }
         }
+        // SAFETY: forwarded as given.
+        unsafe { MiMalloc.alloc_zeroed(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if layout.size() >= LARGE && layout.align() <= HUGE_PAGE {
+        if is_large(layout.size(), layout) && unregister(ptr) {
             // SAFETY: `ptr` was mapped by `map` with this length (same layout).
             unsafe { libc::munmap(ptr.cast(), mapped_len(layout.size())) };
         } else {
@@ -125,46 +167,65 @@ unsafe impl GlobalAlloc for LargeBlocksMapped {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let large = |size: usize| size >= LARGE && layout.align() <= HUGE_PAGE;
-        match (large(layout.size()), large(new_size)) {
+        let mapped = is_large(layout.size(), layout)
+            && MAPPED
+                .iter()
+                .any(|slot| slot.load(Ordering::Acquire) == ptr as usize);
+        if !mapped && !is_large(new_size, layout) {
             // SAFETY: forwarded as given.
-            (false, false) => unsafe { MiMalloc.realloc(ptr, layout, new_size) },
-            (true, true) if mapped_len(new_size) == mapped_len(layout.size()) => ptr,
-            (true, true) => {
-                // The pages move to a fresh aligned range, not copied.
-                let (old_len, new_len) = (mapped_len(layout.size()), mapped_len(new_size));
-                // SAFETY: `new` is a fresh mapping of new_len that mremap replaces.
-                unsafe {
-                    let new = map(new_len);
-                    if new.is_null() {
-                        return new;
-                    }
-                    let moved = libc::mremap(
-                        ptr.cast(),
-                        old_len,
-                        new_len,
-                        libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
-                        new.cast::<libc::c_void>(),
-                    );
-                    if moved == libc::MAP_FAILED {
-                        libc::munmap(new.cast(), new_len);
-                        return std::ptr::null_mut();
-                    }
-                    moved.cast()
-                }
+            return unsafe { MiMalloc.realloc(ptr, layout, new_size) };
+        }
+        let (old_len, new_len) = (mapped_len(layout.size()), mapped_len(new_size));
+        if mapped && is_large(new_size, layout) {
+            if new_len == old_len {
+                return ptr;
             }
-            _ => {
-                // SAFETY: a new block of the new size; the common prefix is copied, the old freed.
-                unsafe {
-                    let new_layout = Layout::from_size_align_unchecked(new_size, layout.align());
-                    let new = self.alloc(new_layout);
-                    if !new.is_null() {
-                        std::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
-                        self.dealloc(ptr, layout);
-                    }
-                    new
+            // The pages move to a fresh aligned range, not copied.
+            // SAFETY: `new` is a fresh mapping of new_len that mremap replaces; the table's
+            // entry follows the block.
+            unsafe {
+                let new = map(new_len);
+                if new.is_null() {
+                    return new;
                 }
+                let moved = libc::mremap(
+                    ptr.cast(),
+                    old_len,
+                    new_len,
+                    libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+                    new.cast::<libc::c_void>(),
+                );
+                if moved == libc::MAP_FAILED {
+                    libc::munmap(new.cast(), new_len);
+                    return std::ptr::null_mut();
+                }
+                unregister(ptr);
+                if !register(moved.cast()) {
+                    // No room to remember it: hand the bytes to a mimalloc block instead.
+                    let block =
+                        MiMalloc.alloc(Layout::from_size_align_unchecked(new_size, layout.align()));
+                    if !block.is_null() {
+                        std::ptr::copy_nonoverlapping(
+                            moved.cast::<u8>(),
+                            block,
+                            layout.size().min(new_size),
+                        );
+                    }
+                    libc::munmap(moved, new_len);
+                    return block;
+                }
+                return moved.cast();
             }
+        }
+        // SAFETY: a new block of the new size; the common prefix is copied, the old freed.
+        unsafe {
+            let new_layout = Layout::from_size_align_unchecked(new_size, layout.align());
+            let new = self.alloc(new_layout);
+            if !new.is_null() {
+                std::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
+                self.dealloc(ptr, layout);
+            }
+            new
         }
     }
 }
@@ -214,6 +275,19 @@ mod tests {
             assert_eq!(z as usize % HUGE_PAGE, 0);
             assert!((0..zeroed.size()).step_by(4096).all(|i| *z.add(i) == 0));
             LargeBlocksMapped.dealloc(z, zeroed);
+
+            // A block made while freed memory is kept comes from mimalloc and goes back there.
+            let large = Layout::from_size_align(LARGE, 8).unwrap();
+            KEEPING.store(true, Ordering::Relaxed);
+            let kept = LargeBlocksMapped.alloc(large);
+            KEEPING.store(false, Ordering::Relaxed);
+            assert!(!MAPPED
+                .iter()
+                .any(|s| s.load(Ordering::Relaxed) == kept as usize));
+            *kept.add(LARGE - 1) = 1;
+            let grown = LargeBlocksMapped.realloc(kept, large, 2 * LARGE);
+            assert_eq!(*grown.add(LARGE - 1), 1);
+            LargeBlocksMapped.dealloc(grown, Layout::from_size_align(2 * LARGE, 8).unwrap());
         }
     }
 }
