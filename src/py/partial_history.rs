@@ -15,15 +15,14 @@ use super::retention::{
     lifecycle_batch, repurchase_batch,
 };
 use super::value::{
-    loyalty_batch, performance_batch, performance_values, profitability_batch, LOYALTY_OUTPUTS,
-    PROFITABILITY_OUTPUTS,
+    loyalty_batch, loyalty_options, performance_batch, performance_values, profitability_batch,
+    LOYALTY_OUTPUTS, PROFITABILITY_OUTPUTS,
 };
 use crate::clv_summary::unit_days;
 use crate::error::{CrmError, Result};
 use crate::history::Purchase;
 use crate::partial::customer_days::{Reads, StateHistory};
 use crate::retention as domain;
-use crate::value::loyalty::LoyaltyOptions;
 use crate::value::performance::{self as performance_domain, Units};
 use crate::value::profitability::Cost;
 
@@ -400,14 +399,7 @@ pub fn loyalty_from_partial<'py>(
     output: &str,
 ) -> Capsule<'py> {
     let output = choice(py, "output", output, &LOYALTY_OUTPUTS)?;
-    let (names, thresholds): (Vec<String>, Vec<f64>) = tiers.into_iter().unzip();
-    let options = LoyaltyOptions {
-        as_of,
-        window_days,
-        points_per_unit,
-        thresholds: thresholds.get(1..).unwrap_or_default().to_vec(),
-        near,
-    };
+    let (names, options) = loyalty_options(as_of, window_days, points_per_unit, tiers, near);
     let reads = Reads {
         extras: true,
         ..DAYS_ONLY

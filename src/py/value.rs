@@ -314,14 +314,7 @@ pub fn loyalty<'py>(
     on_invalid: &str,
 ) -> Output<'py> {
     let output = choice(py, "output", output, &LOYALTY_OUTPUTS)?;
-    let (names, thresholds): (Vec<String>, Vec<f64>) = tiers.into_iter().unzip();
-    let options = LoyaltyOptions {
-        as_of,
-        window_days,
-        points_per_unit,
-        thresholds: thresholds.get(1..).unwrap_or_default().to_vec(),
-        near,
-    };
+    let (names, options) = loyalty_options(as_of, window_days, points_per_unit, tiers, near);
     let spec = Spec {
         extra: bonus.clone().into_iter().collect(),
         ..spec(customer, date, amount, None)
@@ -345,6 +338,26 @@ pub fn loyalty<'py>(
         });
         loyalty_batch(&name, &history, keys, &options, &names, output, bonus)
     })
+}
+
+/// The tier names and the options of `loyalty` from its arguments (the first tier, the
+/// base, has threshold 0).
+pub(super) fn loyalty_options(
+    as_of: Option<i32>,
+    window_days: Option<i32>,
+    points_per_unit: f64,
+    tiers: Vec<(String, f64)>,
+    near: f64,
+) -> (Vec<String>, LoyaltyOptions) {
+    let (names, thresholds): (Vec<String>, Vec<f64>) = tiers.into_iter().unzip();
+    let options = LoyaltyOptions {
+        as_of,
+        window_days,
+        points_per_unit,
+        thresholds: thresholds.get(1..).unwrap_or_default().to_vec(),
+        near,
+    };
+    (names, options)
 }
 
 /// The loyalty table (`output`: an index into `LOYALTY_OUTPUTS`) of the customers of
