@@ -62,6 +62,99 @@ pub fn pack(s: &str) -> u128 {
     body | n as u128
 }
 
+/// How a column's strings are packed into one integer, chosen from their lengths.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Packing {
+    /// Every string is 8 bytes long: the bytes themselves, big-endian (`Word::eight`).
+    Eight,
+    /// No string is longer than 7 bytes: as `pack`, on 64 bits (`Word::short`).
+    Short,
+    /// No string is longer than `PACKED_MAX_LEN` bytes: `pack`.
+    Wide,
+    /// Longer strings: hashed, not packed.
+    None,
+}
+
+impl Packing {
+    /// The packing of strings of `shortest..=longest` bytes.
+    pub fn for_lengths(shortest: usize, longest: usize) -> Packing {
+        match longest {
+            0..=7 => Packing::Short,
+            8 if shortest == 8 => Packing::Eight,
+            _ if longest <= PACKED_MAX_LEN => Packing::Wide,
+            _ => Packing::None,
+        }
+    }
+}
+
+/// A short string packed into 64 bits, grouped like an integer key: half the bytes of a
+/// `pack`ed one to hash, scatter and compare. Integer order is the strings' byte order
+/// within one packing (fixed-width ids, the common case, are `Eight`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Word(u64);
+
+impl Word {
+    /// A string of exactly 8 bytes.
+    #[inline(always)]
+    pub fn eight(s: &str) -> Word {
+        debug_assert_eq!(s.len(), 8);
+        Word(u64::from_be_bytes(s.as_bytes()[..8].try_into().unwrap()))
+    }
+
+    /// A string of at most 7 bytes: its bytes big-endian, zero-padded, then its length.
+    #[inline(always)]
+    pub fn short(s: &str) -> Word {
+        let (b, n) = (s.as_bytes(), s.len());
+        debug_assert!(n <= 7);
+        let at_end = |tail: u64| tail << (8 * (8 - n));
+        let body = if n >= 4 {
+            let word = |i: usize| u32::from_be_bytes(b[i..i + 4].try_into().unwrap()) as u64;
+            (word(0) << 32) | at_end(word(n - 4))
+        } else if n > 0 {
+            let byte = |i: usize| (b[i] as u64) << (8 * (7 - i));
+            byte(0) | byte(n / 2) | byte(n - 1)
+        } else {
+            0
+        };
+        Word(body | n as u64)
+    }
+
+    /// The string back, as packed by `packing` (`Eight` or `Short`).
+    ///
+    /// # Safety
+    /// `self` must come from `Word::eight` for `Eight`, `Word::short` for `Short`.
+    pub unsafe fn unpack(&self, packing: Packing) -> Unpacked {
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&self.0.to_be_bytes());
+        bytes[15] = match packing {
+            Packing::Eight => 8,
+            _ => bytes[7],
+        };
+        Unpacked(bytes)
+    }
+}
+
+impl SortPrefix for Word {
+    fn sort_prefix(&self) -> u64 {
+        self.0
+    }
+}
+
+impl GroupKey for Word {
+    type Grouped = u64;
+    #[inline(always)]
+    fn grouped(self) -> u64 {
+        mix64(self.0)
+    }
+    #[inline(always)]
+    fn hash(grouped: &u64) -> u64 {
+        *grouped
+    }
+    fn key(grouped: u64) -> Word {
+        Word(unmix64(grouped))
+    }
+}
+
 /// A packed string, read back without a heap allocation.
 pub struct Unpacked([u8; 16]);
 
@@ -461,6 +554,62 @@ mod tests {
             .map(|p| unsafe { unpack(p) }.as_ref().into())
             .collect();
         assert_eq!(unpacked, words);
+    }
+
+    #[test]
+    fn words_keep_byte_order_and_unpack() {
+        for (mut words, packing, pack) in [
+            (
+                vec![
+                    "b", "a", "", "ab", "a\u{0}", "zzzzzzz", "C10", "C1", "C9", "\u{0}",
+                ],
+                Packing::Short,
+                Word::short as fn(&str) -> Word,
+            ),
+            (
+                vec![
+                    "C0000010",
+                    "C0000001",
+                    "b0000000",
+                    "\u{0}0000000",
+                    "zzzzzzzz",
+                ],
+                Packing::Eight,
+                Word::eight,
+            ),
+        ] {
+            let mut packed: Vec<Word> = words.iter().map(|w| pack(w)).collect();
+            packed.sort();
+            words.sort();
+            // SAFETY: every value was packed above by `packing`'s function.
+            let unpacked: Vec<String> = packed
+                .iter()
+                .map(|p| unsafe { p.unpack(packing) }.as_ref().into())
+                .collect();
+            assert_eq!(unpacked, words);
+            assert!(packed.iter().all(|&w| Word::key(w.grouped()) == w));
+        }
+        let text = "abcdefg";
+        for n in 0..=7 {
+            let mut bytes = [0u8; 8];
+            bytes[..n].copy_from_slice(&text.as_bytes()[..n]);
+            bytes[7] = n as u8;
+            assert_eq!(
+                Word::short(&text[..n]).0,
+                u64::from_be_bytes(bytes),
+                "length {n}"
+            );
+        }
+    }
+
+    #[test]
+    fn packing_follows_the_lengths() {
+        assert_eq!(Packing::for_lengths(0, 0), Packing::Short);
+        assert_eq!(Packing::for_lengths(1, 7), Packing::Short);
+        assert_eq!(Packing::for_lengths(8, 8), Packing::Eight);
+        assert_eq!(Packing::for_lengths(7, 8), Packing::Wide);
+        assert_eq!(Packing::for_lengths(9, 15), Packing::Wide);
+        assert_eq!(Packing::for_lengths(3, 16), Packing::None);
     }
 
     #[test]

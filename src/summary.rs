@@ -12,7 +12,7 @@ use arrow_array::ArrayRef;
 
 use crate::error::Result;
 use crate::hashing;
-use crate::ingest::keys::{self, HashedKeys, RowCodes};
+use crate::ingest::keys::{self, HashedKeys, RowCodes, StringGrouping};
 use crate::ingest::{Amounts, Transactions};
 use crate::memory;
 use crate::partition;
@@ -178,30 +178,27 @@ pub fn summarize(tx: &Transactions) -> Result<Summary> {
                 ..summary
             })
         }
-        RowCodes::Hashed(HashedKeys::Strings {
-            chunks,
-            packed: true,
-        }) => {
-            let (summary, keys) = summarize_hashed(tx, |c, i| hashing::pack(chunks.value(c, i)));
+        RowCodes::Hashed(HashedKeys::Strings { chunks, packing }) => {
+            let (summary, keys) = chunks.grouped(*packing, Summarizing(tx));
             Ok(Summary {
-                keys: Some(chunks.array(keys.iter().map(|k| {
-                    // SAFETY: the keys were packed by `hashing::pack`.
-                    unsafe { hashing::unpack(k) }
-                }))),
-                ..summary
-            })
-        }
-        RowCodes::Hashed(HashedKeys::Strings {
-            chunks,
-            packed: false,
-        }) => {
-            let (summary, keys) = summarize_hashed(tx, |c, i| chunks.value(c, i));
-            Ok(Summary {
-                keys: Some(chunks.array(keys.iter())),
+                keys: Some(keys),
                 ..summary
             })
         }
         RowCodes::Dense { .. } | RowCodes::Coded { .. } => Ok(summarize_coded(tx)),
+    }
+}
+
+/// `summarize_hashed` as a `StringGrouping`.
+struct Summarizing<'a>(&'a Transactions);
+
+impl StringGrouping for Summarizing<'_> {
+    type Out = Summary;
+    fn run<K>(self, key_at: impl Fn(usize, usize) -> K + Sync) -> (Summary, Vec<K>)
+    where
+        K: hashing::GroupKey + Ord + hashing::SortPrefix,
+    {
+        summarize_hashed(self.0, key_at)
     }
 }
 

@@ -130,6 +130,32 @@ def test_sparse_integer_ids_use_the_hash_path_and_agree():
     assert_matches(crm.rfm(df), reference_rfm(df))
 
 
+KEY_SETS = {
+    # every packing of string keys into integers (by the column's shortest and longest key)
+    "up to 7 bytes": ["", "a", "a\x00", "\x00", "ab", "b", "zzzzzzz", "é", "C1", "C10", "C9"],
+    "all 8 bytes": ["C0000001", "C0000010", "b0000000", "\x00bcdefgh", "zzzzzzzz", "ééééé"[:4], "C000000\x00"],
+    "7 and 8 bytes": ["abcdefg", "abcdefgh", "abcdefg\x07", "abcdef\x00", "b"],
+    "up to 15 bytes": ["a", "abcdefghijklmno", "abcdefghi", "abcdefghi\x00"],
+    "longer": ["a", "a customer key longer than fifteen bytes", "ab"],
+}
+
+
+@pytest.mark.parametrize("keys", list(KEY_SETS), ids=list(KEY_SETS))
+@pytest.mark.parametrize("layout", [pa.string(), pa.large_string(), pa.string_view()])
+def test_string_keys_of_every_length_come_back_sorted_and_whole(keys, layout):
+    rng = np.random.default_rng(3)
+    values = rng.choice(np.array(KEY_SETS[keys], dtype=object), 300)
+    df = pd.DataFrame({
+        "customer_id": values,
+        "order_date": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 300, 300), unit="D"),
+        "amount": np.round(rng.normal(50, 40, 300), 2),
+    })
+    table = pa.table({**{c: df[c] for c in df.columns}, "customer_id": pa.array(values.tolist(), layout)})
+    out = crm.rfm(table)
+    assert out.schema.field("customer_id").type == layout
+    assert_matches(out, reference_rfm(df))
+
+
 @pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
 def test_timestamp_units_and_dates(unit):
     base = pd.DataFrame({

@@ -20,7 +20,7 @@ use arrow_schema::DataType;
 use rayon::prelude::*;
 
 use crate::error::{CrmError, Result};
-use crate::hashing::{self, PACKED_MAX_LEN};
+use crate::hashing::{self, GroupKey, Packing, SortPrefix, Word};
 use crate::partition::SharedMut;
 
 /// Per-row customer keys, in the form cheapest for the key type.
@@ -39,10 +39,10 @@ pub enum RowCodes {
 /// Keys that the per-customer pass groups by hash.
 pub enum HashedKeys {
     Ints(Vec<ScalarBuffer<i64>>),
-    /// Strings; `packed` when every one fits `hashing::pack`.
+    /// Strings, packed into an integer when their lengths allow.
     Strings {
         chunks: Strings,
-        packed: bool,
+        packing: Packing,
     },
 }
 
@@ -84,26 +84,57 @@ impl Strings {
         }
     }
 
-    fn longest(&self) -> usize {
-        fn widest<O: arrow_array::OffsetSizeTrait>(
-            a: &[arrow_array::GenericStringArray<O>],
-        ) -> usize {
-            let width = |a: &arrow_array::GenericStringArray<O>| {
+    /// How the strings pack, from the shortest and the longest.
+    fn packing(&self) -> Packing {
+        fn span(lens: impl Iterator<Item = usize>) -> (usize, usize) {
+            lens.fold((usize::MAX, 0), |(lo, hi), n| (lo.min(n), hi.max(n)))
+        }
+        fn offsets<O: OffsetSizeTrait>(a: &GenericStringArray<O>) -> (usize, usize) {
+            span(
                 a.value_offsets()
                     .windows(2)
-                    .map(|w| (w[1] - w[0]).as_usize())
-                    .max()
-            };
-            a.iter().filter_map(width).max().unwrap_or(0)
+                    .map(|w| (w[1] - w[0]).as_usize()),
+            )
         }
-        match self {
-            Strings::Utf8(a) => widest(a),
-            Strings::Large(a) => widest(a),
+        let spans: Vec<(usize, usize)> = match self {
+            Strings::Utf8(a) => a.par_iter().map(offsets).collect(),
+            Strings::Large(a) => a.par_iter().map(offsets).collect(),
             Strings::View(a) => a
-                .iter()
-                .filter_map(|a| a.views().iter().map(|&v| v as u32 as usize).max())
-                .max()
-                .unwrap_or(0),
+                .par_iter()
+                .map(|a| span(a.views().iter().map(|&v| v as u32 as usize)))
+                .collect(),
+        };
+        let (shortest, longest) = span(spans.iter().flat_map(|&(lo, hi)| [lo, hi]));
+        Packing::for_lengths(shortest, longest)
+    }
+
+    /// Run `grouping` on every row's key in its packed form (per `packing`), and turn the
+    /// distinct keys it returns back into an array of the column's layout.
+    pub fn grouped<G: StringGrouping>(&self, packing: Packing, grouping: G) -> (G::Out, ArrayRef) {
+        match packing {
+            Packing::Eight | Packing::Short => {
+                let pack = if packing == Packing::Eight {
+                    Word::eight
+                } else {
+                    Word::short
+                };
+                let (out, keys) = grouping.run(|c, i| pack(self.value(c, i)));
+                // SAFETY: the keys were packed by `packing`'s function just above.
+                let keys = keys.iter().map(|k| unsafe { k.unpack(packing) });
+                (out, self.array(keys))
+            }
+            Packing::Wide => {
+                let (out, keys) = grouping.run(|c, i| hashing::pack(self.value(c, i)));
+                // SAFETY: the keys were packed by `hashing::pack`.
+                (
+                    out,
+                    self.array(keys.iter().map(|k| unsafe { hashing::unpack(k) })),
+                )
+            }
+            Packing::None => {
+                let (out, keys) = grouping.run(|c, i| self.value(c, i));
+                (out, self.array(keys.iter()))
+            }
         }
     }
 
@@ -115,6 +146,15 @@ impl Strings {
             Strings::View(_) => Arc::new(StringViewArray::from_iter_values(values)),
         }
     }
+}
+
+/// A pass that groups rows by a key read through `key_at(chunk, row)` and returns its result
+/// with the distinct keys (`Strings::grouped` picks the key's form).
+pub trait StringGrouping {
+    type Out;
+    fn run<K>(self, key_at: impl Fn(usize, usize) -> K + Sync) -> (Self::Out, Vec<K>)
+    where
+        K: GroupKey + Ord + SortPrefix;
 }
 
 /// A string array built in buffers of their final size, measured first: growing them would
@@ -249,12 +289,10 @@ pub fn index_keys(
     }
     match Strings::new(chunks) {
         Some(strings) => {
-            let packed = strings.longest() <= PACKED_MAX_LEN;
+            let packing = strings.packing();
+            let chunks = strings;
             index(
-                RowCodes::Hashed(HashedKeys::Strings {
-                    chunks: strings,
-                    packed,
-                }),
+                RowCodes::Hashed(HashedKeys::Strings { chunks, packing }),
                 0,
                 None,
             )
@@ -358,18 +396,19 @@ pub fn encode(chunks: &[ArrayRef], column: &str) -> Result<(Vec<Vec<u32>>, Array
         return Ok((codes, ints_as(uniques, &dtype)?));
     }
     let strings = Strings::new(chunks).ok_or_else(|| key_type_error(column, &dtype))?;
-    if strings.longest() <= PACKED_MAX_LEN {
-        let (codes, uniques) = encode_hashed(&lens, |c, i| hashing::pack(strings.value(c, i)));
-        Ok((
-            codes,
-            strings.array(uniques.iter().map(|k| {
-                // SAFETY: the keys were packed by `hashing::pack`.
-                unsafe { hashing::unpack(k) }
-            })),
-        ))
-    } else {
-        let (codes, uniques) = encode_hashed(&lens, |c, i| strings.value(c, i));
-        Ok((codes, strings.array(uniques.iter())))
+    Ok(strings.grouped(strings.packing(), Encoding(&lens)))
+}
+
+/// `encode_hashed` as a `StringGrouping`.
+struct Encoding<'a>(&'a [usize]);
+
+impl StringGrouping for Encoding<'_> {
+    type Out = Vec<Vec<u32>>;
+    fn run<K>(self, key_at: impl Fn(usize, usize) -> K + Sync) -> (Vec<Vec<u32>>, Vec<K>)
+    where
+        K: GroupKey + Ord + SortPrefix,
+    {
+        encode_hashed(self.0, key_at)
     }
 }
 
@@ -466,7 +505,10 @@ mod tests {
         let index = index_customers(&[s], "c", false).unwrap();
         assert!(matches!(
             index.rows,
-            RowCodes::Hashed(HashedKeys::Strings { packed: true, .. })
+            RowCodes::Hashed(HashedKeys::Strings {
+                packing: Packing::Short,
+                ..
+            })
         ));
     }
 
