@@ -177,7 +177,7 @@ const ROWS_PER_PARTITION: usize = 1 << 16;
 const PIECE_ROWS: usize = 1 << 17;
 /// Rows scattered at a time unless the caller's memory budget allows more: every batch
 /// streams all partitions' tables and states through the cache once, the buffers cost memory.
-pub const MIN_BATCH_ROWS: usize = 8 * PIECE_ROWS;
+const MIN_BATCH_ROWS: usize = 8 * PIECE_ROWS;
 
 /// A key as the grouping carries it: a fixed-size value with the key's hash inside, so that a
 /// row's key is read and hashed once (while counting) and neither the scatter nor the tables
@@ -393,12 +393,13 @@ const LOOKUP_AHEAD: usize = 16;
 /// Visit every row grouped by key: `visit(acc, id, item)` runs, in input order within each
 /// key, for the accumulator of the row's partition and the key's local id there. Returns
 /// each partition's distinct keys by local id. `accs` has one accumulator per partition
-/// (`partitions_for`). Rows are scattered `batch_rows` (at least `MIN_BATCH_ROWS`) at a time.
+/// (`partitions_for`). Rows are scattered in batches whose buffers take about `batch_bytes`
+/// (but at least `MIN_BATCH_ROWS` rows).
 /// `prefetch(acc, id)` may prefetch what `visit` will touch for a key seen before (the id
 /// can be one not yet in `acc`).
 pub fn group_by_key<K, T, A>(
     lens: &[usize],
-    batch_rows: usize,
+    batch_bytes: usize,
     key_at: impl Fn(usize, usize) -> K + Sync,
     item: impl Fn(usize, usize) -> T + Sync,
     accs: &mut [A],
@@ -418,7 +419,9 @@ where
     let mut rows: Vec<(K::Grouped, T)> = Vec::new();
     let pieces: Vec<Piece> = partition::pieces(lens, PIECE_ROWS);
     // The grouped keys of a batch, piece after piece.
-    let pieces_per_batch = batch_rows.max(MIN_BATCH_ROWS) / PIECE_ROWS;
+    // A row takes its scattered key and payload, and its grouped key stored for the scatter.
+    let row_bytes = std::mem::size_of::<(K::Grouped, T)>() + std::mem::size_of::<K::Grouped>();
+    let pieces_per_batch = (batch_bytes / row_bytes).max(MIN_BATCH_ROWS) / PIECE_ROWS;
     let batches: Vec<&[Piece]> = pieces.chunks(pieces_per_batch).collect();
     let rows_of = |batch: &[Piece]| batch.iter().map(|p| p.end - p.start).sum::<usize>();
     let most_rows = batches.iter().map(|b| rows_of(b)).max().unwrap_or(0);
@@ -653,7 +656,7 @@ mod tests {
         let mut counts: Vec<Vec<u32>> = (0..parts).map(|_| Vec::new()).collect();
         let tables = group_by_key(
             &[keys.len()],
-            MIN_BATCH_ROWS,
+            0, // the smallest batches
             |_, i| keys[i],
             |_, _| (),
             &mut counts,

@@ -119,6 +119,30 @@ impl CustomerState {
     }
 }
 
+/// The latest day of the rows a fold has seen: kept by the pass, rather than by a pass of its
+/// own over the dates.
+#[derive(Clone, Copy)]
+struct LatestDay(i64);
+
+impl Default for LatestDay {
+    fn default() -> Self {
+        LatestDay(i64::MIN)
+    }
+}
+
+impl LatestDay {
+    #[inline(always)]
+    fn see(&mut self, day: i32) {
+        self.0 = self.0.max(day as i64);
+    }
+
+    /// The latest of the folds' days (`None` when none saw a row).
+    fn of(folds: impl IntoIterator<Item = LatestDay>) -> Option<i32> {
+        let latest = folds.into_iter().map(|l| l.0).max()?;
+        (latest != i64::MIN).then_some(latest as i32)
+    }
+}
+
 /// The per-customer result of the pass, indexed by customer code.
 pub struct Summary {
     pub states: Vec<CustomerState>,
@@ -221,6 +245,7 @@ fn row_at(tx: &Transactions, c: usize, i: usize, code: u32) -> Row {
 struct PartStates {
     states: Vec<CustomerState>,
     pairs: Vec<(u32, i64)>,
+    latest: LatestDay,
 }
 
 impl PartStates {
@@ -255,28 +280,33 @@ where
         .map(|_| PartStates::default())
         .collect();
     let row = |c: usize, i: usize| row_at(tx, c, i, 0);
-    // An eighth of the rows a batch (1M to 8M): the batch's buffers take 48 bytes a row (the
-    // scattered key and row, the stored grouped key), 6 bytes per input row, within the budget
-    // of half the input's size (a row of the input is 20 bytes or more). Half that costs 10%.
-    let batch_rows = (lens.iter().sum::<usize>() / 8).min(1 << 23);
+    // The batches' buffers take 6 bytes per input row, within the budget of half the input's
+    // size (a row of the input is 20 bytes or more): 1/8 of the rows a batch with 128-bit
+    // keys, 1/5 with 64-bit ones. Smaller batches sweep the partitions' tables and states
+    // through the cache more often (half the budget costs 10%).
+    let batch_bytes = (6 * lens.iter().sum::<usize>()).min(384 << 20);
     let tables = match &tx.orders {
         None => hashing::group_by_key(
             &lens,
-            batch_rows,
+            batch_bytes,
             &key_at,
             row,
             &mut parts,
             PartStates::prefetch,
-            |p, id, r| p.state(id).add(r.day, r.amount),
+            |p, id, r| {
+                p.latest.see(r.day);
+                p.state(id).add(r.day, r.amount)
+            },
         ),
         Some(orders) => hashing::group_by_key(
             &lens,
-            batch_rows,
+            batch_bytes,
             &key_at,
             |c, i| (row(c, i), orders[c][i]),
             &mut parts,
             PartStates::prefetch,
             |p, id, (r, order)| {
+                p.latest.see(r.day);
                 p.state(id).add(r.day, r.amount);
                 if r.amount > 0.0 {
                     p.pairs.push((id, *order));
@@ -284,6 +314,7 @@ where
             },
         ),
     };
+    let max_day = LatestDay::of(parts.iter().map(|p| p.latest));
     let (keys, ranks) = hashing::rank(&tables);
     drop(tables);
     // Each partition's states move to their ranks (in parallel: the ranks of different
@@ -320,7 +351,6 @@ where
     // the next call's) blocks of other sizes. (Releasing after the grouping and the ranking
     // too saves no more memory, and costs the faults of mapping the pages in again.)
     memory::release_freed();
-    let max_day = tx.days.iter().filter_map(|d| d.max()).max();
     (
         Summary {
             states,
@@ -340,8 +370,9 @@ const PREFETCH_AHEAD: usize = 16;
 /// The fold for coded keys without order ids, in place: each worker owns a contiguous range
 /// of codes, reads every row's code, and folds its own rows straight into their states,
 /// prefetched a few rows ahead so that the states' cache misses overlap. Every customer's rows
-/// are folded in input order by one worker, whatever the number of workers.
-fn fold_in_place(tx: &Transactions, states: &mut [CustomerState]) {
+/// are folded in input order by one worker, whatever the number of workers. Returns the
+/// latest day.
+fn fold_in_place(tx: &Transactions, states: &mut [CustomerState]) -> Option<i32> {
     let codes = &tx.customers.rows;
     let bounds = balanced_code_ranges(tx, states.len(), rayon::current_num_threads());
     let mut ranges: Vec<(u32, &mut [CustomerState])> = Vec::with_capacity(bounds.len());
@@ -351,7 +382,8 @@ fn fold_in_place(tx: &Transactions, states: &mut [CustomerState]) {
         ranges.push((w[0] as u32, own));
         rest = tail;
     }
-    ranges.into_par_iter().for_each(|(base, states)| {
+    let latest = ranges.into_par_iter().map(|(base, states)| {
+        let mut latest = LatestDay::default();
         let mut own = vec![0u32; BLOCK_ROWS];
         for c in 0..tx.days.len() {
             let len = tx.chunk_len(c);
@@ -369,11 +401,14 @@ fn fold_in_place(tx: &Transactions, states: &mut [CustomerState]) {
                         partition::prefetch(&states[local(k + PREFETCH_AHEAD)]);
                     }
                     let r = row_at(tx, c, own[k] as usize, 0);
+                    latest.see(r.day);
                     states[local(k)].add(r.day, r.amount);
                 }
             }
         }
+        latest
     });
+    LatestDay::of(latest.collect::<Vec<_>>())
 }
 
 /// Bounds `0 = b[0] <= .. <= b[workers] = n_codes` of code ranges holding about as many rows
@@ -407,14 +442,13 @@ fn balanced_code_ranges(tx: &Transactions, n_codes: usize, workers: usize) -> Ve
 fn summarize_coded(tx: &Transactions) -> Summary {
     pool::install(|| {
         let mut states = vec![CustomerState::EMPTY; tx.customers.n_codes];
-        let distinct_orders = match &tx.orders {
-            None => {
-                fold_in_place(tx, &mut states);
-                None
+        let (distinct_orders, max_day) = match &tx.orders {
+            None => (None, fold_in_place(tx, &mut states)),
+            Some(orders) => {
+                let (distinct, max_day) = fold_partitioned_with_orders(tx, orders, &mut states);
+                (Some(distinct), max_day)
             }
-            Some(orders) => Some(fold_partitioned_with_orders(tx, orders, &mut states)),
         };
-        let max_day = tx.days.iter().filter_map(|d| d.max()).max();
         Summary {
             states,
             distinct_orders,
@@ -426,12 +460,13 @@ fn summarize_coded(tx: &Transactions) -> Summary {
 
 /// The fold for coded keys with order ids: rows are radix-partitioned by code into runs whose
 /// states fit in cache, and each partition keeps the (customer, order) pairs of its purchases,
-/// sorted and counted at the end. Returns the distinct orders of each customer.
+/// sorted and counted at the end. Returns the distinct orders of each customer and the
+/// latest day.
 fn fold_partitioned_with_orders(
     tx: &Transactions,
     orders: &[arrow_buffer::ScalarBuffer<i64>],
     states: &mut [CustomerState],
-) -> Vec<u32> {
+) -> (Vec<u32>, Option<i32>) {
     let n = states.len();
     let shift = PARTITION_BITS.min(usize::BITS - n.leading_zeros());
     let n_parts = (n >> shift) + 1;
@@ -442,16 +477,19 @@ fn fold_partitioned_with_orders(
     let lens: Vec<usize> = (0..tx.days.len()).map(|c| tx.chunk_len(c)).collect();
     let pieces = partition::pieces(&lens, PIECE_ROWS);
     let mut pairs: Vec<Vec<(u32, i64)>> = vec![Vec::new(); n_parts];
+    let mut latest = vec![LatestDay::default(); n_parts];
     let mut rows: Vec<(Row, i64)> = Vec::new();
     for batch in pieces.chunks(pieces_per_batch(tx, n)) {
         let bounds = partition::scatter(batch, n_parts, part, with_order, &mut rows);
         states
             .par_chunks_mut(width)
             .zip(pairs.par_iter_mut())
+            .zip(latest.par_iter_mut())
             .enumerate()
-            .for_each(|(q, (states, pairs))| {
+            .for_each(|(q, ((states, pairs), latest))| {
                 let base = (q << shift) as u32;
                 for (r, order) in &rows[bounds[q]..bounds[q + 1]] {
+                    latest.see(r.day);
                     states[(r.code - base) as usize].add(r.day, r.amount);
                     if r.amount > 0.0 {
                         pairs.push((r.code - base, *order));
@@ -470,7 +508,7 @@ fn fold_partitioned_with_orders(
                 d[local as usize] += 1;
             }
         });
-    distinct
+    (distinct, LatestDay::of(latest))
 }
 
 #[cfg(test)]

@@ -67,11 +67,6 @@ impl Days {
         self.len() == 0
     }
 
-    /// The latest day (`None` when empty).
-    pub fn max(&self) -> Option<i32> {
-        self.range().map(|r| r.1)
-    }
-
     /// The earliest and latest day (`None` when empty).
     pub fn range(&self) -> Option<(i32, i32)> {
         fn pick<T: Ord + Copy + Send + Sync>(values: &[T]) -> Option<(T, T)> {

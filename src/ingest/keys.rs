@@ -445,7 +445,7 @@ where
     let bits = n_parts.trailing_zeros();
     let tables: Vec<Vec<K>> = hashing::group_by_key(
         lens,
-        hashing::MIN_BATCH_ROWS,
+        0, // the smallest batches
         &key_at,
         |c, i| (c as u32, i as u32),
         &mut local_ids,
