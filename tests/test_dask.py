@@ -402,6 +402,9 @@ def test_basket_functions_of_no_rows_and_bad_input(client, log, basket_rules):
         with pytest.warns(UserWarning, match="dropped 3 row"):
             expected = basket_call(crm, name, bad, dict(options, on_invalid="drop"), basket_rules)
         assert_same_baskets(got, expected)
+    with pytest.warns(UserWarning) as record:
+        crm.dask.frequent_itemsets(ddf, on_invalid="drop")
+    assert record[0].filename == __file__  # the warning points at the caller
     with pytest.raises(crm.InvalidArgumentError, match="min_support"):
         crm.dask.frequent_itemsets(ddf, min_support=0)
     with pytest.raises(crm.InvalidArgumentError, match="min_confidence"):

@@ -35,7 +35,8 @@ def _call(name: str, data: Any, columns: list[str], list_columns: list[str], **k
 
 
 def warn_dropped(function: str, dropped: int, stacklevel: int) -> None:
-    """Warn about the rows ``on_invalid="drop"`` dropped (``stacklevel``: of the caller)."""
+    """Warn about the rows ``on_invalid="drop"`` dropped; ``stacklevel`` as ``warnings.warn``
+    counts it from here (4: the caller of the public function that called the caller)."""
     if dropped:
         warnings.warn(f"{function}: dropped {dropped} row(s) with a null in a used column", stacklevel=stacklevel)
 
