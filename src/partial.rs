@@ -19,6 +19,7 @@ use crate::ingest::keys::SpanPerRow;
 use crate::ingest::named::shared_customers;
 use crate::summary::{CustomerState, Sum, Summary};
 
+pub mod baskets;
 pub mod customer_days;
 pub mod orders;
 pub use customer_days::{CustomerDays, DayTotals};

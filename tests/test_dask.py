@@ -312,3 +312,108 @@ def test_import_crm_works_without_dask(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ImportError: crm.dask needs Dask: pip install 'crm-analytics[dask]'"
+
+
+# Market baskets: the orders' (and customers') lines are shuffled over the partitions, so an
+# order's items are merged from several states.
+
+BASKET_CALLS = [
+    ("frequent_itemsets", {}),
+    ("frequent_itemsets", dict(min_support=0.002, max_len=2)),
+    ("basket_rules", dict(min_support=0.002)),
+    ("basket_rules", dict(min_support=0.001, min_confidence=0.05, min_lift=1.0, max_len=3)),
+    ("cross_sell", {}),
+    ("cross_sell", dict(top_n=5, metric="lift")),
+]
+BASKET_IDS = [f"{name}-{i}" for i, (name, _) in enumerate(BASKET_CALLS)]
+
+
+@pytest.fixture(scope="module")
+def basket_rules(log):
+    return crm.basket_rules(log, min_support=0.002, min_confidence=0.05)
+
+
+def basket_call(module, name: str, frame, options: dict, rules):
+    if name == "cross_sell":
+        return module.cross_sell(frame, rules, **options)
+    return getattr(module, name)(frame, **options)
+
+
+def assert_same_baskets(got: pd.DataFrame, expected: pd.DataFrame) -> None:
+    assert len(expected) > 0
+    assert_equal_frames(got, expected)
+
+
+@pytest.mark.parametrize("npartitions", [1, 3, 40])
+@pytest.mark.parametrize(("name", "options"), BASKET_CALLS, ids=BASKET_IDS)
+def test_basket_functions_equal_the_in_memory_call(client, log, basket_rules, npartitions, name, options):
+    ddf = dd.from_pandas(log, npartitions=npartitions, sort=False)
+    got = basket_call(crm.dask, name, ddf, dict(options, split_every=3), basket_rules)
+    assert_same_baskets(got, basket_call(crm, name, log, options, basket_rules))
+
+
+@pytest.mark.parametrize("item_type", ["string", "int"])
+@pytest.mark.parametrize(("name", "options"), BASKET_CALLS[1::2], ids=BASKET_IDS[1::2])
+def test_basket_functions_with_string_keys_other_items_and_empty_partitions(client, log, item_type, name, options):
+    products = log["product"].astype(str) if item_type == "string" else log["product"].cat.codes.astype("int32") + 500
+    lines = log.assign(order_id="o" + log.order_id.astype(str), customer_id="c" + log.customer_id.astype(str),
+                       product=products)
+    ddf = dd.from_pandas(lines, npartitions=6, sort=False)
+    keep = ddf.map_partitions(lambda f, partition_info=None: f if partition_info["number"] not in (0, 4) else f.iloc[:0],
+                              meta=ddf._meta)
+    kept = keep.compute()
+    rules = crm.basket_rules(kept, min_support=0.002, min_confidence=0.05)
+    got = basket_call(crm.dask, name, keep, options, rules)
+    expected = basket_call(crm, name, kept, options, rules)
+    assert_same_baskets(got, expected)
+
+
+def test_an_order_split_over_partitions_is_one_basket(client):
+    rows = pd.DataFrame({"order_id": [1, 2, 3, 1, 2, 4], "customer_id": [7, 8, 7, 7, 8, 9],
+                         "product": ["tea", "tea", "milk", "milk", "cake", "tea"]})
+    ddf = dd.from_pandas(rows, npartitions=2, sort=False)
+    assert ddf.get_partition(1).compute().order_id.tolist() == [1, 2, 4]
+    itemsets = crm.dask.frequent_itemsets(ddf, min_support=0.25)
+    pairs = itemsets[itemsets.length == 2]
+    assert pairs.itemset.tolist() == [["cake", "tea"], ["milk", "tea"]] and pairs["count"].tolist() == [1, 1]
+    assert_equal_frames(itemsets, crm.frequent_itemsets(rows, min_support=0.25))
+    rules = crm.dask.basket_rules(ddf, min_support=0.25, min_confidence=0.3)
+    assert_equal_frames(rules, crm.basket_rules(rows, min_support=0.25, min_confidence=0.3))
+    # Customer 8 bought tea (partition 0) and cake (partition 1): only milk is left.
+    recommended = crm.dask.cross_sell(ddf, rules)
+    assert recommended[recommended.customer_id == 8]["product"].tolist() == ["milk"]
+    assert_equal_frames(recommended, crm.cross_sell(rows, rules))
+
+
+def test_basket_functions_of_no_rows_and_bad_input(client, log, basket_rules):
+    empty = dd.from_pandas(log.iloc[:0], npartitions=1)
+    for name, options in BASKET_CALLS[::2]:
+        got = basket_call(crm.dask, name, empty, options, basket_rules)
+        expected = basket_call(crm, name, log.iloc[:0], options, basket_rules)
+        assert len(got) == len(expected) == 0 and list(got.columns) == list(expected.columns)
+    bad = log.copy()
+    bad.loc[[3, 500, 9_000], "product"] = None
+    ddf = dd.from_pandas(bad, npartitions=4, sort=False)
+    with pytest.raises(crm.InvalidDataError, match="product"):
+        crm.dask.frequent_itemsets(ddf)
+    for name, options in BASKET_CALLS[1::2]:
+        with pytest.warns(UserWarning, match=f"crm.dask.{name}: dropped 3 row"):
+            got = basket_call(crm.dask, name, ddf, dict(options, on_invalid="drop"), basket_rules)
+        with pytest.warns(UserWarning, match="dropped 3 row"):
+            expected = basket_call(crm, name, bad, dict(options, on_invalid="drop"), basket_rules)
+        assert_same_baskets(got, expected)
+    with pytest.warns(UserWarning) as record:
+        crm.dask.frequent_itemsets(ddf, on_invalid="drop")
+    assert record[0].filename == __file__  # the warning points at the caller
+    with pytest.raises(crm.InvalidArgumentError, match="min_support"):
+        crm.dask.frequent_itemsets(ddf, min_support=0)
+    with pytest.raises(crm.InvalidArgumentError, match="min_confidence"):
+        crm.dask.basket_rules(ddf, min_confidence=2)
+    with pytest.raises(crm.InvalidArgumentError, match="top_n"):
+        crm.dask.cross_sell(ddf, basket_rules, top_n=0)
+    with pytest.raises(crm.InvalidArgumentError, match="split_every"):
+        crm.dask.basket_rules(ddf, split_every=1)
+    with pytest.raises(KeyError, match="'sku' not found"):
+        crm.dask.frequent_itemsets(ddf, item="sku")
+    with pytest.raises(crm.ColumnTypeError, match="antecedent"):
+        crm.dask.cross_sell(ddf.assign(product=ddf["product"].cat.codes), basket_rules)

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 import crm
 import crm._partial as partial
+from test_baskets import as_kind, order_lines
 from test_properties import rows, table_of
 
 COLUMNS = dict(customer="customer_id", date="order_date", amount="amount")
@@ -318,3 +319,65 @@ def test_the_cli_streams_a_glob_of_parquet_files(parquet_log, tmp_path):
     run = subprocess.run([sys.executable, "-m", "crm", "rfm", str(folder / "nothing-*.parquet"), "-o", str(out)],
                          capture_output=True, text=True)
     assert run.returncode == 1 and "no file matches" in run.stderr
+
+
+# ---------------------------------------------------------------- baskets
+
+
+def merged_baskets(pieces: list[pa.Table], key: str, seed: int) -> list[pa.Table]:
+    """The pieces' baskets states, through IPC, merged in a random tree down to at most two
+    (the deriving call merges those)."""
+    rng = np.random.default_rng(seed)
+    states = [partial.from_ipc(partial.to_ipc(pa.table(crm._frames._Capsule(
+        crm._core.basket_state(p, key=key, item="product")[0])))) for p in pieces]
+    while len(states) > 2:
+        rng.shuffle(states)
+        k = int(rng.integers(2, len(states) + 1))
+        merged = pa.table(crm._frames._Capsule(crm._core.merge_basket_states(states[:k])))
+        states = [partial.from_ipc(partial.to_ipc(merged))] + states[k:]
+    return states
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lines=order_lines(max_orders=30), item_type=st.sampled_from(["string", "int", "categorical", "large_string"]),
+       key=st.sampled_from(["int", "str"]), cuts=st.lists(st.integers(0, 100), max_size=5), seed=st.integers(0, 2**32 - 1),
+       min_support=st.sampled_from([0.05, 0.1, 0.3]), max_len=st.sampled_from([None, 2]),
+       top_n=st.integers(1, 3), metric=st.sampled_from(["confidence", "lift"]))
+def test_merged_baskets_of_any_split_give_the_whole_logs_itemsets_rules_and_cross_sell(
+        lines, item_type, key, cuts, seed, min_support, max_len, top_n, metric):
+    table = as_kind(lines, item_type, "pyarrow")
+    if key == "str":  # an order's (and a customer's) lines fall in several pieces
+        table = table.set_column(0, "order_id", pa.compute.cast(table["order_id"], pa.string()))
+    table = table.append_column("customer_id", pa.compute.bit_wise_and(table["order_id"], 3)
+                                if key == "int" else pa.compute.utf8_slice_codeunits(table["order_id"], 0, 2))
+    table = table.take(np.random.default_rng(seed).permutation(table.num_rows))
+    bounds = sorted({0, table.num_rows, *(min(c, table.num_rows) for c in cuts)})
+    pieces = [table.slice(a, b - a) for a, b in zip(bounds, bounds[1:])]
+    orders = merged_baskets(pieces, "order_id", seed)
+    mining = dict(min_support=min_support, max_len=max_len)
+    got = pa.table(crm._frames._Capsule(crm._core.frequent_itemsets_from_partial(orders, **mining)))
+    assert got.equals(crm.frequent_itemsets(table, **mining))
+    rules = crm.basket_rules(table, min_confidence=0.2, **mining)
+    got = pa.table(crm._frames._Capsule(crm._core.basket_rules_from_partial(orders, min_confidence=0.2, **mining)))
+    assert got.equals(rules)
+    customers = merged_baskets(pieces, "customer_id", seed + 1)
+    options = dict(top_n=top_n, metric=metric)
+    got = pa.table(crm._frames._Capsule(crm._core.cross_sell_from_partial(customers, rules, item="product", **options)))
+    assert got.equals(crm.cross_sell(table, rules, **options))
+
+
+def test_baskets_states_of_another_kind_are_refused():
+    lines = pa.table({"order_id": [1, 1, 2], "product": ["tea", "milk", "tea"]})
+    state = pa.table(crm._frames._Capsule(crm._core.basket_state(lines, key="order_id", item="product")[0]))
+    assert state.schema.metadata[b"crm.partial"] == b"baskets"
+    assert state.schema.field("items").type == pa.list_(pa.field("item", pa.dictionary(pa.uint32(), pa.string()),
+                                                                 nullable=False))
+    log = crm.datasets.synthetic(20, seed=1, frame="pyarrow")
+    rfm_state = partial.partial_state(log, **COLUMNS)[0]
+    with pytest.raises(crm.InvalidArgumentError, match="of kind 'customer_states'"):
+        crm._core.frequent_itemsets_from_partial([state, rfm_state])
+    with pytest.raises(crm.InvalidArgumentError, match="not a crm partial state"):
+        crm._core.merge_basket_states([state, lines])
+    newer = state.replace_schema_metadata({**state.schema.metadata, b"crm.partial.version": b"99"})
+    with pytest.raises(crm.InvalidArgumentError, match="version 99"):
+        crm._core.basket_rules_from_partial([newer])

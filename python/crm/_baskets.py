@@ -29,13 +29,23 @@ def _call(name: str, data: Any, columns: list[str], list_columns: list[str], **k
     item lists of a pandas frame as Python lists."""
     kind = kind_of(data)
     capsule, dropped = getattr(_core, name)(to_arrow(data, list(dict.fromkeys(columns))), **kwargs)
-    if dropped:
-        warnings.warn(f"crm.{name}: dropped {dropped} row(s) with a null in a used column", stacklevel=3)
+    warn_dropped(f"crm.{name}", dropped, stacklevel=4)
     out = from_arrow(capsule, kind)
-    if kind == "pandas":
-        for column in list_columns:
-            out[column] = [items.tolist() for items in out[column]]
-    return out
+    return with_python_lists(out, list_columns) if kind == "pandas" else out
+
+
+def warn_dropped(function: str, dropped: int, stacklevel: int) -> None:
+    """Warn about the rows ``on_invalid="drop"`` dropped; ``stacklevel`` as ``warnings.warn``
+    counts it from here (4: the caller of the public function that called the caller)."""
+    if dropped:
+        warnings.warn(f"{function}: dropped {dropped} row(s) with a null in a used column", stacklevel=stacklevel)
+
+
+def with_python_lists(frame: Any, list_columns: list[str]) -> Any:
+    """A pandas result with its item lists as Python lists (Arrow gives numpy arrays)."""
+    for column in list_columns:
+        frame[column] = [items.tolist() for items in frame[column]]
+    return frame
 
 
 def frequent_itemsets(

@@ -53,6 +53,11 @@ __all__ = [
     "kmeans",
     "choose_k",
     "num_threads",
+    "basket_state",
+    "merge_basket_states",
+    "frequent_itemsets_from_partial",
+    "basket_rules_from_partial",
+    "cross_sell_from_partial",
 ]
 
 __version__: str
@@ -567,3 +572,25 @@ def cross_sell(
     on_invalid: _OnInvalid = "raise",
 ) -> _Result:
     """Top cross-sell items per customer of an Arrow stream, from a rules table (Arrow stream)."""
+
+# The "baskets" partial state: the distinct items of each order (or customer) of part of a
+# log, merged, and the basket functions of the union of the states' lines (the last merge
+# happens in the ``*_from_partial`` call).
+def basket_state(data: Any, *, key: str, item: str, on_invalid: _OnInvalid = "raise") -> _Result:
+    """Baskets partial state of (``key``, ``item``) lines; returns (capsule, rows dropped)."""
+
+def merge_basket_states(parts: list[Any]) -> Any:
+    """The baskets state of the union of the parts' lines (capsule)."""
+
+def frequent_itemsets_from_partial(states: list[Any], *, min_support: float = 0.01, max_len: int | None = None) -> Any: ...
+def basket_rules_from_partial(
+    states: list[Any],
+    *,
+    min_support: float = 0.01,
+    min_confidence: float = 0.2,
+    min_lift: float | None = None,
+    max_len: int | None = None,
+) -> Any: ...
+def cross_sell_from_partial(
+    states: list[Any], rules: Any, *, item: str, top_n: int = 3, metric: Literal["confidence", "lift"] = "confidence"
+) -> Any: ...

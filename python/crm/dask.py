@@ -8,13 +8,16 @@ be spread over many partitions, and empty partitions are fine. The result equals
 in-memory call on the concatenated data: counts and dates exactly, sums to the last bits
 (float sums are merged in a different order).
 
-Two kinds of partial state travel. ``rfm`` merges one row per customer (counts, first and
+Three kinds of partial state travel. ``rfm`` merges one row per customer (counts, first and
 last purchase, sums). The functions of the customers' histories (``summary``,
 ``calibration_holdout``, ``repurchase``, ``cohorts``, ``interpurchase``, ``lifecycle``,
 ``churn_risk``, ``acquisition``, ``activity``, ``profitability``, ``performance``,
 ``loyalty``) merge one row per customer and calendar day (purchase rows, zero-amount rows,
 net and purchase sums): rows of one customer and day in two partitions add up, so the merged
-history is the history of the whole log.
+history is the history of the whole log. The market-basket functions (``frequent_itemsets``,
+``basket_rules``, ``cross_sell``) merge one row per order (per customer for ``cross_sell``):
+its distinct items, as codes into a dictionary of the partition's items; an order's lines in
+several partitions make one basket after merging.
 
 They take the same keyword parameters, with the same defaults, as the in-memory functions.
 What the optional ones need travels in the per-day state only when they are given: with
@@ -31,9 +34,11 @@ the number of states merged per task of the merge tree.
 
 Results are returned as pandas DataFrames: per-customer results hold one row per customer,
 like the merged state, so they fit wherever the in-memory result would; the others are
-small (one row per period, cohort cell or gap length). The functions of the histories derive
-their result in the task that holds the merged per-day state, so only the result, not the
-state (about as large as the log), travels to the client.
+small (one row per period, cohort cell or gap length, itemset or rule). The functions of the
+histories derive their result in the task that holds the merged per-day state, so only the
+result, not the state (about as large as the log), travels to the client; so do the basket
+functions, whose last merge happens in that task (``cross_sell``'s rules, small, are sent to
+it). ``cross_sell`` gives at most ``top_n`` rows per customer.
 
 In a ``dask.distributed`` worker, crm's own thread pool gets one thread (tasks are the
 parallelism there, as the nanny arranges for OpenMP and BLAS); set ``CRM_NUM_THREADS`` in the
@@ -59,7 +64,8 @@ except ImportError as exc:  # the optional extra
 import pyarrow as pa
 
 from . import _core
-from ._frames import _Capsule, _require, day_number
+from ._baskets import RULE_COLUMNS, warn_dropped, with_python_lists
+from ._frames import _Capsule, _require, day_number, to_arrow
 from ._partial import from_ipc, merge_states, partial_state, rfm_from_state, to_ipc
 from ._retention import OnInvalid, PeriodCode, _names, activity_weights
 from ._rfm import Scheme
@@ -80,6 +86,9 @@ __all__ = [
     "profitability",
     "performance",
     "loyalty",
+    "frequent_itemsets",
+    "basket_rules",
+    "cross_sell",
 ]
 
 TimeUnit = Literal["D", "W", "M"]
@@ -561,4 +570,149 @@ def loyalty(
         options=dict(points_per_unit=points_per_unit, tiers=tiers, as_of=as_of, window_days=window_days, near=near,
                      bonus=bonus, output=output),
         extra=(bonus,) if bonus is not None else (),
+    )
+
+
+# Market baskets: each partition's distinct (order or customer, item) pairs travel as the
+# "baskets" state; the last merge happens in the task that derives the result.
+
+ITEMSET_LISTS = ["itemset"]
+RULE_LISTS = ["antecedent", "consequent"]
+RECOMMENDATION_LISTS = ["antecedent"]
+
+
+def _basket_partition(frame: Any, key: str, item: str, on_invalid: str) -> Partial:
+    _one_thread_per_task()
+    if len(frame) == 0:
+        return None, 0
+    columns = list(dict.fromkeys([key, item]))
+    capsule, dropped = _core.basket_state(to_arrow(frame, columns), key=key, item=item, on_invalid=on_invalid)
+    return to_ipc(pa.table(_Capsule(capsule))), dropped
+
+
+def _merge_baskets(parts: list[Partial]) -> Partial:
+    _one_thread_per_task()
+    states = [data for data, _ in parts if data is not None]
+    dropped = sum(d for _, d in parts)
+    if len(states) <= 1:
+        return (states[0] if states else None), dropped
+    merged = _core.merge_basket_states([from_ipc(data) for data in states])
+    return to_ipc(pa.table(_Capsule(merged))), dropped
+
+
+def _from_merged_baskets(parts: list[Partial], name: str, derive: dict[str, Any], rules: pa.Buffer | None) -> Partial:
+    """``_core.<name>_from_partial`` of the last states of the tree, which it merges, as IPC
+    bytes: only the result leaves the task."""
+    _one_thread_per_task()
+    states = [from_ipc(data) for data, _ in parts if data is not None]
+    dropped = sum(d for _, d in parts)
+    if not states:
+        return None, dropped
+    rules_arg = () if rules is None else (from_ipc(rules),)
+    table = pa.table(_Capsule(getattr(_core, f"{name}_from_partial")(states, *rules_arg, **derive)))
+    return to_ipc(table), dropped
+
+
+def _from_baskets(name: str, ddf: Any, *, key: str, item: str, on_invalid: str, split_every: int,
+                  derive: dict[str, Any], empty: Any, lists: list[str], rules: pa.Buffer | None = None) -> Any:
+    """``crm.<name>`` of the merged baskets of (``key``, ``item``) lines: one state per
+    partition, merged ``split_every`` at a time until at most ``split_every`` are left, which
+    the deriving task merges. ``empty``: the in-memory result of the empty frame (arguments
+    checked), returned when there are no rows at all."""
+    if split_every < 2:
+        raise InvalidArgumentError(f"split_every must be at least 2, got {split_every}")
+    state = dask.delayed(_basket_partition, pure=True)
+    level = [state(p, key, item, on_invalid) for p in ddf[list(dict.fromkeys([key, item]))].to_delayed()]
+    merge = dask.delayed(_merge_baskets, pure=True)
+    while len(level) > split_every:
+        level = [merge(level[i : i + split_every]) for i in range(0, len(level), split_every)]
+    data, dropped = dask.compute(dask.delayed(_from_merged_baskets, pure=True)(level, name, derive, rules))[0]
+    warn_dropped(f"crm.dask.{name}", dropped, stacklevel=4)
+    if data is None:
+        return empty
+    return with_python_lists(from_ipc(data).to_pandas(date_as_object=False), lists)
+
+
+def frequent_itemsets(
+    ddf: Any,
+    *,
+    order: str = "order_id",
+    item: str = "product",
+    min_support: float = 0.01,
+    max_len: int | None = None,
+    on_invalid: OnInvalid = "raise",
+    split_every: int = 8,
+) -> Any:
+    """:func:`crm.frequent_itemsets` of a ``dask.dataframe`` of order lines: the itemsets in
+    at least ``min_support`` of the orders (FP-growth), with ``length``, ``count`` and
+    ``support``, as a pandas DataFrame equal to the in-memory result (item lists as Python
+    lists). An order's lines may fall in several partitions: each partition's state holds
+    the distinct items of each of its orders, keyed by order, and merging takes their union,
+    so the state grows with the number of (order, item) pairs, not of rows. The itemsets
+    are mined once, in the task holding the merged baskets; only the result travels back."""
+    import crm
+
+    empty = crm.frequent_itemsets(ddf._meta, order=order, item=item, min_support=min_support, max_len=max_len,
+                                  on_invalid=on_invalid)
+    return _from_baskets(
+        "frequent_itemsets", ddf, key=order, item=item, on_invalid=on_invalid, split_every=split_every,
+        derive=dict(min_support=min_support, max_len=max_len), empty=empty, lists=ITEMSET_LISTS,
+    )
+
+
+def basket_rules(
+    ddf: Any,
+    *,
+    order: str = "order_id",
+    item: str = "product",
+    min_support: float = 0.01,
+    min_confidence: float = 0.2,
+    min_lift: float | None = None,
+    max_len: int | None = None,
+    on_invalid: OnInvalid = "raise",
+    split_every: int = 8,
+) -> Any:
+    """:func:`crm.basket_rules` of a ``dask.dataframe`` of order lines: the association rules
+    A -> C of the frequent itemsets with their supports, ``confidence``, ``lift`` and
+    ``count``, as a pandas DataFrame equal to the in-memory result (item lists as Python
+    lists). The orders' baskets are merged as for :func:`frequent_itemsets`, wherever an
+    order's lines are."""
+    import crm
+
+    options = dict(min_support=min_support, min_confidence=min_confidence, min_lift=min_lift, max_len=max_len)
+    empty = crm.basket_rules(ddf._meta, order=order, item=item, on_invalid=on_invalid, **options)
+    return _from_baskets(
+        "basket_rules", ddf, key=order, item=item, on_invalid=on_invalid, split_every=split_every,
+        derive=options, empty=empty, lists=RULE_LISTS,
+    )
+
+
+def cross_sell(
+    ddf: Any,
+    rules: Any,
+    *,
+    customer: str = "customer_id",
+    item: str = "product",
+    top_n: int = 3,
+    metric: Literal["confidence", "lift"] = "confidence",
+    on_invalid: OnInvalid = "raise",
+    split_every: int = 8,
+) -> Any:
+    """:func:`crm.cross_sell` of a ``dask.dataframe``: per customer the ``top_n`` items the
+    ``rules`` (a frame as :func:`crm.basket_rules` or :func:`basket_rules` returns it) most
+    associate, by ``metric``, with what they bought and that they have not bought yet, one
+    row per (customer, rank), as a pandas DataFrame equal to the in-memory result. A
+    customer's lines may be in several partitions: the state holds each customer's distinct
+    items, and merging takes their union. The rules (small) are sent once to the task that
+    holds the merged state, which derives the recommendations; the result, at most ``top_n``
+    rows per customer, comes back as pandas, like the other per-customer results."""
+    import crm
+
+    empty = crm.cross_sell(ddf._meta, rules, customer=customer, item=item, top_n=top_n, metric=metric,
+                           on_invalid=on_invalid)
+    rules_table = to_ipc(pa.table(to_arrow(rules, RULE_COLUMNS)))
+    return _from_baskets(
+        "cross_sell", ddf, key=customer, item=item, on_invalid=on_invalid, split_every=split_every,
+        derive=dict(item=item, top_n=top_n, metric=metric), empty=empty, lists=RECOMMENDATION_LISTS,
+        rules=rules_table,
     )

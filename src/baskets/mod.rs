@@ -9,6 +9,7 @@ pub mod cross_sell;
 pub mod fpgrowth;
 pub mod input;
 pub mod rules;
+pub mod tables;
 
 use rayon::prelude::*;
 

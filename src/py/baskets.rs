@@ -1,21 +1,49 @@
 //! `crm._core.frequent_itemsets`, `basket_rules` and `cross_sell`: read the streams, build
-//! the baskets, mine, emit.
+//! the baskets, then the result table (`baskets::tables`).
 
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::RecordBatch;
 use pyo3::prelude::*;
 
 use super::args::{bad_argument, choice, parse_policy};
 use super::arrow::{read_stream, to_capsule};
 use super::errors::{detach, to_pyerr};
 use super::retention::Output;
-use crate::baskets::{self as domain, input, Itemsets};
-use crate::emit;
+use crate::baskets::cross_sell::Metric;
+use crate::baskets::tables::{self, Customers};
+use crate::baskets::{self as domain, input};
 use crate::error::Result;
 
 /// `max_len` as the miner takes it (no limit: usize::MAX), or an error.
-fn parse_max_len(py: Python<'_>, max_len: Option<i64>) -> PyResult<usize> {
+pub(super) fn parse_max_len(py: Python<'_>, max_len: Option<i64>) -> PyResult<usize> {
     let max_len = max_len.map(|m| usize::try_from(m).unwrap_or(0));
     domain::check_max_len(max_len).map_err(|e| to_pyerr(py, e))
+}
+
+/// `min_support` and `max_len` checked, the latter as the miner takes it.
+pub(super) fn parse_mining(
+    py: Python<'_>,
+    min_support: f64,
+    max_len: Option<i64>,
+) -> PyResult<usize> {
+    domain::check_support(min_support).map_err(|e| to_pyerr(py, e))?;
+    parse_max_len(py, max_len)
+}
+
+/// `top_n` (at least 1) and the metric of `cross_sell`.
+pub(super) fn parse_cross_sell(
+    py: Python<'_>,
+    top_n: i64,
+    metric: &str,
+) -> PyResult<(usize, Metric)> {
+    let metric =
+        [Metric::Confidence, Metric::Lift][choice(py, "metric", metric, &["confidence", "lift"])?];
+    if top_n < 1 {
+        return Err(bad_argument(
+            py,
+            format!("top_n must be at least 1, got {top_n}"),
+        ));
+    }
+    Ok((top_n as usize, metric))
 }
 
 /// Read the stream, build the baskets of (`key`, `item`) lines, then `derive` a batch.
@@ -25,27 +53,16 @@ fn run<'py>(
     key: &str,
     item: &str,
     on_invalid: &str,
-    derive: impl FnOnce(&input::Lines) -> Result<RecordBatch> + Send,
+    derive: impl FnOnce(input::Lines) -> Result<RecordBatch> + Send,
 ) -> Output<'py> {
     let policy = parse_policy(py, on_invalid)?;
     let (schema, batches) = read_stream(py, data)?;
     let (batch, dropped) = detach(py, || {
         let lines = input::lines(&schema, &batches, key, item, policy)?;
-        Ok((derive(&lines)?, lines.dropped))
+        let dropped = lines.dropped;
+        Ok((derive(lines)?, dropped))
     })?;
     Ok((to_capsule(py, batch)?, dropped))
-}
-
-/// The frequent itemsets of the lines' baskets.
-fn mine(lines: &input::Lines, min_support: f64, max_len: usize) -> Result<Itemsets> {
-    let _p = crate::trace::phase("fp-growth");
-    let min_count = domain::min_count(min_support, lines.baskets.len() as u64)?;
-    Ok(domain::fpgrowth::frequent_itemsets(
-        &lines.baskets,
-        lines.items.len(),
-        min_count,
-        max_len,
-    ))
 }
 
 #[pyfunction]
@@ -59,23 +76,9 @@ pub fn frequent_itemsets<'py>(
     max_len: Option<i64>,
     on_invalid: &str,
 ) -> Output<'py> {
-    domain::check_support(min_support).map_err(|e| to_pyerr(py, e))?;
-    let max_len = parse_max_len(py, max_len)?;
+    let max_len = parse_mining(py, min_support, max_len)?;
     run(py, data, order, item, on_invalid, |lines| {
-        let sets = mine(lines, min_support, max_len)?;
-        let lengths = sets.offsets.windows(2).map(|w| (w[1] - w[0]) as i64);
-        emit::batch(vec![
-            ("itemset", lines.items.lists(&sets.offsets, &sets.items)?),
-            ("length", emit::int64(lengths.collect())),
-            (
-                "count",
-                emit::int64(sets.counts.iter().map(|&c| c as i64).collect()),
-            ),
-            (
-                "support",
-                emit::floats((0..sets.len()).map(|s| sets.support(s)).collect()),
-            ),
-        ])
+        tables::itemsets(&lines.baskets, &lines.items, min_support, max_len)
     })
 }
 
@@ -93,34 +96,17 @@ pub fn basket_rules<'py>(
     max_len: Option<i64>,
     on_invalid: &str,
 ) -> Output<'py> {
-    domain::check_support(min_support).map_err(|e| to_pyerr(py, e))?;
+    let max_len = parse_mining(py, min_support, max_len)?;
     domain::rules::check_thresholds(min_confidence, min_lift).map_err(|e| to_pyerr(py, e))?;
-    let max_len = parse_max_len(py, max_len)?;
     run(py, data, order, item, on_invalid, |lines| {
-        let sets = mine(lines, min_support, max_len)?;
-        let r = {
-            let _p = crate::trace::phase("rules");
-            domain::rules::rules(&sets, min_confidence, min_lift)?
-        };
-        emit::batch(vec![
-            (
-                "antecedent",
-                lines.items.lists(&r.antecedent_offsets, &r.antecedents)?,
-            ),
-            (
-                "consequent",
-                lines.items.lists(&r.consequent_offsets, &r.consequents)?,
-            ),
-            ("antecedent_support", emit::floats(r.antecedent_support)),
-            ("consequent_support", emit::floats(r.consequent_support)),
-            ("support", emit::floats(r.support)),
-            ("confidence", emit::floats(r.confidence)),
-            ("lift", emit::floats(r.lift)),
-            (
-                "count",
-                emit::int64(r.count.iter().map(|&c| c as i64).collect()),
-            ),
-        ])
+        tables::association_rules(
+            &lines.baskets,
+            &lines.items,
+            min_support,
+            min_confidence,
+            min_lift,
+            max_len,
+        )
     })
 }
 
@@ -137,61 +123,16 @@ pub fn cross_sell<'py>(
     metric: &str,
     on_invalid: &str,
 ) -> Output<'py> {
-    use domain::cross_sell::Metric;
-    let metric =
-        [Metric::Confidence, Metric::Lift][choice(py, "metric", metric, &["confidence", "lift"])?];
-    if top_n < 1 {
-        return Err(bad_argument(
-            py,
-            format!("top_n must be at least 1, got {top_n}"),
-        ));
-    }
+    let (top_n, metric) = parse_cross_sell(py, top_n, metric)?;
     let (rules_schema, rules_batches) = read_stream(py, rules)?;
     run(py, data, customer, item, on_invalid, |lines| {
-        let (rules, universe, line_codes) =
-            input::rules_table(&rules_schema, &rules_batches, &lines.items)?;
-        let mut customers = lines.baskets.clone();
-        customers
-            .items
-            .iter_mut()
-            .for_each(|i| *i = line_codes[*i as usize]);
-        let recs = domain::cross_sell::cross_sell(
-            &customers,
-            &rules,
-            universe.len(),
-            top_n as usize,
-            metric,
-        );
-        // Keys of every customer, then picked per row.
-        let all_keys = lines.keys.keys(&customers.keys)?;
-        let basket_index = arrow_array::UInt32Array::from(recs.basket.clone());
-        let customer_keys = arrow_select::take::take(all_keys.as_ref(), &basket_index, None)?;
-        let chosen: Vec<&domain::cross_sell::Rule> =
-            recs.rule.iter().map(|&r| &rules[r as usize]).collect();
-        let mut offsets = vec![0];
-        let mut antecedents = Vec::new();
-        for rule in &chosen {
-            antecedents.extend_from_slice(&rule.antecedent);
-            offsets.push(antecedents.len());
-        }
-        let values = |f: fn(&domain::cross_sell::Rule) -> f64| -> ArrayRef {
-            emit::floats(chosen.iter().map(|r| f(r)).collect())
+        let customers = Customers {
+            keys: lines.keys.keys(&lines.baskets.keys)?,
+            baskets: lines.baskets,
+            items: &lines.items,
+            customer,
+            item,
         };
-        let score = match metric {
-            Metric::Confidence => values(|r| r.confidence),
-            Metric::Lift => values(|r| r.lift),
-        };
-        emit::batch(vec![
-            (customer, customer_keys),
-            (
-                "rank",
-                emit::int64(recs.rank.iter().map(|&r| r as i64).collect()),
-            ),
-            (item, universe.array(&recs.item)?),
-            ("score", score),
-            ("confidence", values(|r| r.confidence)),
-            ("lift", values(|r| r.lift)),
-            ("antecedent", universe.lists(&offsets, &antecedents)?),
-        ])
+        tables::recommendations(customers, &rules_schema, &rules_batches, top_n, metric)
     })
 }

@@ -9,6 +9,7 @@ mod clv;
 mod errors;
 mod models;
 mod partial;
+mod partial_baskets;
 mod partial_history;
 mod retention;
 mod rfm;
@@ -104,6 +105,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ] {
         m.add_function(f)?;
     }
+    partial_baskets::register(m)?;
     m.add_function(wrap_pyfunction!(num_threads, m)?)?;
     Ok(())
 }
