@@ -15,6 +15,15 @@ pub struct Contacts<'a> {
     pub products: &'a [u32],
     pub n_products: u32,
     pub days: &'a [i32],
+    /// The contacts each row stands for (`None`: one each); a partial state condenses the
+    /// contacts of one customer, department, product and period into one row.
+    pub contacts: Option<&'a [u32]>,
+}
+
+impl Contacts<'_> {
+    fn contacts(&self, row: usize) -> i64 {
+        self.contacts.map_or(1, |c| c[row] as i64)
+    }
 }
 
 /// Counts of one department × product × period.
@@ -44,21 +53,22 @@ pub fn summary(log: &Contacts, calendar: &Calendar) -> Vec<Cell> {
         .into_par_iter()
         .map(|r| (combo_ids[r] as usize * n_periods + calendar.of(log.days[r])) as u32)
         .collect();
-    let (starts, mut customers) =
-        buckets(&cell_ids, combos.len() * n_periods, |r| log.customers[r]);
+    let (starts, mut customers) = buckets(&cell_ids, combos.len() * n_periods, |r| {
+        (log.customers[r], log.contacts(r))
+    });
     split_buckets(&starts, &mut customers)
         .into_par_iter()
         .enumerate()
         .map(|(cell, customers)| {
-            let contacts = customers.len() as i64;
-            customers.sort_unstable();
+            let contacts = customers.iter().map(|c| c.1).sum();
+            customers.sort_unstable_by_key(|c| c.0);
             let combo = combos[cell / n_periods];
             Cell {
                 department: (combo / log.n_products as u64) as u32,
                 product: (combo % log.n_products as u64) as u32,
                 period: cell % n_periods,
                 contacts,
-                customers: customers.chunk_by(|a, b| a == b).count() as i64,
+                customers: customers.chunk_by(|a, b| a.0 == b.0).count() as i64,
             }
         })
         .collect()
@@ -83,20 +93,20 @@ pub fn fatigue(
     min_departments: usize,
 ) -> Vec<Fatigue> {
     let (starts, mut contacts) = buckets(log.customers, n_customers, |r| {
-        (calendar.of(log.days[r]) as u32, log.departments[r])
+        (calendar.of(log.days[r]) as u32, log.departments[r], log.contacts(r))
     });
     split_buckets(&starts, &mut contacts)
         .into_par_iter()
         .enumerate()
         .flat_map_iter(|(customer, contacts)| {
             contacts.sort_unstable();
-            let periods: Vec<&[(u32, u32)]> = contacts.chunk_by(|a, b| a.0 == b.0).collect();
+            let periods: Vec<&[(u32, u32, i64)]> = contacts.chunk_by(|a, b| a.0 == b.0).collect();
             periods.into_iter().filter_map(move |run| {
                 let distinct = run.chunk_by(|a, b| a.1 == b.1).count();
                 (distinct >= min_departments).then(|| Fatigue {
                     customer: customer as u32,
                     period: run[0].0 as usize,
-                    contacts: run.len() as i64,
+                    contacts: run.iter().map(|c| c.2).sum(),
                     departments: run.chunk_by(|a, b| a.1 == b.1).map(|d| d[0].1).collect(),
                 })
             })
@@ -128,6 +138,7 @@ mod tests {
             products: &p,
             n_products: 2,
             days: &days,
+            contacts: None,
         };
         let calendar = Calendar::new(Period::Week, 4, 20);
         assert_eq!(calendar.len(), 3);
@@ -161,6 +172,7 @@ mod tests {
             products: &p,
             n_products: 2,
             days: &days,
+            contacts: None,
         };
         let calendar = Calendar::new(Period::Week, 4, 20);
         let f = fatigue(&log, &calendar, 9, 2);
