@@ -100,7 +100,10 @@ def string_keys(name: str, log: pd.DataFrame) -> pd.DataFrame:
         return log.assign(ticket_id="t" + log.ticket_id.astype(str), type=log.type.astype(str),
                           product=log["product"].astype(str),
                           representative=log.representative.str[1:].astype("int32"))
-    return log.assign(customer_id="c" + log.customer_id.astype(str), region=log.region.astype(str))
+    strings = log.assign(customer_id="c" + log.customer_id.astype(str))
+    if name == "contacts":
+        return strings.assign(department=log.department.astype(str))
+    return strings.assign(region=log.region.astype(str)) if "region" in log else strings
 
 
 @pytest.mark.parametrize(("name", "options"), CALLS, ids=CALL_IDS)

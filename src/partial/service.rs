@@ -20,16 +20,14 @@ use std::sync::Arc;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int32Type, Int64Type, UInt32Type, UInt64Type};
 use arrow_array::{
-    Array, ArrayRef, Float64Array, Int64Array, LargeListArray, RecordBatch,
-    UInt32Array, UInt64Array,
+    Array, ArrayRef, DictionaryArray, Float64Array, Int32Array, Int64Array, LargeListArray,
+    RecordBatch, UInt32Array, UInt64Array,
 };
 use arrow_buffer::OffsetBuffer;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use rayon::prelude::*;
 
-use super::{
-    check_kind, column, concat, labels_coded_together, marker, not_partial, values, MAX_DAY_KEY,
-};
+use super::{check_kind, column, concat, labels_coded_together, marker, not_partial, MAX_DAY_KEY};
 use crate::emit;
 use crate::error::{CrmError, Result};
 use crate::ingest::instants::Instants;
@@ -122,8 +120,7 @@ fn same_labels(parts: &[&Labels]) -> bool {
 
 fn different_parameters() -> CrmError {
     CrmError::InvalidArgument(
-        "partial states made with different columns, period or as_of cannot be merged"
-            .to_string(),
+        "partial states made with different columns, period or as_of cannot be merged".to_string(),
     )
 }
 
@@ -213,9 +210,50 @@ fn concat_parts(parts: &[&Labels]) -> Result<Labels> {
                     }
                 })
                 .collect::<Result<Vec<_>>>()?;
-            Ok((name.clone(), concat(&chunks, dtype)?))
+            let column = match dtype {
+                DataType::Dictionary(_, _) if chunks.len() > 1 => {
+                    concat_dictionaries(&chunks, dtype, name)?
+                }
+                _ => concat(&chunks, dtype)?,
+            };
+            Ok((name.clone(), column))
         })
         .collect()
+}
+
+/// Dictionary (categorical) chunks as one column with one dictionary: the chunks' own when
+/// they share it (as the partitions of one frame do), else the sorted union of their values.
+/// Arrow's concatenation would repeat the values of each chunk's dictionary.
+fn concat_dictionaries(chunks: &[ArrayRef], dtype: &DataType, name: &str) -> Result<ArrayRef> {
+    let dictionaries: Vec<_> = chunks.iter().map(|c| c.as_any_dictionary()).collect();
+    let first = dictionaries[0].values();
+    let shared = dictionaries
+        .iter()
+        .all(|d| d.values().as_ref() == first.as_ref());
+    // Per chunk, the merged code of each of its dictionary's values.
+    let (values, codes): (ArrayRef, Vec<Vec<i32>>) = if shared {
+        let identity = (0..first.len() as i32).collect::<Vec<_>>();
+        (first.clone(), vec![identity; chunks.len()])
+    } else {
+        let all: Vec<ArrayRef> = dictionaries.iter().map(|d| d.values().clone()).collect();
+        let (codes, uniques) = keys::encode(&all, name)?;
+        let codes = codes
+            .into_iter()
+            .map(|c| c.into_iter().map(|k| k as i32).collect())
+            .collect();
+        (uniques, codes)
+    };
+    let mut keys = Vec::with_capacity(chunks.iter().map(|c| c.len()).sum());
+    for ((chunk, dictionary), codes) in chunks.iter().zip(&dictionaries).zip(&codes) {
+        if dictionary.values().is_empty() {
+            keys.extend(std::iter::repeat_n(None, chunk.len()));
+            continue;
+        }
+        let normalized = dictionary.normalized_keys();
+        keys.extend((0..chunk.len()).map(|i| chunk.is_valid(i).then(|| codes[normalized[i]])));
+    }
+    let merged = DictionaryArray::<Int32Type>::try_new(Int32Array::from(keys), values)?;
+    Ok(arrow_cast::cast(&merged, dtype)?)
 }
 
 // --------------------------------------------------------------------------------- tickets
@@ -298,7 +336,10 @@ impl TicketCells {
         );
         columns.extend([
             ("tickets".to_string(), emit::int64(c.tickets.clone())),
-            ("oldest_open".to_string(), emit::int32(c.oldest_open.clone())),
+            (
+                "oldest_open".to_string(),
+                emit::int32(c.oldest_open.clone()),
+            ),
             ("durations".to_string(), Arc::new(durations) as ArrayRef),
         ]);
         let mut metadata = self.cut.metadata();
@@ -311,7 +352,8 @@ impl TicketCells {
 
     pub fn from_batches(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Self> {
         check_kind(schema, TICKET_CELLS)?;
-        let n_labels = metadata_value::<usize>(schema, LABEL_COLUMNS_KEY)?.ok_or_else(not_partial)?;
+        let n_labels =
+            metadata_value::<usize>(schema, LABEL_COLUMNS_KEY)?.ok_or_else(not_partial)?;
         let period = metadata_value::<String>(schema, PERIOD_KEY)?
             .map(|p| Period::parse(&p))
             .transpose()?;
@@ -345,11 +387,10 @@ impl TicketCells {
                     .iter()
                     .map(|&o| (o - first) as usize)
                     .collect(),
-                durations: numbers::<Int64Type>(
-                    &durations
-                        .values()
-                        .slice(first as usize, (durations.offsets().last().unwrap_or(&first) - first) as usize),
-                )?,
+                durations: numbers::<Int64Type>(&durations.values().slice(
+                    first as usize,
+                    (durations.offsets().last().unwrap_or(&first) - first) as usize,
+                ))?,
             },
             labels: columns,
             period,
@@ -361,7 +402,9 @@ impl TicketCells {
     /// durations side by side (in part order), the earliest open day kept.
     pub fn merge(parts: Vec<TicketCells>) -> Result<TicketCells> {
         let Some(first) = parts.first() else {
-            return Err(CrmError::InvalidArgument("no partial states to merge".into()));
+            return Err(CrmError::InvalidArgument(
+                "no partial states to merge".into(),
+            ));
         };
         let period = first.period;
         let labels: Vec<&Labels> = parts.iter().map(|p| &p.labels).collect();
@@ -443,8 +486,14 @@ impl OpenTickets {
     pub fn to_batch(&self) -> Result<RecordBatch> {
         let mut columns = self.columns.clone();
         columns.extend([
-            (OPEN_COLUMNS[0].to_string(), emit::int64(self.opened.micros.clone())),
-            (OPEN_COLUMNS[1].to_string(), emit::int32s(self.opened.days.clone())),
+            (
+                OPEN_COLUMNS[0].to_string(),
+                emit::int64(self.opened.micros.clone()),
+            ),
+            (
+                OPEN_COLUMNS[1].to_string(),
+                emit::int32s(self.opened.days.clone()),
+            ),
         ]);
         let mut metadata = self.cut.metadata();
         metadata.push((LABEL_COLUMNS_KEY, self.columns.len().to_string()));
@@ -521,7 +570,12 @@ impl OpenTickets {
             .map(|(name, c)| Ok((name, arrow_select::take::take(c.as_ref(), &index, None)?)))
             .collect::<Result<Labels>>()?;
         columns.push(("open_days".into(), emit::int32s(ages)));
-        emit::batch(columns.iter().map(|(n, a)| (n.as_str(), a.clone())).collect())
+        emit::batch(
+            columns
+                .iter()
+                .map(|(n, a)| (n.as_str(), a.clone()))
+                .collect(),
+        )
     }
 }
 
@@ -549,7 +603,10 @@ impl CodedContacts {
             customers: &self.customers,
             departments: &self.departments,
             products: &self.products,
-            n_products: self.product_names.as_ref().map_or(1, |p| p.len().max(1) as u32),
+            n_products: self
+                .product_names
+                .as_ref()
+                .map_or(1, |p| p.len().max(1) as u32),
             days: &self.days,
             contacts: self.contacts.as_deref(),
         }
@@ -558,7 +615,11 @@ impl CodedContacts {
     /// The periods from the first day's to the last day's.
     pub fn calendar(&self, period: Period) -> Calendar {
         let (first, last) = (self.days.iter().min(), self.days.iter().max());
-        Calendar::new(period, first.copied().unwrap_or(0), last.copied().unwrap_or(0))
+        Calendar::new(
+            period,
+            first.copied().unwrap_or(0),
+            last.copied().unwrap_or(0),
+        )
     }
 }
 
@@ -594,11 +655,18 @@ impl ContactCounts {
             runs.iter().map(|r| f(&r[0])).collect()
         };
         let take = |values: &ArrayRef, codes: Vec<u32>| -> Result<ArrayRef> {
-            Ok(arrow_select::take::take(values.as_ref(), &UInt32Array::from(codes), None)?)
+            Ok(arrow_select::take::take(
+                values.as_ref(),
+                &UInt32Array::from(codes),
+                None,
+            )?)
         };
         let mut columns = vec![
             (names[0].to_string(), log.index.keys(&entry(|e| e.0))?),
-            (names[1].to_string(), take(&log.department_names, entry(|e| e.1))?),
+            (
+                names[1].to_string(),
+                take(&log.department_names, entry(|e| e.1))?,
+            ),
         ];
         if let (Some(name), Some(values)) = (names.get(2), &log.product_names) {
             columns.push((name.to_string(), take(values, entry(|e| e.2))?));
@@ -650,7 +718,9 @@ impl ContactCounts {
     /// period.
     pub fn merge(parts: Vec<ContactCounts>) -> Result<ContactCounts> {
         let Some(first) = parts.first() else {
-            return Err(CrmError::InvalidArgument("no partial states to merge".into()));
+            return Err(CrmError::InvalidArgument(
+                "no partial states to merge".into(),
+            ));
         };
         let period = first.period;
         let columns: Vec<&Labels> = parts.iter().map(|p| &p.columns).collect();
@@ -682,14 +752,21 @@ impl ContactCounts {
             .chunk_by(|a, b| (a.0, a.1, a.2, a.3) == (b.0, b.1, b.2, b.3))
             .collect();
         let take = |values: &ArrayRef, codes: Vec<u32>| -> Result<ArrayRef> {
-            Ok(arrow_select::take::take(values.as_ref(), &UInt32Array::from(codes), None)?)
+            Ok(arrow_select::take::take(
+                values.as_ref(),
+                &UInt32Array::from(codes),
+                None,
+            )?)
         };
         let entry = |f: fn(&(u32, u32, u32, i32, u32)) -> u32| -> Vec<u32> {
             runs.iter().map(|r| f(&r[0])).collect()
         };
         let mut columns = vec![
             (names[0].to_string(), coded.index.keys(&entry(|e| e.0))?),
-            (names[1].to_string(), take(&coded.department_names, entry(|e| e.1))?),
+            (
+                names[1].to_string(),
+                take(&coded.department_names, entry(|e| e.1))?,
+            ),
         ];
         if let (Some(name), Some(values)) = (names.get(2), &coded.product_names) {
             columns.push((name.to_string(), take(values, entry(|e| e.2))?));
@@ -810,14 +887,18 @@ impl CustomerScores {
         }
         let mut columns = read_columns(schema, batches, CUSTOMER_SCORES, n, &SCORE_COLUMNS)?;
         let counts = numbers::<UInt64Type>(&take_column(&mut columns, SCORE_COLUMNS[2]))?;
-        let lo = values::<Float64Type>(batches, n + 1)?;
-        let hi = values::<Float64Type>(batches, n)?;
+        let lo = numbers::<Float64Type>(&take_column(&mut columns, SCORE_COLUMNS[1]))?;
+        let hi = numbers::<Float64Type>(&take_column(&mut columns, SCORE_COLUMNS[0]))?;
         let key = columns.pop().ok_or_else(not_partial)?;
         Ok(CustomerScores {
             labels: columns,
             key,
             score: metadata_value(schema, SCORE_KEY)?.ok_or_else(not_partial)?,
-            sums: hi.iter().zip(&lo).map(|(&h, &l)| Sum::from_parts(h, l)).collect(),
+            sums: hi
+                .iter()
+                .zip(&lo)
+                .map(|(&h, &l)| Sum::from_parts(h, l))
+                .collect(),
             counts,
         })
     }
@@ -826,7 +907,9 @@ impl CustomerScores {
     /// of one group and customer are added in part order.
     pub fn merge(parts: Vec<CustomerScores>) -> Result<CustomerScores> {
         let Some(first) = parts.first() else {
-            return Err(CrmError::InvalidArgument("no partial states to merge".into()));
+            return Err(CrmError::InvalidArgument(
+                "no partial states to merge".into(),
+            ));
         };
         let labels: Vec<&Labels> = parts.iter().map(|p| &p.labels).collect();
         let key_name = first.key.0.clone();
@@ -845,8 +928,10 @@ impl CustomerScores {
         let rows: Vec<usize> = parts.iter().map(|p| p.counts.len()).collect();
         let (group_codes, groups) = merged_label_codes(&labels, &rows)?;
         let key_chunks: Vec<[ArrayRef; 1]> = parts.iter().map(|p| [p.key.1.clone()]).collect();
-        let key_columns: Vec<(&[ArrayRef], &str)> =
-            key_chunks.iter().map(|k| (&k[..], key_name.as_str())).collect();
+        let key_columns: Vec<(&[ArrayRef], &str)> = key_chunks
+            .iter()
+            .map(|k| (&k[..], key_name.as_str()))
+            .collect();
         let (index, customer_codes) = shared_customers(&key_columns, SpanPerRow::Double)?;
         let keys = group_codes
             .into_iter()
@@ -907,7 +992,9 @@ pub fn check_service_kind(schema: &Schema) -> Result<&str> {
 /// The batch of the merged state of `parts` (tables of one service kind).
 pub fn merge_states(parts: &[(SchemaRef, Vec<RecordBatch>)]) -> Result<RecordBatch> {
     let Some((schema, _)) = parts.first() else {
-        return Err(CrmError::InvalidArgument("no partial states to merge".into()));
+        return Err(CrmError::InvalidArgument(
+            "no partial states to merge".into(),
+        ));
     };
     let kind = check_service_kind(schema)?.to_string();
     fn read<T>(

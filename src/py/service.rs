@@ -150,7 +150,11 @@ pub(super) fn tickets_summary_batch(
 }
 
 /// The kind column first, then the `by` columns (which must not repeat it).
-pub(super) fn ticket_groups(py: Python<'_>, kind: String, by: Vec<String>) -> PyResult<Vec<String>> {
+pub(super) fn ticket_groups(
+    py: Python<'_>,
+    kind: String,
+    by: Vec<String>,
+) -> PyResult<Vec<String>> {
     if by.contains(&kind) {
         return Err(bad_argument(
             py,
@@ -354,7 +358,11 @@ impl ContactColumns<'_> {
 
 /// `output` ("summary" or "fatigue") as whether it is the summary, and a checked
 /// `fatigue_departments`.
-pub(super) fn contacts_output(py: Python<'_>, output: &str, fatigue_departments: usize) -> PyResult<bool> {
+pub(super) fn contacts_output(
+    py: Python<'_>,
+    output: &str,
+    fatigue_departments: usize,
+) -> PyResult<bool> {
     let summary = choice(py, "output", output, &["summary", "fatigue"])? == 0;
     if fatigue_departments < 1 {
         return Err(bad_argument(

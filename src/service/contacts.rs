@@ -93,7 +93,11 @@ pub fn fatigue(
     min_departments: usize,
 ) -> Vec<Fatigue> {
     let (starts, mut contacts) = buckets(log.customers, n_customers, |r| {
-        (calendar.of(log.days[r]) as u32, log.departments[r], log.contacts(r))
+        (
+            calendar.of(log.days[r]) as u32,
+            log.departments[r],
+            log.contacts(r),
+        )
     });
     split_buckets(&starts, &mut contacts)
         .into_par_iter()
