@@ -29,6 +29,13 @@ orders); with ``extra`` engagement columns (``activity``), a ``cost`` column
 values, the quantity's sums per day over the purchase rows. ``split_every`` (default 8) is
 the number of states merged per task of the merge tree.
 
+The service functions (``tickets``, ``contacts``, ``satisfaction``) merge states of their own:
+per ticket kind, ``by`` values and period the counts and every resolved ticket's time to resolve
+(so the median and p90 are exact), or the open tickets' rows (``output="open"``); per customer,
+department, product and period the contacts; per group and customer the scores' compensated sum
+and count. Without ``as_of``, ticket states keep every ticket as recorded, and the merged state
+is read at the latest day of all partitions.
+
 Results are returned as pandas DataFrames: per-customer results hold one row per customer,
 like the merged state, so they fit wherever the in-memory result would; the others are
 small (one row per period, cohort cell or gap length). The functions of the histories derive

@@ -625,6 +625,10 @@ impl CodedContacts {
 
 const CONTACT_COLUMNS: [&str; 2] = ["period", "contacts"];
 
+/// An entry of a merge of contact counts: customer, department and product codes, period
+/// (first day), contacts.
+type ContactEntry = (u32, u32, u32, i32, u32);
+
 /// The "contact_counts" state: per customer, department, product (when grouped by product)
 /// and period (its first day), the number of contacts.
 pub struct ContactCounts {
@@ -739,7 +743,7 @@ impl ContactCounts {
         let contacts: Vec<u32> = parts.iter().flat_map(|p| p.contacts.clone()).collect();
         let coded = coded_contacts(&all, periods, Some(contacts))?;
         let names: Vec<&str> = all.iter().map(|c| c.0.as_str()).collect();
-        let mut entries: Vec<(u32, u32, u32, i32, u32)> = (0..coded.days.len())
+        let mut entries: Vec<ContactEntry> = (0..coded.days.len())
             .into_par_iter()
             .map(|r| {
                 let n = coded.contacts.as_ref().map_or(1, |c| c[r]);
@@ -748,7 +752,7 @@ impl ContactCounts {
             })
             .collect();
         entries.par_sort_unstable();
-        let runs: Vec<&[(u32, u32, u32, i32, u32)]> = entries
+        let runs: Vec<&[ContactEntry]> = entries
             .chunk_by(|a, b| (a.0, a.1, a.2, a.3) == (b.0, b.1, b.2, b.3))
             .collect();
         let take = |values: &ArrayRef, codes: Vec<u32>| -> Result<ArrayRef> {
@@ -758,9 +762,8 @@ impl ContactCounts {
                 None,
             )?)
         };
-        let entry = |f: fn(&(u32, u32, u32, i32, u32)) -> u32| -> Vec<u32> {
-            runs.iter().map(|r| f(&r[0])).collect()
-        };
+        let entry =
+            |f: fn(&ContactEntry) -> u32| -> Vec<u32> { runs.iter().map(|r| f(&r[0])).collect() };
         let mut columns = vec![
             (names[0].to_string(), coded.index.keys(&entry(|e| e.0))?),
             (
@@ -1253,7 +1256,7 @@ mod tests {
     #[test]
     fn a_service_state_of_another_kind_or_version_is_refused() {
         let batch = contact_counts(&[(1, 0, 0, 19_000)]).to_batch().unwrap();
-        let err = TicketCells::from_batches(&batch.schema(), &[batch.clone()])
+        let err = TicketCells::from_batches(&batch.schema(), std::slice::from_ref(&batch))
             .err()
             .unwrap();
         assert!(err.to_string().contains("kind 'contact_counts'"), "{err}");
