@@ -81,7 +81,12 @@ pub fn label_codes(labels: &Labels, rows: usize) -> Result<(Vec<u32>, Option<Gro
     if rows == 0 && !labels.is_empty() {
         // No chunks rather than empty ones: the encoders read the values of a chunk.
         let names: Vec<String> = labels.iter().map(|l| l.0.clone()).collect();
-        let types: Vec<DataType> = labels.iter().map(|l| l.1.data_type().clone()).collect();
+        // The labels' value types, as coding them gives them.
+        let value_type = |t: &DataType| match t {
+            DataType::Dictionary(_, values) => values.as_ref().clone(),
+            t => t.clone(),
+        };
+        let types: Vec<DataType> = labels.iter().map(|l| value_type(l.1.data_type())).collect();
         let groups = Groups::encode(&vec![vec![]; labels.len()], &names, &types)?;
         return Ok((vec![], Some(groups)));
     }
@@ -110,6 +115,26 @@ fn merged_label_codes(
 /// The labels of group codes (none without groups).
 fn labels_of(groups: Option<&Groups>, codes: &[u32]) -> Result<Labels> {
     groups.map_or(Ok(vec![]), |g| g.labels(codes))
+}
+
+/// The labels of group codes as dictionary columns over the distinct groups' labels (none
+/// without groups): many entries, few groups.
+fn coded_labels(groups: Option<&Groups>, codes: &[u32]) -> Result<Labels> {
+    let Some(groups) = groups else {
+        return Ok(vec![]);
+    };
+    let mut distinct = codes.to_vec();
+    distinct.par_sort_unstable();
+    distinct.dedup();
+    let keys: Vec<u32> = codes
+        .par_iter()
+        .map(|c| distinct.binary_search(c).unwrap_or_default() as u32)
+        .collect();
+    groups
+        .labels(&distinct)?
+        .into_iter()
+        .map(|(name, values)| Ok((name, coded_column(keys.clone(), &values)?)))
+        .collect()
 }
 
 /// Every part's labels carry the same column names.
@@ -658,22 +683,15 @@ impl ContactCounts {
         let entry = |f: fn(&(u32, u32, u32, u32)) -> u32| -> Vec<u32> {
             runs.iter().map(|r| f(&r[0])).collect()
         };
-        let take = |values: &ArrayRef, codes: Vec<u32>| -> Result<ArrayRef> {
-            Ok(arrow_select::take::take(
-                values.as_ref(),
-                &UInt32Array::from(codes),
-                None,
-            )?)
-        };
         let mut columns = vec![
             (names[0].to_string(), log.index.keys(&entry(|e| e.0))?),
             (
                 names[1].to_string(),
-                take(&log.department_names, entry(|e| e.1))?,
+                coded_column(entry(|e| e.1), &log.department_names)?,
             ),
         ];
         if let (Some(name), Some(values)) = (names.get(2), &log.product_names) {
-            columns.push((name.to_string(), take(values, entry(|e| e.2))?));
+            columns.push((name.to_string(), coded_column(entry(|e| e.2), values)?));
         }
         let starts = calendar.starts();
         Ok(ContactCounts {
@@ -755,24 +773,17 @@ impl ContactCounts {
         let runs: Vec<&[ContactEntry]> = entries
             .chunk_by(|a, b| (a.0, a.1, a.2, a.3) == (b.0, b.1, b.2, b.3))
             .collect();
-        let take = |values: &ArrayRef, codes: Vec<u32>| -> Result<ArrayRef> {
-            Ok(arrow_select::take::take(
-                values.as_ref(),
-                &UInt32Array::from(codes),
-                None,
-            )?)
-        };
         let entry =
             |f: fn(&ContactEntry) -> u32| -> Vec<u32> { runs.iter().map(|r| f(&r[0])).collect() };
         let mut columns = vec![
             (names[0].to_string(), coded.index.keys(&entry(|e| e.0))?),
             (
                 names[1].to_string(),
-                take(&coded.department_names, entry(|e| e.1))?,
+                coded_column(entry(|e| e.1), &coded.department_names)?,
             ),
         ];
         if let (Some(name), Some(values)) = (names.get(2), &coded.product_names) {
-            columns.push((name.to_string(), take(values, entry(|e| e.2))?));
+            columns.push((name.to_string(), coded_column(entry(|e| e.2), values)?));
         }
         Ok(ContactCounts {
             columns,
@@ -786,6 +797,16 @@ impl ContactCounts {
     pub fn into_coded(self) -> Result<CodedContacts> {
         coded_contacts(&self.columns, self.periods, Some(self.contacts))
     }
+}
+
+/// Values given by codes into `values`, as a dictionary column: a state's entries repeat few
+/// departments, products or groups, which then travel and merge as codes.
+fn coded_column(codes: Vec<u32>, values: &ArrayRef) -> Result<ArrayRef> {
+    let keys = Int32Array::from_iter_values(codes.into_iter().map(|c| c as i32));
+    Ok(Arc::new(DictionaryArray::<Int32Type>::try_new(
+        keys,
+        values.clone(),
+    )?))
 }
 
 /// Codes of a contact log's columns (customer key, department, optional product).
@@ -853,7 +874,7 @@ impl CustomerScores {
     ) -> Result<Self> {
         let field = |f: fn(&CustomerScore) -> u32| scores.iter().map(f).collect::<Vec<_>>();
         Ok(CustomerScores {
-            labels: labels_of(groups, &field(|s| s.group))?,
+            labels: coded_labels(groups, &field(|s| s.group))?,
             key: (key_name.to_string(), index.keys(&field(|s| s.customer))?),
             score: score.to_string(),
             sums: scores.iter().map(|s| s.sum).collect(),
