@@ -709,8 +709,9 @@ def satisfaction(
     from the ``customers`` table (``output="profile"``), as a pandas DataFrame equal to the
     in-memory result. Each partition condenses its rows to one per group and customer (the
     scores' compensated sum and count); the ranking is done once, on the merged state.
-    ``customers`` may be any frame the in-memory call takes (it travels to the task that
-    derives the result) or a ``dask.dataframe`` (its partitions are gathered in that task)."""
+    ``customers`` may be any frame the in-memory call takes (it travels in the task graph to
+    the task that derives the result; Dask warns when it is large) or a ``dask.dataframe``
+    (its partitions are gathered in that task)."""
     groups = _names(by)
     table = None
     if customers is not None and output == "profile":
