@@ -96,9 +96,8 @@ pub fn contacts_partial<'py>(
             customer: &customer,
             department: &department,
             product: product.as_deref(),
-            date: &date,
         };
-        let (log, dropped) = columns.read(&schema, &batches, policy)?;
+        let (log, dropped) = columns.read(&date, &schema, &batches, policy)?;
         let counts = ContactCounts::from_log(&log, &columns.keys(), period)?;
         Ok((counts.to_batch()?, dropped))
     })?;
@@ -186,7 +185,6 @@ pub fn contacts_from_partial<'py>(
             customer: &names[0],
             department: &names[1],
             product: names.get(2).map(String::as_str),
-            date: "",
         };
         columns.table(&coded, period, fatigue_departments, summary)
     })?;

@@ -210,12 +210,11 @@ pub fn tickets<'py>(
     Ok((to_capsule(py, batch.0)?, batch.1))
 }
 
-/// The columns of a contact log.
+/// The columns of a contact log besides its date: those the tables name.
 pub(super) struct ContactColumns<'a> {
     pub customer: &'a str,
     pub department: &'a str,
     pub product: Option<&'a str>,
-    pub date: &'a str,
 }
 
 impl ContactColumns<'_> {
@@ -226,15 +225,17 @@ impl ContactColumns<'_> {
         names
     }
 
-    /// The log in codes, and the rows dropped by `on_invalid="drop"`.
+    /// The log in codes (days from the `date` column), and the rows dropped by
+    /// `on_invalid="drop"`.
     pub fn read(
         &self,
+        date: &str,
         schema: &SchemaRef,
         batches: &[RecordBatch],
         policy: OnInvalid,
     ) -> Result<(CodedContacts, usize)> {
         let mut names = self.keys();
-        names.push(self.date);
+        names.push(date);
         let mut cols = Columns::read(schema, batches, &names)?;
         let dropped = cols.check_invalid(names.len(), &[], policy)?;
         let (index, mut customers) = shared_customers(
@@ -256,7 +257,7 @@ impl ContactColumns<'_> {
             department_names,
             products,
             product_names,
-            days: cols.days(self.date)?,
+            days: cols.days(date)?,
             contacts: None,
         };
         Ok((log, dropped))
@@ -397,9 +398,8 @@ pub fn contacts<'py>(
             customer: &customer,
             department: &department,
             product: product.as_deref(),
-            date: &date,
         };
-        let (log, dropped) = columns.read(&schema, &batches, policy)?;
+        let (log, dropped) = columns.read(&date, &schema, &batches, policy)?;
         let table = columns.table(&log, period, fatigue_departments, summary)?;
         Ok((table, dropped))
     })?;
