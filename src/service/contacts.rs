@@ -20,12 +20,6 @@ pub struct Contacts<'a> {
     pub contacts: Option<&'a [u32]>,
 }
 
-impl Contacts<'_> {
-    fn contacts(&self, row: usize) -> i64 {
-        self.contacts.map_or(1, |c| c[row] as i64)
-    }
-}
-
 /// Counts of one department × product × period.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Cell {
@@ -53,22 +47,31 @@ pub fn summary(log: &Contacts, calendar: &Calendar) -> Vec<Cell> {
         .into_par_iter()
         .map(|r| (combo_ids[r] as usize * n_periods + calendar.of(log.days[r])) as u32)
         .collect();
-    let (starts, mut customers) = buckets(&cell_ids, combos.len() * n_periods, |r| {
-        (log.customers[r], log.contacts(r))
+    let n_cells = combos.len() * n_periods;
+    let (starts, mut customers) = buckets(&cell_ids, n_cells, |r| log.customers[r]);
+    // Rows standing for several contacts: their counts per cell (else a cell's rows count).
+    let weighted = log.contacts.map(|counts| {
+        let mut per_cell = vec![0i64; n_cells];
+        for (&cell, &n) in cell_ids.iter().zip(counts) {
+            per_cell[cell as usize] += n as i64;
+        }
+        per_cell
     });
     split_buckets(&starts, &mut customers)
         .into_par_iter()
         .enumerate()
         .map(|(cell, customers)| {
-            let contacts = customers.iter().map(|c| c.1).sum();
-            customers.sort_unstable_by_key(|c| c.0);
+            let contacts = weighted
+                .as_ref()
+                .map_or(customers.len() as i64, |w| w[cell]);
+            customers.sort_unstable();
             let combo = combos[cell / n_periods];
             Cell {
                 department: (combo / log.n_products as u64) as u32,
                 product: (combo % log.n_products as u64) as u32,
                 period: cell % n_periods,
                 contacts,
-                customers: customers.chunk_by(|a, b| a.0 == b.0).count() as i64,
+                customers: customers.chunk_by(|a, b| a == b).count() as i64,
             }
         })
         .collect()
@@ -92,26 +95,70 @@ pub fn fatigue(
     n_customers: usize,
     min_departments: usize,
 ) -> Vec<Fatigue> {
-    let (starts, mut contacts) = buckets(log.customers, n_customers, |r| {
-        (
-            calendar.of(log.days[r]) as u32,
-            log.departments[r],
-            log.contacts(r),
-        )
-    });
+    let period = |r: usize| calendar.of(log.days[r]) as u32;
+    match log.contacts {
+        // One contact a row: the narrower entries sort faster.
+        None => fatigue_of(log, n_customers, min_departments, |r| {
+            (period(r), log.departments[r])
+        }),
+        Some(counts) => fatigue_of(log, n_customers, min_departments, |r| {
+            (period(r), log.departments[r], counts[r])
+        }),
+    }
+}
+
+/// A row as `fatigue` sorts a customer's rows: period, department (and the contacts it stands
+/// for).
+trait PeriodContact: Copy + Default + Ord + Send + Sync {
+    fn period(&self) -> u32;
+    fn department(&self) -> u32;
+    fn contacts(&self) -> i64;
+}
+
+impl PeriodContact for (u32, u32) {
+    fn period(&self) -> u32 {
+        self.0
+    }
+    fn department(&self) -> u32 {
+        self.1
+    }
+    fn contacts(&self) -> i64 {
+        1
+    }
+}
+
+impl PeriodContact for (u32, u32, u32) {
+    fn period(&self) -> u32 {
+        self.0
+    }
+    fn department(&self) -> u32 {
+        self.1
+    }
+    fn contacts(&self) -> i64 {
+        self.2 as i64
+    }
+}
+
+fn fatigue_of<C: PeriodContact>(
+    log: &Contacts,
+    n_customers: usize,
+    min_departments: usize,
+    row: impl Fn(usize) -> C,
+) -> Vec<Fatigue> {
+    let (starts, mut contacts) = buckets(log.customers, n_customers, row);
     split_buckets(&starts, &mut contacts)
         .into_par_iter()
         .enumerate()
         .flat_map_iter(|(customer, contacts)| {
             contacts.sort_unstable();
-            let periods: Vec<&[(u32, u32, i64)]> = contacts.chunk_by(|a, b| a.0 == b.0).collect();
+            let periods: Vec<&[C]> = contacts.chunk_by(|a, b| a.period() == b.period()).collect();
             periods.into_iter().filter_map(move |run| {
-                let distinct = run.chunk_by(|a, b| a.1 == b.1).count();
-                (distinct >= min_departments).then(|| Fatigue {
+                let by_department = || run.chunk_by(|a, b| a.department() == b.department());
+                (by_department().count() >= min_departments).then(|| Fatigue {
                     customer: customer as u32,
-                    period: run[0].0 as usize,
-                    contacts: run.iter().map(|c| c.2).sum(),
-                    departments: run.chunk_by(|a, b| a.1 == b.1).map(|d| d[0].1).collect(),
+                    period: run[0].period() as usize,
+                    contacts: run.iter().map(C::contacts).sum(),
+                    departments: by_department().map(|d| d[0].department()).collect(),
                 })
             })
         })
