@@ -17,11 +17,13 @@ use arrow_schema::{DataType, Field, Schema};
 use crate::error::{CrmError, Result};
 use crate::ingest::keys::SpanPerRow;
 use crate::ingest::named::shared_customers;
+use crate::ingest::Groups;
 use crate::summary::{CustomerState, Sum, Summary};
 
 pub mod baskets;
 pub mod customer_days;
 pub mod orders;
+pub mod service;
 pub use customer_days::{CustomerDays, DayTotals};
 
 /// Schema metadata that marks a batch as a partial state, and its layout version: a state
@@ -298,6 +300,34 @@ fn concat(chunks: &[ArrayRef], dtype: &DataType) -> Result<ArrayRef> {
             arrow_select::concat::concat(&refs)?
         }
     })
+}
+
+/// The value combinations of group columns (`by` values) of several parts, coded together
+/// (one chunk of codes per part); `None` without group columns. A column's values are brought
+/// to the first part's type when another part has them in another string layout or integer
+/// width.
+fn labels_coded_together(parts: &[&[(String, ArrayRef)]]) -> Result<Option<Groups>> {
+    let Some(first) = parts.first().filter(|p| !p.is_empty()) else {
+        return Ok(None);
+    };
+    let names: Vec<String> = first.iter().map(|g| g.0.clone()).collect();
+    let types: Vec<DataType> = first.iter().map(|g| g.1.data_type().clone()).collect();
+    let columns = (0..names.len())
+        .map(|j| {
+            parts
+                .iter()
+                .map(|p| {
+                    let values = &p[j].1;
+                    if values.data_type() == &types[j] {
+                        Ok(values.clone())
+                    } else {
+                        Ok(arrow_cast::cast(values, &types[j])?)
+                    }
+                })
+                .collect::<Result<Vec<_>>>()
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(Groups::encode(&columns, &names, &types)?))
 }
 
 /// The state of the union of the parts' rows. States of the same customer are merged in

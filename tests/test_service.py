@@ -236,6 +236,17 @@ def test_satisfaction_ties_at_the_cut_are_all_in():
     assert bottom["customer_id"].tolist() == [8, 9] and bottom["rank"].tolist() == [1, 1]
 
 
+@pytest.mark.parametrize("as_string", [False, True])
+def test_satisfaction_members_keep_their_keys_when_every_customer_is_a_member(as_string):
+    # As many members as customers, not in key order: each row keeps its own customer.
+    scores = pd.DataFrame({"customer_id": [1, 2, 3, 4], "score": [1.0, 9.0, 5.0, 7.0]})
+    if as_string:
+        scores = scores.assign(customer_id=list("abcd"))
+    out = crm.satisfaction(scores, by=(), share=0.5)
+    by_key = dict(zip(scores.customer_id, scores.score))
+    assert [by_key[k] for k in out.customer_id] == out.score.tolist() == [9.0, 7.0, 1.0, 5.0]
+
+
 def test_satisfaction_group_of_one_all_ties_and_mean_per_customer():
     scores = pd.DataFrame({"customer_id": [1, 2, 3, 2, 4, 4, 5],
                            "region": ["solo", "pair", "pair", "pair", "tied", "tied", "tied"],

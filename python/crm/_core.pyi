@@ -24,6 +24,13 @@ __all__ = [
     "profitability_from_partial",
     "performance_from_partial",
     "loyalty_from_partial",
+    "tickets_partial",
+    "contacts_partial",
+    "satisfaction_partial",
+    "merge_service_states",
+    "tickets_from_partial",
+    "contacts_from_partial",
+    "satisfaction_from_partial",
     "repurchase",
     "interpurchase",
     "lifecycle",
@@ -210,6 +217,47 @@ def loyalty_from_partial(
     tiers: Sequence[tuple[str, float]],
     near: float = 0.1,
     output: Literal["customers", "tiers"] = "customers",
+) -> Any: ...
+
+# Partial states of the service logs (crm.dask): each returns (state capsule, rows dropped).
+def tickets_partial(
+    data: Any,
+    *,
+    id: str,
+    kind: str,
+    by: Sequence[str],
+    opened: str,
+    closed: str,
+    period: _Period | None = None,
+    as_of: int | None = None,
+    output: Literal["summary", "open"] = "summary",
+    on_invalid: _OnInvalid = "raise",
+) -> _Result: ...
+def contacts_partial(
+    data: Any,
+    *,
+    customer: str,
+    department: str,
+    product: str | None,
+    date: str,
+    period: _Period = "W",
+    on_invalid: _OnInvalid = "raise",
+) -> _Result: ...
+def satisfaction_partial(
+    scores: Any, *, customer: str, score: str, by: Sequence[str], on_invalid: _OnInvalid = "raise"
+) -> _Result: ...
+def merge_service_states(parts: list[Any]) -> Any: ...
+def tickets_from_partial(state: Any) -> Any: ...
+def contacts_from_partial(
+    state: Any, *, fatigue_departments: int = 2, output: Literal["summary", "fatigue"] = "summary"
+) -> Any: ...
+def satisfaction_from_partial(
+    state: Any,
+    *,
+    share: float = 0.2,
+    customers: Any | None = None,
+    higher_is_better: bool = True,
+    output: Literal["members", "profile"] = "members",
 ) -> Any: ...
 
 def segment(

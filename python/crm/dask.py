@@ -8,7 +8,7 @@ be spread over many partitions, and empty partitions are fine. The result equals
 in-memory call on the concatenated data: counts and dates exactly, sums to the last bits
 (float sums are merged in a different order).
 
-Three kinds of partial state travel. ``rfm`` merges one row per customer (counts, first and
+Several kinds of partial state travel. ``rfm`` merges one row per customer (counts, first and
 last purchase, sums). The functions of the customers' histories (``summary``,
 ``calibration_holdout``, ``repurchase``, ``cohorts``, ``interpurchase``, ``lifecycle``,
 ``churn_risk``, ``acquisition``, ``activity``, ``profitability``, ``performance``,
@@ -31,6 +31,13 @@ orders); with ``extra`` engagement columns (``activity``), a ``cost`` column
 ``loyalty``'s window is cut after merging); with ``"quantity"`` among ``performance``'s
 values, the quantity's sums per day over the purchase rows. ``split_every`` (default 8) is
 the number of states merged per task of the merge tree.
+
+The service functions (``tickets``, ``contacts``, ``satisfaction``) merge states of their own:
+per ticket kind, ``by`` values and period the counts and every resolved ticket's time to resolve
+(so the median and p90 are exact), or the open tickets' rows (``output="open"``); per customer,
+department, product and period the contacts; per group and customer the scores' compensated sum
+and count. Without ``as_of``, ticket states keep every ticket as recorded, and the merged state
+is read at the latest day of all partitions.
 
 Results are returned as pandas DataFrames: per-customer results hold one row per customer,
 like the merged state, so they fit wherever the in-memory result would; the others are
@@ -68,6 +75,7 @@ from ._baskets import RULE_COLUMNS, warn_dropped, with_python_lists
 from ._frames import _Capsule, _require, day_number, to_arrow
 from ._partial import from_ipc, merge_states, partial_state, rfm_from_state, to_ipc
 from ._retention import OnInvalid, PeriodCode, _names, activity_weights
+from ._service import _columns_of
 from ._rfm import Scheme
 from ._value import DEFAULT_LOYALTY_TIERS, DEFAULT_VALUE_TIERS, PERFORMANCE_VALUES, _pairs, cost_parts, loyalty_tiers
 from .errors import InvalidArgumentError
@@ -89,6 +97,9 @@ __all__ = [
     "frequent_itemsets",
     "basket_rules",
     "cross_sell",
+    "tickets",
+    "contacts",
+    "satisfaction",
 ]
 
 TimeUnit = Literal["D", "W", "M"]
@@ -716,3 +727,168 @@ def cross_sell(
         derive=dict(item=item, top_n=top_n, metric=metric), empty=empty, lists=RECOMMENDATION_LISTS,
         rules=rules_table,
     )
+
+
+# The service logs (tickets, contacts, satisfaction scores): each partition condenses its rows
+# into the state its function derives from ("ticket_cells" or "open_tickets", "contact_counts",
+# "customer_scores"), the states merge in a tree, and the task that holds the merged state
+# derives the table, by the same code as the in-memory call.
+
+
+def _service_partition(frame: Any, name: str, columns: list[str], options: dict[str, Any]) -> Partial:
+    _one_thread_per_task()
+    if len(frame) == 0:
+        return None, 0
+    capsule, dropped = getattr(_core, f"{name}_partial")(to_arrow(frame, columns), **options)
+    return to_ipc(pa.table(_Capsule(capsule))), dropped
+
+
+def _service_merge(parts: list[Partial]) -> Partial:
+    _one_thread_per_task()
+    states = [data for data, _ in parts if data is not None]
+    dropped = sum(d for _, d in parts)
+    if len(states) <= 1:
+        return (states[0] if states else None), dropped
+    merged = _core.merge_service_states([from_ipc(data) for data in states])
+    return to_ipc(pa.table(_Capsule(merged))), dropped
+
+
+def _from_service_state(
+    name: str,
+    ddf: Any,
+    *,
+    columns: list[str],
+    state: dict[str, Any],
+    derive: dict[str, Any],
+    in_memory: dict[str, Any],
+    split_every: int,
+) -> Any:
+    """``crm.<name>`` of the merged state of every partition: ``state`` are the keyword
+    arguments of ``_core.<name>_partial``, ``derive`` those of ``_core.<name>_from_partial``,
+    ``in_memory`` the user's (for the in-memory call on the empty frame, which gives the
+    result's columns when there are no rows)."""
+    if split_every < 2:
+        raise InvalidArgumentError(f"split_every must be at least 2, got {split_every}")
+    columns = list(dict.fromkeys(columns))
+    _require([str(c) for c in ddf.columns], columns)
+    partition = dask.delayed(_service_partition, pure=True)
+    level = [partition(p, name, columns, state) for p in ddf[columns].to_delayed()]
+    merge = dask.delayed(_service_merge, pure=True)
+    while len(level) > 1:
+        level = [merge(level[i : i + split_every]) for i in range(0, len(level), split_every)]
+    merged = level[0] if level else dask.delayed((None, 0))
+    table = _compute(name, dask.delayed(_derived, pure=True)(merged, name, derive))
+    if table is None:
+        import crm
+
+        return getattr(crm, name)(ddf._meta, **in_memory)
+    return table.to_pandas(date_as_object=False)
+
+
+def tickets(
+    ddf: Any,
+    *,
+    kind: str = "type",
+    by: str | Sequence[str] = ("product", "region", "representative"),
+    period: PeriodCode | None = None,
+    opened: str = "opened_at",
+    closed: str = "closed_at",
+    id: str = "ticket_id",
+    as_of: Any = None,
+    output: Literal["summary", "open"] = "summary",
+    on_invalid: OnInvalid = "raise",
+    split_every: int = 8,
+) -> Any:
+    """:func:`crm.tickets` of a ``dask.dataframe``: per ticket kind x ``by`` values (x
+    ``period`` of opening) the tickets, resolved, open, the median, p90 and mean hours to
+    resolve and the age of the oldest open ticket in days, or the open tickets oldest first
+    (``output="open"``), as a pandas DataFrame equal to the in-memory result. Each partition
+    keeps every resolved ticket's time to resolve (8 bytes a ticket), so the quantiles are
+    exact; ``output="open"`` keeps the open tickets' rows. Without ``as_of``, the partitions
+    keep every ticket as recorded, and the merged state is read at the latest opening or
+    closing of all partitions; with it, each partition cuts its rows at ``as_of``. A closing
+    before its opening is reported with its row number in its partition."""
+    groups = _names(by)
+    options = dict(kind=kind, by=groups, period=period, opened=opened, closed=closed, id=id)
+    return _from_service_state(
+        "tickets", ddf, columns=[kind, *groups, opened, closed, *([id] if output == "open" else [])],
+        state=dict(options, as_of=day_number(as_of), output=output, on_invalid=on_invalid), derive={},
+        in_memory=dict(options, by=by, as_of=as_of, output=output), split_every=split_every,
+    )
+
+
+def contacts(
+    ddf: Any,
+    *,
+    customer: str = "customer_id",
+    department: str = "department",
+    product: str | None = "product",
+    date: str = "contacted_at",
+    period: PeriodCode = "W",
+    fatigue_departments: int = 2,
+    output: Literal["summary", "fatigue"] = "summary",
+    on_invalid: OnInvalid = "raise",
+    split_every: int = 8,
+) -> Any:
+    """:func:`crm.contacts` of a ``dask.dataframe``: contacts and distinct customers per
+    department (x ``product``) x ``period``, zero-filled from the first to the last period of
+    the whole log, or the customers contacted by at least ``fatigue_departments`` departments
+    in one period (``output="fatigue"``), as a pandas DataFrame equal to the in-memory
+    result. Each partition condenses its rows to one per customer, department, product and
+    period with the number of contacts (the state grows with those combinations)."""
+    options = dict(customer=customer, department=department, product=product, date=date, period=period)
+    return _from_service_state(
+        "contacts", ddf, columns=[c for c in (customer, department, product, date) if c is not None],
+        state=dict(options, on_invalid=on_invalid),
+        derive=dict(fatigue_departments=fatigue_departments, output=output),
+        in_memory=dict(options, fatigue_departments=fatigue_departments, output=output), split_every=split_every,
+    )
+
+
+def satisfaction(
+    ddf: Any,
+    *,
+    customer: str = "customer_id",
+    score: str = "score",
+    by: str | Sequence[str] = ("product", "region"),
+    share: float = 0.2,
+    customers: Any = None,
+    higher_is_better: bool = True,
+    output: Literal["members", "profile"] = "members",
+    on_invalid: OnInvalid = "raise",
+    split_every: int = 8,
+) -> Any:
+    """:func:`crm.satisfaction` of a ``dask.dataframe``: per group the most and the least
+    satisfied customers by their mean score (``output="members"``), or a profile of each side
+    from the ``customers`` table (``output="profile"``), as a pandas DataFrame equal to the
+    in-memory result. Each partition condenses its rows to one per group and customer (the
+    scores' compensated sum and count); the ranking is done once, on the merged state.
+    ``customers`` may be any frame the in-memory call takes (it travels in the task graph to
+    the task that derives the result; Dask warns when it is large) or a ``dask.dataframe``
+    (its partitions are gathered in that task)."""
+    groups = _names(by)
+    table = None
+    if customers is not None and output == "profile":
+        table = _customers_table(customers)
+    options = dict(customer=customer, score=score)
+    return _from_service_state(
+        "satisfaction", ddf, columns=[customer, score, *groups],
+        state=dict(options, by=groups, on_invalid=on_invalid),
+        derive=dict(share=share, customers=table, higher_is_better=higher_is_better, output=output),
+        in_memory=dict(options, by=by, share=share, customers=customers, higher_is_better=higher_is_better,
+                       output=output),
+        split_every=split_every,
+    )
+
+
+def _customers_table(customers: Any) -> Any:
+    """The customers table as the derive task reads it: an Arrow table, or for a
+    ``dask.dataframe`` a delayed one gathered from its partitions in that task."""
+    if dask.is_dask_collection(customers):
+        return dask.delayed(_gathered_table, pure=True)(customers.to_delayed())
+    return to_arrow(customers, _columns_of(customers))
+
+
+def _gathered_table(parts: list[Any]) -> pa.Table:
+    tables = [to_arrow(p, [str(c) for c in p.columns]) for p in parts]
+    return pa.concat_tables(tables, promote_options="permissive")

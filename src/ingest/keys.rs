@@ -311,7 +311,10 @@ impl KeyIndex {
                 ints_as(values, &self.key_type)
             }
             (RowCodes::Coded { .. }, Some(uniques)) => {
-                let values = if codes.len() == uniques.len() {
+                // All the keys in order: no copy (any other codes, even as many: a take).
+                let all_in_order = codes.len() == uniques.len()
+                    && codes.iter().enumerate().all(|(i, &c)| c as usize == i);
+                let values = if all_in_order {
                     uniques.clone()
                 } else {
                     let idx = arrow_array::UInt32Array::from(codes.to_vec());
@@ -492,6 +495,15 @@ mod tests {
             keys.as_primitive::<Int64Type>().values().to_vec(),
             vec![100, 101, 105]
         );
+    }
+
+    #[test]
+    fn coded_keys_of_all_codes_out_of_order_are_in_the_codes_order() {
+        let s: ArrayRef = Arc::new(StringArray::from(vec!["b", "a", "c"]));
+        let index = index_customers(&[s], "c", true).unwrap();
+        let keys = index.keys(&[2, 0, 1]).unwrap();
+        let keys: Vec<&str> = keys.as_string::<i32>().iter().flatten().collect();
+        assert_eq!(keys, vec!["c", "a", "b"]);
     }
 
     #[test]

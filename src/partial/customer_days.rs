@@ -21,7 +21,8 @@ use arrow_buffer::ScalarBuffer;
 use arrow_schema::{DataType, Field, Schema};
 
 use super::{
-    buffer, check_columns, check_kind, column, key_column, marker, not_partial, orders, values,
+    buffer, check_columns, check_kind, column, key_column, labels_coded_together, marker,
+    not_partial, orders, values,
 };
 use crate::error::{CrmError, Result};
 use crate::history::{self, Entry, History, Purchase};
@@ -771,34 +772,10 @@ impl CustomerDays {
 }
 
 /// The `by` value combinations of the parts' entries, coded together (one chunk per part);
-/// `None` without `by` columns. A column's values are brought to the first part's type when
-/// another part has them in another string layout or integer width.
+/// `None` without `by` columns.
 fn merged_groups(parts: &[CustomerDays]) -> Result<Option<Groups>> {
-    let Some(first) = parts.first().filter(|p| !p.groups.is_empty()) else {
-        return Ok(None);
-    };
-    let names: Vec<String> = first.groups.iter().map(|g| g.0.clone()).collect();
-    let types: Vec<DataType> = first
-        .groups
-        .iter()
-        .map(|g| g.1.data_type().clone())
-        .collect();
-    let columns = (0..names.len())
-        .map(|j| {
-            parts
-                .iter()
-                .map(|p| {
-                    let values = &p.groups[j].1;
-                    if values.data_type() == &types[j] {
-                        Ok(values.clone())
-                    } else {
-                        Ok(arrow_cast::cast(values, &types[j])?)
-                    }
-                })
-                .collect::<Result<Vec<_>>>()
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Some(Groups::encode(&columns, &names, &types)?))
+    let labels: Vec<&[(String, ArrayRef)]> = parts.iter().map(|p| p.groups.as_slice()).collect();
+    labels_coded_together(&labels)
 }
 
 /// The order lists of the merged entries (`merged_keys`: their customer code, group code

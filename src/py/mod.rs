@@ -11,6 +11,7 @@ mod models;
 mod partial;
 mod partial_baskets;
 mod partial_history;
+mod partial_service;
 mod retention;
 mod rfm;
 mod service;
@@ -69,6 +70,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m
     )?)?;
     m.add_function(wrap_pyfunction!(partial_history::loyalty_from_partial, m)?)?;
+    partial_service::register(m)?;
     m.add_function(wrap_pyfunction!(retention::repurchase, m)?)?;
     m.add_function(wrap_pyfunction!(retention::interpurchase, m)?)?;
     m.add_function(wrap_pyfunction!(retention::lifecycle, m)?)?;

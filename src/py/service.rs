@@ -2,7 +2,7 @@
 //! log, derive, emit.
 
 use arrow_array::{cast::AsArray, Array, ArrayRef, RecordBatch};
-use arrow_schema::DataType;
+use arrow_schema::{DataType, SchemaRef};
 use pyo3::prelude::*;
 
 use super::args::{bad_argument, choice, parse_period, parse_policy};
@@ -11,11 +11,12 @@ use super::errors::detach;
 use super::retention::Output;
 use crate::emit;
 use crate::error::{CrmError, Result};
-use crate::ingest::instants::instants;
+use crate::ingest::instants::{instants, Instants};
 use crate::ingest::keys::SpanPerRow;
 use crate::ingest::named::{shared_customers, Columns};
 use crate::ingest::{keys, numbers, Groups, OnInvalid};
-use crate::periods::{Calendar, Period};
+use crate::partial::service::{CodedContacts, Cut, OpenTickets};
+use crate::periods::Period;
 use crate::service::{contacts as contact, satisfaction as sat, tickets as ticket};
 
 fn named(columns: Vec<(String, ArrayRef)>) -> Result<RecordBatch> {
@@ -30,6 +31,137 @@ fn named(columns: Vec<(String, ArrayRef)>) -> Result<RecordBatch> {
 /// The `by` labels of per-row group codes (none when there are no `by` columns).
 fn labels(groups: Option<&Groups>, codes: &[u32]) -> Result<Vec<(String, ArrayRef)>> {
     groups.map_or(Ok(vec![]), |g| g.labels(codes))
+}
+
+/// A ticket log read: its columns, each row's group (kind × `by` values) and times.
+pub(super) struct TicketLog {
+    pub cols: Columns,
+    pub groups: Vec<u32>,
+    pub encoded: Groups,
+    pub opened: Instants,
+    pub closed: Instants,
+    pub dropped: usize,
+}
+
+/// The columns of a ticket log: the kind and `by` columns, the times, the id (for the open
+/// list).
+pub(super) struct TicketColumns<'a> {
+    pub id: Option<&'a str>,
+    pub groups: &'a [String],
+    pub opened: &'a str,
+    pub closed: &'a str,
+}
+
+impl TicketColumns<'_> {
+    pub fn read(
+        &self,
+        schema: &SchemaRef,
+        batches: &[RecordBatch],
+        policy: OnInvalid,
+    ) -> Result<TicketLog> {
+        let mut names: Vec<&str> = self.groups.iter().map(String::as_str).collect();
+        names.push(self.opened);
+        names.extend(self.id);
+        let required = names.len();
+        names.push(self.closed);
+        let mut cols = Columns::read(schema, batches, &names)?;
+        let dropped = cols.check_invalid(required, &[], policy)?;
+        let (groups, encoded) = cols.groups(self.groups)?;
+        let (opened, closed) = (
+            instants(cols.chunks(self.opened), self.opened)?,
+            instants(cols.chunks(self.closed), self.closed)?,
+        );
+        let log = TicketLog {
+            cols,
+            groups,
+            encoded,
+            opened,
+            closed,
+            dropped,
+        };
+        log.times().check_order(self.opened, self.closed)?;
+        Ok(log)
+    }
+
+    /// The open tickets at `as_of` (rows opened by then and not closed by then).
+    pub fn open_tickets(&self, log: &TicketLog, day: i32, cut: Cut) -> Result<OpenTickets> {
+        let rows = ticket::open_rows(&log.times(), day);
+        let id = self.id.expect("the open list reads the id column");
+        let names = std::iter::once(id)
+            .chain(self.groups.iter().map(String::as_str))
+            .chain([self.opened]);
+        let columns = names
+            .map(|name| Ok((name.to_string(), log.cols.take(name, &rows)?)))
+            .collect::<Result<_>>()?;
+        let pick = |values: &[i64]| rows.iter().map(|&r| values[r as usize]).collect();
+        Ok(OpenTickets {
+            columns,
+            opened: Instants {
+                micros: pick(&log.opened.micros),
+                days: rows.iter().map(|&r| log.opened.days[r as usize]).collect(),
+                valid: None,
+            },
+            cut,
+        })
+    }
+}
+
+impl TicketLog {
+    pub fn times(&self) -> ticket::Times<'_> {
+        ticket::Times {
+            opened: &self.opened,
+            closed: &self.closed,
+        }
+    }
+}
+
+/// The summary table: per cell its kind and `by` values (from `groups`), its period's first
+/// day (when by period) and its statistics.
+pub(super) fn tickets_summary_batch(
+    groups: &Groups,
+    cells: Vec<ticket::Cell>,
+    by_period: bool,
+) -> Result<RecordBatch> {
+    let codes: Vec<u32> = cells.iter().map(|c| c.group).collect();
+    let mut columns = groups.labels(&codes)?;
+    if by_period {
+        let starts = cells.iter().map(|c| c.period).collect();
+        columns.push(("period".into(), emit::dates(starts)));
+    }
+    let count = |f: fn(&ticket::Cell) -> i64| emit::int64(cells.iter().map(f).collect());
+    let hours = |f: fn(&ticket::Cell) -> Option<f64>| emit::float64(cells.iter().map(f).collect());
+    columns.extend([
+        ("tickets".into(), count(|c| c.tickets)),
+        ("resolved".into(), count(|c| c.resolved)),
+        (
+            "share_resolved".into(),
+            emit::floats(cells.iter().map(ticket::Cell::share_resolved).collect()),
+        ),
+        ("open".into(), count(|c| c.open)),
+        ("median_hours_to_resolve".into(), hours(|c| c.median_hours)),
+        ("p90_hours_to_resolve".into(), hours(|c| c.p90_hours)),
+        ("mean_hours_to_resolve".into(), hours(|c| c.mean_hours)),
+        (
+            "oldest_open_days".into(),
+            emit::int32(cells.iter().map(|c| c.oldest_open_days).collect()),
+        ),
+    ]);
+    named(columns)
+}
+
+/// The kind column first, then the `by` columns (which must not repeat it).
+pub(super) fn ticket_groups(
+    py: Python<'_>,
+    kind: String,
+    by: Vec<String>,
+) -> PyResult<Vec<String>> {
+    if by.contains(&kind) {
+        return Err(bad_argument(
+            py,
+            format!("by must not repeat the kind column '{kind}'"),
+        ));
+    }
+    Ok(std::iter::once(kind).chain(by).collect())
 }
 
 #[pyfunction]
@@ -52,138 +184,95 @@ pub fn tickets<'py>(
     let period = period.map(|p| parse_period(py, p)).transpose()?;
     let policy = parse_policy(py, on_invalid)?;
     let (schema, batches) = read_stream(py, data)?;
-    if by.contains(&kind) {
-        return Err(bad_argument(
-            py,
-            format!("by must not repeat the kind column '{kind}'"),
-        ));
-    }
-    let group_names: Vec<String> = std::iter::once(kind).chain(by).collect();
+    let group_names = ticket_groups(py, kind, by)?;
     let batch = detach(py, || {
-        let mut names: Vec<&str> = group_names.iter().map(String::as_str).collect();
-        names.push(&opened);
-        if !summary {
-            names.push(&id);
-        }
-        let required = names.len();
-        names.push(&closed);
-        let read = crate::trace::phase("tickets: read");
-        let mut cols = Columns::read(&schema, &batches, &names)?;
-        let dropped = cols.check_invalid(required, &[], policy)?;
-        let (groups, encoded) = cols.groups(&group_names)?;
-        let (opened_at, closed_at) = (
-            instants(cols.chunks(&opened), &opened)?,
-            instants(cols.chunks(&closed), &closed)?,
-        );
-        let times = ticket::Times {
-            opened: &opened_at,
-            closed: &closed_at,
+        let columns = TicketColumns {
+            id: (!summary).then_some(id.as_str()),
+            groups: &group_names,
+            opened: &opened,
+            closed: &closed,
         };
-        times.check_order(&opened, &closed)?;
+        let read = crate::trace::phase("tickets: read");
+        let log = columns.read(&schema, &batches, policy)?;
         drop(read);
         let _derive = crate::trace::phase("tickets: derive, emit");
-        let as_of = as_of.or(times.latest_day()).unwrap_or(0);
+        let as_of = as_of.or(log.times().latest_day()).unwrap_or(0);
         if !summary {
-            let rows = ticket::open_rows(&times, as_of);
-            // Ranks of the open tickets' ids break ties of opening time and group.
-            let ids = cols.take(&id, &rows)?;
-            let ranks = if ids.is_empty() {
-                vec![]
-            } else {
-                keys::encode(&[ids], &id)?.0.concat()
-            };
-            let (rows, ages) = ticket::oldest_first(&rows, &groups, &times, as_of, &ranks);
-            let mut columns = vec![(id.clone(), cols.take(&id, &rows)?)];
-            for name in group_names.iter().chain([&opened]) {
-                columns.push((name.clone(), cols.take(name, &rows)?));
-            }
-            columns.push((
-                "open_days".into(),
-                emit::int32(ages.into_iter().map(Some).collect()),
-            ));
-            return Ok((named(columns)?, dropped));
+            let open = columns.open_tickets(&log, as_of, Cut::default())?;
+            return Ok((open.oldest_first(as_of)?, log.dropped));
         }
-        let cells = ticket::summary(&groups, &times, period, as_of);
-        let codes: Vec<u32> = cells.iter().map(|c| c.group).collect();
-        let mut columns = encoded.labels(&codes)?;
-        if period.is_some() {
-            let starts = cells.iter().map(|c| c.period).collect();
-            columns.push(("period".into(), emit::dates(starts)));
-        }
-        let count = |f: fn(&ticket::Cell) -> i64| emit::int64(cells.iter().map(f).collect());
-        let hours =
-            |f: fn(&ticket::Cell) -> Option<f64>| emit::float64(cells.iter().map(f).collect());
-        columns.extend([
-            ("tickets".into(), count(|c| c.tickets)),
-            ("resolved".into(), count(|c| c.resolved)),
-            (
-                "share_resolved".into(),
-                emit::floats(cells.iter().map(ticket::Cell::share_resolved).collect()),
-            ),
-            ("open".into(), count(|c| c.open)),
-            ("median_hours_to_resolve".into(), hours(|c| c.median_hours)),
-            ("p90_hours_to_resolve".into(), hours(|c| c.p90_hours)),
-            ("mean_hours_to_resolve".into(), hours(|c| c.mean_hours)),
-            (
-                "oldest_open_days".into(),
-                emit::int32(cells.iter().map(|c| c.oldest_open_days).collect()),
-            ),
-        ]);
-        Ok((named(columns)?, dropped))
+        let cells = ticket::summary(&log.groups, &log.times(), period, as_of);
+        Ok((
+            tickets_summary_batch(&log.encoded, cells, period.is_some())?,
+            log.dropped,
+        ))
     })?;
     Ok((to_capsule(py, batch.0)?, batch.1))
 }
 
-#[pyfunction]
-#[pyo3(signature = (data, *, customer, department, product, date, period="W", fatigue_departments=2, output="summary", on_invalid="raise"))]
-#[allow(clippy::too_many_arguments)]
-pub fn contacts<'py>(
-    py: Python<'py>,
-    data: &Bound<'py, PyAny>,
-    customer: String,
-    department: String,
-    product: Option<String>,
-    date: String,
-    period: &str,
-    fatigue_departments: usize,
-    output: &str,
-    on_invalid: &str,
-) -> Output<'py> {
-    let summary = choice(py, "output", output, &["summary", "fatigue"])? == 0;
-    let period: Period = parse_period(py, period)?;
-    if fatigue_departments < 1 {
-        return Err(bad_argument(
-            py,
-            "fatigue_departments must be at least 1".into(),
-        ));
+/// The columns of a contact log besides its date: those the tables name.
+pub(super) struct ContactColumns<'a> {
+    pub customer: &'a str,
+    pub department: &'a str,
+    pub product: Option<&'a str>,
+}
+
+impl ContactColumns<'_> {
+    /// The customer, department and (when given) product columns.
+    pub fn keys(&self) -> Vec<&str> {
+        let mut names = vec![self.customer, self.department];
+        names.extend(self.product);
+        names
     }
-    let policy = parse_policy(py, on_invalid)?;
-    let (schema, batches) = read_stream(py, data)?;
-    let batch = detach(py, || {
-        let mut names = vec![customer.as_str(), department.as_str(), date.as_str()];
-        names.extend(product.as_deref());
-        let mut cols = Columns::read(&schema, &batches, &names)?;
+
+    /// The log in codes (days from the `date` column), and the rows dropped by
+    /// `on_invalid="drop"`.
+    pub fn read(
+        &self,
+        date: &str,
+        schema: &SchemaRef,
+        batches: &[RecordBatch],
+        policy: OnInvalid,
+    ) -> Result<(CodedContacts, usize)> {
+        let mut names = self.keys();
+        names.push(date);
+        let mut cols = Columns::read(schema, batches, &names)?;
         let dropped = cols.check_invalid(names.len(), &[], policy)?;
-        let (index, mut customer_codes) =
-            shared_customers(&[(cols.chunks(&customer), &customer)], SpanPerRow::Half)?;
-        let (departments, department_names) = cols.codes(&department)?;
-        let (products, product_names) = match &product {
+        let (index, mut customers) = shared_customers(
+            &[(cols.chunks(self.customer), self.customer)],
+            SpanPerRow::Half,
+        )?;
+        let (departments, department_names) = cols.codes(self.department)?;
+        let (products, product_names) = match self.product {
             Some(name) => {
                 let (codes, names) = cols.codes(name)?;
                 (codes, Some(names))
             }
             None => (vec![0; cols.rows()], None),
         };
-        let days = cols.days(&date)?;
-        let (first, last) = (days.iter().min().copied(), days.iter().max().copied());
-        let calendar = Calendar::new(period, first.unwrap_or(0), last.unwrap_or(0));
-        let log = contact::Contacts {
-            customers: &customer_codes.remove(0),
-            departments: &departments,
-            products: &products,
-            n_products: product_names.as_ref().map_or(1, |p| p.len().max(1) as u32),
-            days: &days,
+        let log = CodedContacts {
+            index,
+            customers: customers.remove(0),
+            departments,
+            department_names,
+            products,
+            product_names,
+            days: cols.days(date)?,
+            contacts: None,
         };
+        Ok((log, dropped))
+    }
+
+    /// The summary (`summary`) or the fatigue table of a coded log.
+    pub fn table(
+        &self,
+        coded: &CodedContacts,
+        period: Period,
+        fatigue_departments: usize,
+        summary: bool,
+    ) -> Result<RecordBatch> {
+        let calendar = coded.calendar(period);
+        let log = coded.log();
         let take = |values: &ArrayRef, codes: Vec<u32>| {
             arrow_select::take::take(
                 values.as_ref(),
@@ -202,15 +291,15 @@ pub fn contacts<'py>(
         if summary {
             let cells = contact::summary(&log, &calendar);
             let mut columns = vec![(
-                department.clone(),
+                self.department.to_string(),
                 take(
-                    &department_names,
+                    &coded.department_names,
                     cells.iter().map(|c| c.department).collect(),
                 )?,
             )];
-            if let (Some(name), Some(values)) = (&product, &product_names) {
+            if let (Some(name), Some(values)) = (self.product, &coded.product_names) {
                 columns.push((
-                    name.clone(),
+                    name.to_string(),
                     take(values, cells.iter().map(|c| c.product).collect())?,
                 ));
             }
@@ -228,10 +317,11 @@ pub fn contacts<'py>(
                     emit::int64(cells.iter().map(|c| c.customers).collect()),
                 ),
             ]);
-            return Ok((named(columns)?, dropped));
+            return named(columns);
         }
-        let tired = contact::fatigue(&log, &calendar, index.n_codes, fatigue_departments);
-        let text = arrow_cast::cast(&department_names, &DataType::Utf8)?;
+        let n_customers = coded.index.n_codes;
+        let tired = contact::fatigue(&log, &calendar, n_customers, fatigue_departments);
+        let text = arrow_cast::cast(&coded.department_names, &DataType::Utf8)?;
         let text = text.as_string::<i32>();
         let joined = tired
             .iter()
@@ -243,10 +333,12 @@ pub fn contacts<'py>(
                     .join(", ")
             })
             .collect();
-        let batch = named(vec![
+        named(vec![
             (
-                customer.clone(),
-                index.keys(&tired.iter().map(|f| f.customer).collect::<Vec<_>>())?,
+                self.customer.to_string(),
+                coded
+                    .index
+                    .keys(&tired.iter().map(|f| f.customer).collect::<Vec<_>>())?,
             ),
             (
                 "period".into(),
@@ -261,27 +353,70 @@ pub fn contacts<'py>(
                 emit::int64(tired.iter().map(|f| f.contacts).collect()),
             ),
             ("department_names".into(), emit::strings(joined)),
-        ])?;
-        Ok((batch, dropped))
+        ])
+    }
+}
+
+/// `output` ("summary" or "fatigue") as whether it is the summary, and a checked
+/// `fatigue_departments`.
+pub(super) fn contacts_output(
+    py: Python<'_>,
+    output: &str,
+    fatigue_departments: usize,
+) -> PyResult<bool> {
+    let summary = choice(py, "output", output, &["summary", "fatigue"])? == 0;
+    if fatigue_departments < 1 {
+        return Err(bad_argument(
+            py,
+            "fatigue_departments must be at least 1".into(),
+        ));
+    }
+    Ok(summary)
+}
+
+#[pyfunction]
+#[pyo3(signature = (data, *, customer, department, product, date, period="W", fatigue_departments=2, output="summary", on_invalid="raise"))]
+#[allow(clippy::too_many_arguments)]
+pub fn contacts<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+    customer: String,
+    department: String,
+    product: Option<String>,
+    date: String,
+    period: &str,
+    fatigue_departments: usize,
+    output: &str,
+    on_invalid: &str,
+) -> Output<'py> {
+    let summary = contacts_output(py, output, fatigue_departments)?;
+    let period: Period = parse_period(py, period)?;
+    let policy = parse_policy(py, on_invalid)?;
+    let (schema, batches) = read_stream(py, data)?;
+    let batch = detach(py, || {
+        let columns = ContactColumns {
+            customer: &customer,
+            department: &department,
+            product: product.as_deref(),
+        };
+        let (log, dropped) = columns.read(&date, &schema, &batches, policy)?;
+        let table = columns.table(&log, period, fatigue_departments, summary)?;
+        Ok((table, dropped))
     })?;
     Ok((to_capsule(py, batch.0)?, batch.1))
 }
 
-#[pyfunction]
-#[pyo3(signature = (scores, *, customer, score, by, share=0.2, customers=None, higher_is_better=true, output="members", on_invalid="raise"))]
-#[allow(clippy::too_many_arguments)]
-pub fn satisfaction<'py>(
-    py: Python<'py>,
-    scores: &Bound<'py, PyAny>,
-    customer: String,
-    score: String,
-    by: Vec<String>,
-    share: f64,
-    customers: Option<&Bound<'py, PyAny>>,
-    higher_is_better: bool,
-    output: &str,
-    on_invalid: &str,
-) -> Output<'py> {
+/// What `satisfaction` gives besides the scores: the options of its table.
+pub(super) struct Ranking<'a> {
+    pub customer: &'a str,
+    pub score: &'a str,
+    pub share: f64,
+    pub higher_is_better: bool,
+    pub members_only: bool,
+}
+
+/// `output` ("members" or "profile") as whether it is the members, and a checked `share`.
+pub(super) fn satisfaction_output(py: Python<'_>, output: &str, share: f64) -> PyResult<bool> {
     let members_only = choice(py, "output", output, &["members", "profile"])? == 0;
     if !(share > 0.0 && share <= 0.5) {
         return Err(bad_argument(
@@ -289,24 +424,24 @@ pub fn satisfaction<'py>(
             format!("share must be in (0, 0.5], got {share}"),
         ));
     }
-    let policy = parse_policy(py, on_invalid)?;
-    let (schema, batches) = read_stream(py, scores)?;
-    let table = customers.map(|c| read_stream(py, c)).transpose()?;
-    let batch = detach(py, || {
-        let mut names = vec![customer.as_str(), score.as_str()];
-        names.extend(by.iter().map(String::as_str));
-        let mut cols = Columns::read(&schema, &batches, &names)?;
-        let dropped = cols.check_invalid(names.len(), &[&score], policy)?;
-        let values = cols.floats(&score)?;
-        let (groups, encoded) = if by.is_empty() {
-            (vec![0; cols.rows()], None)
-        } else {
-            let (codes, groups) = cols.groups(&by)?;
-            (codes, Some(groups))
-        };
-        let profiles = match &table {
+    Ok(members_only)
+}
+
+impl Ranking<'_> {
+    /// The members or profile table. `keys`: the customer key column of the scores (per row
+    /// or per state entry); `table`: the customers table; `scores`: the customers' scores per
+    /// group (sorted by group then customer) and the groups, from the customer code of each
+    /// of `keys`' rows.
+    pub fn table(
+        &self,
+        keys: &[ArrayRef],
+        table: Option<&(SchemaRef, Vec<RecordBatch>)>,
+        scores: impl FnOnce(&[u32]) -> Result<(Vec<sat::CustomerScore>, Option<Groups>)>,
+    ) -> Result<RecordBatch> {
+        let customer = self.customer;
+        let profiles = match table {
             Some((schema, batches)) => {
-                let mut names = vec![customer.as_str()];
+                let mut names = vec![customer];
                 names.extend(
                     schema
                         .fields()
@@ -320,12 +455,14 @@ pub fn satisfaction<'py>(
             }
             None => None,
         };
-        let mut logs = vec![(cols.chunks(&customer), customer.as_str())];
+        let mut logs = vec![(keys, customer)];
         if let Some((table, _)) = &profiles {
-            logs.push((table.chunks(&customer), customer.as_str()));
+            logs.push((table.chunks(customer), customer));
         }
         let (index, codes) = shared_customers(&logs, SpanPerRow::Half)?;
-        let members = sat::members(&groups, &codes[0], &values, share, higher_is_better);
+        let (scores, encoded) = scores(&codes[0])?;
+        let members = sat::ranked(&scores, self.share, self.higher_is_better);
+        drop(scores);
         let side_names = |sides: Vec<sat::Side>| {
             emit::strings(
                 sides
@@ -334,18 +471,18 @@ pub fn satisfaction<'py>(
                     .collect(),
             )
         };
-        if members_only {
+        if self.members_only {
             let mut columns = labels(
                 encoded.as_ref(),
                 &members.iter().map(|m| m.group).collect::<Vec<_>>(),
             )?;
             columns.extend([
                 (
-                    customer.clone(),
+                    customer.to_string(),
                     index.keys(&members.iter().map(|m| m.customer).collect::<Vec<_>>())?,
                 ),
                 (
-                    score.clone(),
+                    self.score.to_string(),
                     emit::floats(members.iter().map(|m| m.score).collect()),
                 ),
                 (
@@ -357,7 +494,7 @@ pub fn satisfaction<'py>(
                     emit::int64(members.iter().map(|m| m.rank as i64).collect()),
                 ),
             ]);
-            return Ok((named(columns)?, dropped));
+            return named(columns);
         }
         let table = profiles
             .as_ref()
@@ -406,7 +543,86 @@ pub fn satisfaction<'py>(
                 emit::float64(modes.iter().map(|m| m.map(|m| m.1)).collect()),
             ));
         }
-        Ok((named(columns)?, dropped))
+        named(columns)
+    }
+}
+
+/// A scores log read: its columns, each row's score and group (all 0 without `by`).
+pub(super) struct ScoreLog {
+    pub cols: Columns,
+    pub values: Vec<f64>,
+    pub groups: Vec<u32>,
+    pub encoded: Option<Groups>,
+    pub dropped: usize,
+}
+
+pub(super) fn read_scores(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    customer: &str,
+    score: &str,
+    by: &[String],
+    policy: OnInvalid,
+) -> Result<ScoreLog> {
+    let mut names = vec![customer, score];
+    names.extend(by.iter().map(String::as_str));
+    let mut cols = Columns::read(schema, batches, &names)?;
+    let dropped = cols.check_invalid(names.len(), &[score], policy)?;
+    let values = cols.floats(score)?;
+    let (groups, encoded) = if by.is_empty() {
+        (vec![0; cols.rows()], None)
+    } else {
+        let (codes, groups) = cols.groups(by)?;
+        (codes, Some(groups))
+    };
+    Ok(ScoreLog {
+        cols,
+        values,
+        groups,
+        encoded,
+        dropped,
+    })
+}
+
+#[pyfunction]
+#[pyo3(signature = (scores, *, customer, score, by, share=0.2, customers=None, higher_is_better=true, output="members", on_invalid="raise"))]
+#[allow(clippy::too_many_arguments)]
+pub fn satisfaction<'py>(
+    py: Python<'py>,
+    scores: &Bound<'py, PyAny>,
+    customer: String,
+    score: String,
+    by: Vec<String>,
+    share: f64,
+    customers: Option<&Bound<'py, PyAny>>,
+    higher_is_better: bool,
+    output: &str,
+    on_invalid: &str,
+) -> Output<'py> {
+    let members_only = satisfaction_output(py, output, share)?;
+    let policy = parse_policy(py, on_invalid)?;
+    let (schema, batches) = read_stream(py, scores)?;
+    let table = customers.map(|c| read_stream(py, c)).transpose()?;
+    let batch = detach(py, || {
+        let ranking = Ranking {
+            customer: &customer,
+            score: &score,
+            share,
+            higher_is_better,
+            members_only,
+        };
+        let log = read_scores(&schema, &batches, &customer, &score, &by, policy)?;
+        let ScoreLog {
+            cols,
+            values,
+            groups,
+            encoded,
+            dropped,
+        } = log;
+        let out = ranking.table(cols.chunks(&customer), table.as_ref(), |codes| {
+            Ok((sat::customer_scores(&groups, codes, &values), encoded))
+        })?;
+        Ok((out, dropped))
     })?;
     Ok((to_capsule(py, batch.0)?, batch.1))
 }

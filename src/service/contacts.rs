@@ -15,6 +15,9 @@ pub struct Contacts<'a> {
     pub products: &'a [u32],
     pub n_products: u32,
     pub days: &'a [i32],
+    /// The contacts each row stands for (`None`: one each); a partial state condenses the
+    /// contacts of one customer, department, product and period into one row.
+    pub contacts: Option<&'a [u32]>,
 }
 
 /// Counts of one department × product × period.
@@ -44,13 +47,23 @@ pub fn summary(log: &Contacts, calendar: &Calendar) -> Vec<Cell> {
         .into_par_iter()
         .map(|r| (combo_ids[r] as usize * n_periods + calendar.of(log.days[r])) as u32)
         .collect();
-    let (starts, mut customers) =
-        buckets(&cell_ids, combos.len() * n_periods, |r| log.customers[r]);
+    let n_cells = combos.len() * n_periods;
+    let (starts, mut customers) = buckets(&cell_ids, n_cells, |r| log.customers[r]);
+    // Rows standing for several contacts: their counts per cell (else a cell's rows count).
+    let weighted = log.contacts.map(|counts| {
+        let mut per_cell = vec![0i64; n_cells];
+        for (&cell, &n) in cell_ids.iter().zip(counts) {
+            per_cell[cell as usize] += n as i64;
+        }
+        per_cell
+    });
     split_buckets(&starts, &mut customers)
         .into_par_iter()
         .enumerate()
         .map(|(cell, customers)| {
-            let contacts = customers.len() as i64;
+            let contacts = weighted
+                .as_ref()
+                .map_or(customers.len() as i64, |w| w[cell]);
             customers.sort_unstable();
             let combo = combos[cell / n_periods];
             Cell {
@@ -82,22 +95,70 @@ pub fn fatigue(
     n_customers: usize,
     min_departments: usize,
 ) -> Vec<Fatigue> {
-    let (starts, mut contacts) = buckets(log.customers, n_customers, |r| {
-        (calendar.of(log.days[r]) as u32, log.departments[r])
-    });
+    let period = |r: usize| calendar.of(log.days[r]) as u32;
+    match log.contacts {
+        // One contact a row: the narrower entries sort faster.
+        None => fatigue_of(log, n_customers, min_departments, |r| {
+            (period(r), log.departments[r])
+        }),
+        Some(counts) => fatigue_of(log, n_customers, min_departments, |r| {
+            (period(r), log.departments[r], counts[r])
+        }),
+    }
+}
+
+/// A row as `fatigue` sorts a customer's rows: period, department (and the contacts it stands
+/// for).
+trait PeriodContact: Copy + Default + Ord + Send + Sync {
+    fn period(&self) -> u32;
+    fn department(&self) -> u32;
+    fn contacts(&self) -> i64;
+}
+
+impl PeriodContact for (u32, u32) {
+    fn period(&self) -> u32 {
+        self.0
+    }
+    fn department(&self) -> u32 {
+        self.1
+    }
+    fn contacts(&self) -> i64 {
+        1
+    }
+}
+
+impl PeriodContact for (u32, u32, u32) {
+    fn period(&self) -> u32 {
+        self.0
+    }
+    fn department(&self) -> u32 {
+        self.1
+    }
+    fn contacts(&self) -> i64 {
+        self.2 as i64
+    }
+}
+
+fn fatigue_of<C: PeriodContact>(
+    log: &Contacts,
+    n_customers: usize,
+    min_departments: usize,
+    row: impl Fn(usize) -> C,
+) -> Vec<Fatigue> {
+    let (starts, mut contacts) = buckets(log.customers, n_customers, row);
     split_buckets(&starts, &mut contacts)
         .into_par_iter()
         .enumerate()
         .flat_map_iter(|(customer, contacts)| {
             contacts.sort_unstable();
-            let periods: Vec<&[(u32, u32)]> = contacts.chunk_by(|a, b| a.0 == b.0).collect();
+            let periods: Vec<&[C]> = contacts.chunk_by(|a, b| a.period() == b.period()).collect();
             periods.into_iter().filter_map(move |run| {
-                let distinct = run.chunk_by(|a, b| a.1 == b.1).count();
-                (distinct >= min_departments).then(|| Fatigue {
+                let by_department = || run.chunk_by(|a, b| a.department() == b.department());
+                (by_department().count() >= min_departments).then(|| Fatigue {
                     customer: customer as u32,
-                    period: run[0].0 as usize,
-                    contacts: run.len() as i64,
-                    departments: run.chunk_by(|a, b| a.1 == b.1).map(|d| d[0].1).collect(),
+                    period: run[0].period() as usize,
+                    contacts: run.iter().map(C::contacts).sum(),
+                    departments: by_department().map(|d| d[0].department()).collect(),
                 })
             })
         })
@@ -128,6 +189,7 @@ mod tests {
             products: &p,
             n_products: 2,
             days: &days,
+            contacts: None,
         };
         let calendar = Calendar::new(Period::Week, 4, 20);
         assert_eq!(calendar.len(), 3);
@@ -161,6 +223,7 @@ mod tests {
             products: &p,
             n_products: 2,
             days: &days,
+            contacts: None,
         };
         let calendar = Calendar::new(Period::Week, 4, 20);
         let f = fatigue(&log, &calendar, 9, 2);

@@ -7,10 +7,14 @@
 //! worse — so customers tied at the cut are all in, a side can hold more than k customers,
 //! and in a small or all-tied group a customer can be on both sides. The rank is 1 + the
 //! number of customers strictly better (top) or strictly worse (bottom).
+//!
+//! The ranking reads each customer's sum and count of scores per group (`CustomerScore`):
+//! the in-memory call makes them from the rows, a partial state carries and merges them.
 
 use rayon::prelude::*;
 
 use super::{buckets, dense_ids, split_buckets};
+use crate::summary::Sum;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Side {
@@ -32,6 +36,49 @@ pub fn cut(share: f64, n: usize) -> usize {
     ((share * n as f64 * 1e9).round() / 1e9).ceil() as usize
 }
 
+/// A customer's scores in one group: their sum and count. The scores of one customer and
+/// group in two parts of a log add up, so the members of a whole log can be ranked from its
+/// parts' scores.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CustomerScore {
+    pub group: u32,
+    pub customer: u32,
+    /// Compensated, so that sums added up in another order agree to the last bits.
+    pub sum: Sum,
+    pub count: u64,
+}
+
+impl CustomerScore {
+    pub fn mean(&self) -> f64 {
+        self.sum.value() / self.count as f64
+    }
+}
+
+/// Each customer's scores per group, sorted by group then customer code.
+pub fn customer_scores(groups: &[u32], customers: &[u32], scores: &[f64]) -> Vec<CustomerScore> {
+    let (ids, distinct) = dense_ids(&groups.par_iter().map(|&g| g as u64).collect::<Vec<_>>());
+    let (starts, mut rows) = buckets(&ids, distinct.len(), |r| (customers[r], scores[r]));
+    split_buckets(&starts, &mut rows)
+        .into_par_iter()
+        .zip(distinct.par_iter())
+        .flat_map_iter(|(rows, &group)| {
+            // Scores in order within a customer, so that their sum does not depend on row order.
+            rows.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+            let runs: Vec<&[(u32, f64)]> = rows.chunk_by(|a, b| a.0 == b.0).collect();
+            runs.into_iter().map(move |run| {
+                let mut sum = Sum::default();
+                run.iter().for_each(|r| sum.add(r.1));
+                CustomerScore {
+                    group: group as u32,
+                    customer: run[0].0,
+                    sum,
+                    count: run.len() as u64,
+                }
+            })
+        })
+        .collect()
+}
+
 /// The members of both sides of every group, sorted by group, side (top first), rank, then
 /// customer code.
 pub fn members(
@@ -41,29 +88,31 @@ pub fn members(
     share: f64,
     higher_is_better: bool,
 ) -> Vec<Member> {
-    let (ids, distinct) = dense_ids(&groups.par_iter().map(|&g| g as u64).collect::<Vec<_>>());
-    let (starts, mut rows) = buckets(&ids, distinct.len(), |r| (customers[r], scores[r]));
+    ranked(
+        &customer_scores(groups, customers, scores),
+        share,
+        higher_is_better,
+    )
+}
+
+/// The members of both sides of every group of `scores` (sorted by group, then customer
+/// code), sorted like `members`.
+pub fn ranked(scores: &[CustomerScore], share: f64, higher_is_better: bool) -> Vec<Member> {
     let sign = if higher_is_better { 1.0 } else { -1.0 };
-    split_buckets(&starts, &mut rows)
+    let groups: Vec<&[CustomerScore]> = scores.chunk_by(|a, b| a.group == b.group).collect();
+    groups
         .into_par_iter()
-        .zip(distinct.par_iter())
-        .flat_map_iter(|(rows, &group)| {
-            // Scores in order within a customer, so that their sum does not depend on row order.
-            rows.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
-            let mut best_first: Vec<(f64, u32)> = rows
-                .chunk_by(|a, b| a.0 == b.0)
-                .map(|run| {
-                    (
-                        sign * run.iter().map(|r| r.1).sum::<f64>() / run.len() as f64,
-                        run[0].0,
-                    )
-                })
+        .flat_map_iter(|customers| {
+            let group = customers[0].group;
+            let mut best_first: Vec<(f64, u32)> = customers
+                .iter()
+                .map(|c| (sign * c.mean(), c.customer))
                 .collect();
             let k = cut(share, best_first.len());
             best_first.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-            let mut out = side(group as u32, &best_first, k, Side::Top, sign);
+            let mut out = side(group, &best_first, k, Side::Top, sign);
             best_first.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-            out.extend(side(group as u32, &best_first, k, Side::Bottom, sign));
+            out.extend(side(group, &best_first, k, Side::Bottom, sign));
             out
         })
         .collect()

@@ -84,16 +84,75 @@ impl Cell {
     }
 }
 
-/// The summary per group (and period of opening): one cell per combination that has tickets,
-/// sorted by group then period.
-pub fn summary(groups: &[u32], times: &Times, period: Option<Period>, as_of: i32) -> Vec<Cell> {
+/// What the summary's statistics are derived from, per cell (group × period of opening),
+/// sorted by group then period. The cells of two parts of a log add up — counts, durations
+/// side by side, the earliest open day — so the summary of a whole log can be derived from
+/// its parts' cells.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Cells {
+    pub groups: Vec<u32>,
+    /// First day of each cell's period of opening, when by period.
+    pub periods: Option<Vec<i32>>,
+    pub tickets: Vec<i64>,
+    /// Day of the earliest opening among each cell's open tickets.
+    pub oldest_open: Vec<Option<i32>>,
+    /// Cell `c`'s resolved tickets' times to resolve, in µs:
+    /// `durations[starts[c]..starts[c + 1]]`, in no particular order.
+    pub starts: Vec<usize>,
+    pub durations: Vec<i64>,
+}
+
+impl Cells {
+    pub fn len(&self) -> usize {
+        self.groups.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
+    /// The summary row of every cell; `as_of` dates the ages of open tickets.
+    pub fn summary(mut self, as_of: i32) -> Vec<Cell> {
+        let hours = |micros: Option<f64>| micros.map(|m| m / MICROS_PER_HOUR);
+        let slices = split_buckets(&self.starts, &mut self.durations);
+        slices
+            .into_par_iter()
+            .enumerate()
+            .map(|(c, durations)| {
+                // An exact integer sum: the mean does not depend on the order of the rows.
+                let total: i128 = durations.iter().map(|&d| d as i128).sum();
+                let n = durations.len();
+                let resolved = n as i64;
+                Cell {
+                    group: self.groups[c],
+                    period: self.periods.as_ref().map(|p| p[c]),
+                    tickets: self.tickets[c],
+                    resolved,
+                    open: self.tickets[c] - resolved,
+                    median_hours: hours(quantile(durations, 0.5)),
+                    p90_hours: hours(quantile(durations, 0.9)),
+                    mean_hours: hours((n > 0).then(|| total as f64 / n as f64)),
+                    oldest_open_days: self.oldest_open[c].map(|day| as_of - day),
+                }
+            })
+            .collect()
+    }
+}
+
+/// The cells of the tickets opened by the end of day `as_of` (`i32::MAX`: all of them, as
+/// recorded), per group and (with `period`) period of opening.
+pub fn cells(groups: &[u32], times: &Times, period: Option<Period>, as_of: i32) -> Cells {
     let rows: Vec<u32> = (0..times.len())
         .into_par_iter()
         .filter(|&r| times.included(r, as_of))
         .map(|r| r as u32)
         .collect();
     if rows.is_empty() {
-        return vec![];
+        return Cells {
+            periods: period.map(|_| vec![]),
+            starts: vec![0],
+            ..Cells::default()
+        };
     }
     // Cell key = group × periods + period number in the calendar: compact, so that
     // `dense_ids` can use a table.
@@ -120,12 +179,13 @@ pub fn summary(groups: &[u32], times: &Times, period: Option<Period>, as_of: i32
     let (ids, distinct) = dense_ids(&keys);
     let n_cells = distinct.len();
     let mut tickets = vec![0i64; n_cells];
-    let mut oldest_open = vec![i32::MAX; n_cells];
+    let mut oldest_open = vec![None::<i32>; n_cells];
     for (&r, &id) in rows.iter().zip(&ids) {
         let (r, id) = (r as usize, id as usize);
         tickets[id] += 1;
         if !times.resolved(r, as_of) {
-            oldest_open[id] = oldest_open[id].min(times.opened.days[r]);
+            let day = times.opened.days[r];
+            oldest_open[id] = Some(oldest_open[id].map_or(day, |d| d.min(day)));
         }
     }
     let (resolved_ids, resolved_rows): (Vec<u32>, Vec<u32>) = rows
@@ -134,35 +194,29 @@ pub fn summary(groups: &[u32], times: &Times, period: Option<Period>, as_of: i32
         .filter(|(&r, _)| times.resolved(r as usize, as_of))
         .map(|(&r, &id)| (id, r))
         .unzip();
-    let (starts, mut durations) = buckets(&resolved_ids, n_cells, |i| {
+    let (starts, durations) = buckets(&resolved_ids, n_cells, |i| {
         times.micros_to_resolve(resolved_rows[i] as usize)
     });
-    let resolved: Vec<i64> = starts.windows(2).map(|w| (w[1] - w[0]) as i64).collect();
-    let slices = split_buckets(&starts, &mut durations);
-    let hours = |micros: Option<f64>| micros.map(|m| m / MICROS_PER_HOUR);
-    distinct
-        .par_iter()
-        .zip(slices.into_par_iter())
-        .enumerate()
-        .map(|(id, (&key, durations))| {
-            // An exact integer sum: the mean does not depend on row order.
-            let total: i128 = durations.iter().map(|&d| d as i128).sum();
-            let n = durations.len();
-            Cell {
-                group: (key / n_periods) as u32,
-                period: calendar
-                    .as_ref()
-                    .map(|c| c.start((key % n_periods) as usize)),
-                tickets: tickets[id],
-                resolved: resolved[id],
-                open: tickets[id] - resolved[id],
-                median_hours: hours(quantile(durations, 0.5)),
-                p90_hours: hours(quantile(durations, 0.9)),
-                mean_hours: hours((n > 0).then(|| total as f64 / n as f64)),
-                oldest_open_days: (oldest_open[id] != i32::MAX).then(|| as_of - oldest_open[id]),
-            }
-        })
-        .collect()
+    Cells {
+        groups: distinct.iter().map(|&k| (k / n_periods) as u32).collect(),
+        periods: calendar.map(|c| {
+            let starts = c.starts();
+            distinct
+                .iter()
+                .map(|&k| starts[(k % n_periods) as usize])
+                .collect()
+        }),
+        tickets,
+        oldest_open,
+        starts,
+        durations,
+    }
+}
+
+/// The summary per group (and period of opening): one cell per combination that has tickets,
+/// sorted by group then period.
+pub fn summary(groups: &[u32], times: &Times, period: Option<Period>, as_of: i32) -> Vec<Cell> {
+    cells(groups, times, period, as_of).summary(as_of)
 }
 
 /// The rows of the tickets still open at the end of day `as_of`, in row order.
@@ -179,20 +233,20 @@ pub fn open_rows(times: &Times, as_of: i32) -> Vec<u32> {
 pub fn oldest_first(
     rows: &[u32],
     groups: &[u32],
-    times: &Times,
+    opened: &Instants,
     as_of: i32,
     tiebreak: &[u32],
 ) -> (Vec<u32>, Vec<i32>) {
     let mut order: Vec<(i64, u32, u32, u32)> = rows
         .iter()
         .zip(tiebreak)
-        .map(|(&r, &t)| (times.opened.micros[r as usize], groups[r as usize], t, r))
+        .map(|(&r, &t)| (opened.micros[r as usize], groups[r as usize], t, r))
         .collect();
     order.par_sort_unstable();
     let rows: Vec<u32> = order.into_iter().map(|o| o.3).collect();
     let ages = rows
         .iter()
-        .map(|&r| as_of - times.opened.days[r as usize])
+        .map(|&r| as_of - opened.days[r as usize])
         .collect();
     (rows, ages)
 }
@@ -266,7 +320,7 @@ mod tests {
         );
         let rows = open_rows(&times, 50);
         assert_eq!(rows, vec![0, 1]);
-        let (rows, ages) = oldest_first(&rows, &[0, 0, 0], &times, 50, &[0, 1]);
+        let (rows, ages) = oldest_first(&rows, &[0, 0, 0], &opened, 50, &[0, 1]);
         assert_eq!((rows, ages), (vec![1, 0], vec![50, 10]));
     }
 
