@@ -73,7 +73,7 @@ import pyarrow as pa
 from . import _core
 from ._baskets import RULE_COLUMNS, warn_dropped, with_python_lists
 from ._frames import _Capsule, _require, day_number, to_arrow
-from ._partial import from_ipc, merge_states, partial_state, rfm_from_state, to_ipc
+from ._partial import from_ipc, partial_state, rfm_from_state, to_ipc
 from ._retention import OnInvalid, PeriodCode, _names, activity_weights
 from ._service import _columns_of
 from ._rfm import Scheme
@@ -141,13 +141,25 @@ def _partition_state(frame: Any, kind: StateKind, customer: str, date: str, amou
     return to_ipc(state), dropped
 
 
-def _merge(parts: list[Partial]) -> Partial:
+def _merge(parts: list[Partial], merge: str) -> Partial:
+    """The states of ``parts`` merged by ``_core.<merge>`` (a part without rows has none);
+    their dropped rows add up."""
     _one_thread_per_task()
     states = [data for data, _ in parts if data is not None]
     dropped = sum(d for _, d in parts)
     if len(states) <= 1:
         return (states[0] if states else None), dropped
-    return to_ipc(merge_states([from_ipc(data) for data in states])), dropped
+    merged = getattr(_core, merge)([from_ipc(data) for data in states])
+    return to_ipc(pa.table(_Capsule(merged))), dropped
+
+
+def _merge_tree(level: list[Any], merge: str, split_every: int, until: int = 1) -> list[Any]:
+    """Delayed states merged by ``_core.<merge>``, ``split_every`` at a time, until at most
+    ``until`` are left."""
+    task = dask.delayed(_merge, pure=True)
+    while len(level) > until:
+        level = [task(level[i : i + split_every], merge) for i in range(0, len(level), split_every)]
+    return level
 
 
 def _state(ddf: Any, kind: StateKind, customer: str, date: str, amount: str, on_invalid: str, split_every: int,
@@ -163,9 +175,7 @@ def _state(ddf: Any, kind: StateKind, customer: str, date: str, amount: str, on_
     parts = ddf[columns].to_delayed()
     state = dask.delayed(_partition_state, pure=True)
     level = [state(p, kind, customer, date, amount, on_invalid, order, by, extra, purchase_sums) for p in parts]
-    merge = dask.delayed(_merge, pure=True)
-    while len(level) > 1:
-        level = [merge(level[i : i + split_every]) for i in range(0, len(level), split_every)]
+    level = _merge_tree(level, "merge_partial_states", split_every)
     return level[0] if level else dask.delayed((None, 0))
 
 
@@ -601,16 +611,6 @@ def _basket_partition(frame: Any, key: str, item: str, on_invalid: str) -> Parti
     return to_ipc(pa.table(_Capsule(capsule))), dropped
 
 
-def _merge_baskets(parts: list[Partial]) -> Partial:
-    _one_thread_per_task()
-    states = [data for data, _ in parts if data is not None]
-    dropped = sum(d for _, d in parts)
-    if len(states) <= 1:
-        return (states[0] if states else None), dropped
-    merged = _core.merge_basket_states([from_ipc(data) for data in states])
-    return to_ipc(pa.table(_Capsule(merged))), dropped
-
-
 def _from_merged_baskets(parts: list[Partial], name: str, derive: dict[str, Any], rules: pa.Buffer | None) -> Partial:
     """``_core.<name>_from_partial`` of the last states of the tree, which it merges, as IPC
     bytes: only the result leaves the task."""
@@ -634,9 +634,7 @@ def _from_baskets(name: str, ddf: Any, *, key: str, item: str, on_invalid: str, 
         raise InvalidArgumentError(f"split_every must be at least 2, got {split_every}")
     state = dask.delayed(_basket_partition, pure=True)
     level = [state(p, key, item, on_invalid) for p in ddf[list(dict.fromkeys([key, item]))].to_delayed()]
-    merge = dask.delayed(_merge_baskets, pure=True)
-    while len(level) > split_every:
-        level = [merge(level[i : i + split_every]) for i in range(0, len(level), split_every)]
+    level = _merge_tree(level, "merge_basket_states", split_every, until=split_every)
     data, dropped = dask.compute(dask.delayed(_from_merged_baskets, pure=True)(level, name, derive, rules))[0]
     warn_dropped(f"crm.dask.{name}", dropped, stacklevel=4)
     if data is None:
@@ -743,16 +741,6 @@ def _service_partition(frame: Any, name: str, columns: list[str], options: dict[
     return to_ipc(pa.table(_Capsule(capsule))), dropped
 
 
-def _service_merge(parts: list[Partial]) -> Partial:
-    _one_thread_per_task()
-    states = [data for data, _ in parts if data is not None]
-    dropped = sum(d for _, d in parts)
-    if len(states) <= 1:
-        return (states[0] if states else None), dropped
-    merged = _core.merge_service_states([from_ipc(data) for data in states])
-    return to_ipc(pa.table(_Capsule(merged))), dropped
-
-
 def _from_service_state(
     name: str,
     ddf: Any,
@@ -773,9 +761,7 @@ def _from_service_state(
     _require([str(c) for c in ddf.columns], columns)
     partition = dask.delayed(_service_partition, pure=True)
     level = [partition(p, name, columns, state) for p in ddf[columns].to_delayed()]
-    merge = dask.delayed(_service_merge, pure=True)
-    while len(level) > 1:
-        level = [merge(level[i : i + split_every]) for i in range(0, len(level), split_every)]
+    level = _merge_tree(level, "merge_service_states", split_every)
     merged = level[0] if level else dask.delayed((None, 0))
     table = _compute(name, dask.delayed(_derived, pure=True)(merged, name, derive))
     if table is None:
