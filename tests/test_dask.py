@@ -53,6 +53,18 @@ def test_rfm_counts_distinct_orders_split_across_partitions(client, log, as_stri
     assert_same(crm.dask.rfm(ddf, order="order_id"), crm.rfm(orders, order="order_id"))
 
 
+def test_persisted_partitions_merge_on_the_worker_holding_them_first(client, log):
+    ddf = dd.from_pandas(log, npartitions=8, sort=False).persist()
+    holders = crm.dask._holders(ddf)
+    where = client.who_has(ddf)
+    assert holders is not None and set(holders) == {w for ws in where.values() for w in ws}
+    groups = crm.dask._partitions(ddf, ["customer_id", "order_date", "amount"])
+    assert len(groups) == len(set(holders)) and sum(map(len, groups)) == 8
+    assert crm.dask._holders(dd.from_pandas(log, npartitions=8, sort=False)) is None  # read as it runs
+    assert_same(crm.dask.rfm(ddf), crm.rfm(log))
+    assert_same(crm.dask.rfm(ddf[ddf.amount != 0]), crm.rfm(log[log.amount != 0]))  # same partitions, filtered
+
+
 def test_workers_give_crm_one_thread_per_task(client, log):
     crm.dask.rfm(dd.from_pandas(log, npartitions=4, sort=False))
     assert set(client.run(crm.num_threads).values()) == {1}

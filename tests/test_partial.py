@@ -92,7 +92,15 @@ def test_ipc_bytes_pickle_out_of_band_and_read_back_without_a_copy():
     assert len(frames) == 1 and len(sent) < 200  # the bytes travel beside the pickle, as Dask sends them
     received = pickle.loads(sent, buffers=[bytearray(f.raw()) for f in frames])
     assert partial.from_ipc(received).equals(state)
-    assert partial.from_ipc(data.to_pybytes()).equals(state)
+    assert partial.from_ipc(data.tobytes()).equals(state)
+
+
+def test_ipc_bytes_travel_in_dask_as_raw_frames_not_pickled():
+    protocol = pytest.importorskip("distributed.protocol")
+    state = partial.partial_state(crm.datasets.synthetic(200, seed=2, frame="pyarrow"), **COLUMNS)[0]
+    header, frames = protocol.serialize(partial.to_ipc(state))
+    assert header["serializer"] == "dask"  # numpy's own: no pickle, no copy on the way
+    assert partial.from_ipc(protocol.deserialize(header, frames)).equals(state)
 
 
 def test_a_state_from_another_version_or_any_other_table_is_refused():

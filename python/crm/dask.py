@@ -30,7 +30,9 @@ orders); with ``extra`` engagement columns (``activity``), a ``cost`` column
 (``profitability``) or a ``bonus`` column (``loyalty``) their compensated sums per day (so
 ``loyalty``'s window is cut after merging); with ``"quantity"`` among ``performance``'s
 values, the quantity's sums per day over the purchase rows. ``split_every`` (default 8) is
-the number of states merged per task of the merge tree.
+the number of states merged per task of the merge tree. For a frame persisted on a
+``dask.distributed`` cluster, the states of the partitions one worker holds are merged on
+that worker first, so one state per worker, not one per partition, crosses to another.
 
 The service functions (``tickets``, ``contacts``, ``satisfaction``) merge states of their own:
 per ticket kind, ``by`` values and period the counts and every resolved ticket's time to resolve
@@ -153,13 +155,58 @@ def _merge(parts: list[Partial], merge: str) -> Partial:
     return to_ipc(pa.table(_Capsule(merged))), dropped
 
 
-def _merge_tree(level: list[Any], merge: str, split_every: int, until: int = 1) -> list[Any]:
+def _merge_tree(groups: list[list[Any]], merge: str, split_every: int, until: int = 1) -> list[Any]:
     """Delayed states merged by ``_core.<merge>``, ``split_every`` at a time, until at most
-    ``until`` are left."""
+    ``until`` are left. Each group (the partitions one worker holds, see ``_partitions``) is
+    merged down to one state first, on that worker, so that one state per worker crosses to
+    another rather than one per partition."""
     task = dask.delayed(_merge, pure=True)
-    while len(level) > until:
-        level = [task(level[i : i + split_every], merge) for i in range(0, len(level), split_every)]
-    return level
+
+    def merged(level: list[Any], until: int) -> list[Any]:
+        while len(level) > until:
+            level = [task(level[i : i + split_every], merge) for i in range(0, len(level), split_every)]
+        return level
+
+    if len(groups) > 1:
+        groups = [merged(group, 1) for group in groups]
+    return merged([state for group in groups for state in group], until)
+
+
+def _partitions(ddf: Any, columns: list[str]) -> list[list[Any]]:
+    """The partitions of ``ddf[columns]`` as delayed frames, in groups held by one worker
+    each when ``ddf`` is persisted on a ``dask.distributed`` cluster; else (the graph reads
+    the data as it runs, and places it then) one group, in partition order."""
+    parts = ddf[columns].to_delayed()
+    holders = _holders(ddf)
+    if holders is None:
+        return [parts]
+    groups: dict[str, list[Any]] = {}
+    for part, holder in zip(parts, holders):
+        groups.setdefault(holder, []).append(part)
+    return list(groups.values())
+
+
+def _holders(ddf: Any) -> list[str] | None:
+    """The worker holding each partition of ``ddf`` when it reads one collection persisted on
+    a ``dask.distributed`` cluster (a future per partition, in partition order). None when
+    not known. Looks at the expression only: building the task graph of a frame of many
+    partitions takes seconds."""
+    try:
+        from dask.dataframe.dask_expr.io import FromGraph
+        from distributed import Future, wait
+    except ImportError:
+        return None
+    sources = list(ddf.expr.find_operations(FromGraph)) if hasattr(ddf, "expr") else []
+    if len(sources) != 1:
+        return None
+    layer, keys = sources[0].operand("layer"), sources[0].operand("keys")
+    futures = [layer.get(key) for key in keys]
+    if len(futures) != ddf.npartitions or not all(isinstance(f, Future) for f in futures):
+        return None
+    wait(futures)  # placed once computed; the computation would wait for them anyway
+    where = futures[0].client.who_has(futures)
+    holders = [min(where.get(f.key, ()), default=None) for f in futures]
+    return None if None in holders else holders
 
 
 def _state(ddf: Any, kind: StateKind, customer: str, date: str, amount: str, on_invalid: str, split_every: int,
@@ -172,10 +219,10 @@ def _state(ddf: Any, kind: StateKind, customer: str, date: str, amount: str, on_
     columns = list(dict.fromkeys([customer, date, amount, *([order] if order is not None else []), *by, *extra,
                                   *purchase_sums]))
     _require([str(c) for c in ddf.columns], columns)
-    parts = ddf[columns].to_delayed()
     state = dask.delayed(_partition_state, pure=True)
-    level = [state(p, kind, customer, date, amount, on_invalid, order, by, extra, purchase_sums) for p in parts]
-    level = _merge_tree(level, "merge_partial_states", split_every)
+    groups = [[state(p, kind, customer, date, amount, on_invalid, order, by, extra, purchase_sums) for p in group]
+              for group in _partitions(ddf, columns)]
+    level = _merge_tree(groups, "merge_partial_states", split_every)
     return level[0] if level else dask.delayed((None, 0))
 
 
@@ -633,8 +680,9 @@ def _from_baskets(name: str, ddf: Any, *, key: str, item: str, on_invalid: str, 
     if split_every < 2:
         raise InvalidArgumentError(f"split_every must be at least 2, got {split_every}")
     state = dask.delayed(_basket_partition, pure=True)
-    level = [state(p, key, item, on_invalid) for p in ddf[list(dict.fromkeys([key, item]))].to_delayed()]
-    level = _merge_tree(level, "merge_basket_states", split_every, until=split_every)
+    groups = [[state(p, key, item, on_invalid) for p in group]
+              for group in _partitions(ddf, list(dict.fromkeys([key, item])))]
+    level = _merge_tree(groups, "merge_basket_states", split_every, until=split_every)
     data, dropped = dask.compute(dask.delayed(_from_merged_baskets, pure=True)(level, name, derive, rules))[0]
     warn_dropped(f"crm.dask.{name}", dropped, stacklevel=4)
     if data is None:
@@ -760,8 +808,8 @@ def _from_service_state(
     columns = list(dict.fromkeys(columns))
     _require([str(c) for c in ddf.columns], columns)
     partition = dask.delayed(_service_partition, pure=True)
-    level = [partition(p, name, columns, state) for p in ddf[columns].to_delayed()]
-    level = _merge_tree(level, "merge_service_states", split_every)
+    groups = [[partition(p, name, columns, state) for p in group] for group in _partitions(ddf, columns)]
+    level = _merge_tree(groups, "merge_service_states", split_every)
     merged = level[0] if level else dask.delayed((None, 0))
     table = _compute(name, dask.delayed(_derived, pure=True)(merged, name, derive))
     if table is None:
