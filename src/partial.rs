@@ -17,7 +17,7 @@ use arrow_schema::{DataType, Field, Schema};
 
 use crate::error::{CrmError, Result};
 use crate::ingest::keys::SpanPerRow;
-use crate::ingest::named::shared_customers;
+use crate::ingest::named::{concat_chunks, shared_customers};
 use crate::ingest::Groups;
 use crate::summary::{CustomerState, Sum, Summary};
 
@@ -346,7 +346,7 @@ fn key_column(schema: &arrow_schema::Schema, batches: &[RecordBatch]) -> Result<
 /// Column `i` of a state's batches, in one array.
 fn column(schema: &arrow_schema::Schema, batches: &[RecordBatch], i: usize) -> Result<ArrayRef> {
     let chunks: Vec<ArrayRef> = batches.iter().map(|b| b.column(i).clone()).collect();
-    concat(&chunks, schema.field(i).data_type())
+    concat_chunks(&chunks, schema.field(i).data_type(), schema.field(i).name())
 }
 
 /// The values of column `i` of a state's batches, which must be of type `T`.
@@ -376,17 +376,6 @@ fn buffer<T: ArrowPrimitiveType>(
         return Ok(column.values().clone());
     }
     Ok(values::<T>(batches, i)?.into())
-}
-
-fn concat(chunks: &[ArrayRef], dtype: &DataType) -> Result<ArrayRef> {
-    Ok(match chunks {
-        [] => arrow_array::new_empty_array(dtype),
-        [one] => one.clone(),
-        many => {
-            let refs: Vec<&dyn Array> = many.iter().map(|c| c.as_ref()).collect();
-            arrow_select::concat::concat(&refs)?
-        }
-    })
 }
 
 /// The value combinations of group columns (`by` values) of several parts, coded together

@@ -27,6 +27,17 @@ def client():
         yield client
 
 
+def partitions(params: list[int]) -> list:
+    """Partitionings as (npartitions, persisted): the last one also persisted on the cluster,
+    where the partitions a worker holds are summarized together."""
+    return [pytest.param(n, False, id=str(n)) for n in params] + [pytest.param(params[-1], True, id=f"{params[-1]}-persisted")]
+
+
+def partitioned(log: pd.DataFrame, npartitions: int, persisted: bool):
+    ddf = dd.from_pandas(log, npartitions=npartitions, sort=False)
+    return ddf.persist() if persisted else ddf
+
+
 def assert_same(got: pd.DataFrame, expected: pd.DataFrame) -> None:
     pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-9, atol=0)
     exact = [c for c in expected.columns if c != "monetary"]
@@ -40,9 +51,9 @@ def log():
     return data.sample(frac=1.0, random_state=3).reset_index(drop=True)
 
 
-@pytest.mark.parametrize("npartitions", [1, 2, 7, 40])
-def test_rfm_equals_the_in_memory_table_for_any_partitioning(client, log, npartitions):
-    ddf = dd.from_pandas(log, npartitions=npartitions, sort=False)
+@pytest.mark.parametrize(("npartitions", "persisted"), partitions([1, 2, 7, 40]))
+def test_rfm_equals_the_in_memory_table_for_any_partitioning(client, log, npartitions, persisted):
+    ddf = partitioned(log, npartitions, persisted)
     assert_same(crm.dask.rfm(ddf, split_every=3), crm.rfm(log))
 
 
@@ -53,14 +64,27 @@ def test_rfm_counts_distinct_orders_split_across_partitions(client, log, as_stri
     assert_same(crm.dask.rfm(ddf, order="order_id"), crm.rfm(orders, order="order_id"))
 
 
-def test_persisted_partitions_merge_on_the_worker_holding_them_first(client, log):
+def test_persisted_partitions_are_summarized_together_on_the_worker_holding_them(client, log):
     ddf = dd.from_pandas(log, npartitions=8, sort=False).persist()
-    holders = crm.dask._holders(ddf)
-    where = client.who_has(ddf)
-    assert holders is not None and set(holders) == {w for ws in where.values() for w in ws}
-    groups = crm.dask._partitions(ddf, ["customer_id", "order_date", "amount"])
-    assert len(groups) == len(set(holders)) and sum(map(len, groups)) == 8
-    assert crm.dask._holders(dd.from_pandas(log, npartitions=8, sort=False)) is None  # read as it runs
+    placement = crm.dask._placement(ddf)
+    assert placement is not None
+    holders, threads = placement
+    assert set(holders) == {w for ws in client.who_has(ddf).values() for w in ws} and set(threads.values()) == {1}
+    # One task per worker (it has one thread) takes all the partitions the worker holds.
+    tasks = crm.dask._partitions(ddf, ["customer_id", "order_date", "amount"], split_every=8)
+    assert sorted(len(t) for t in tasks) == [1] * len(set(holders))
+    assert sorted(len(t[0]) for t in tasks) == sorted(holders.count(h) for h in set(holders))
+    assert [len(t) for t in crm.dask._partitions(ddf, ["amount"], split_every=2)] == [
+        -(-holders.count(h) // 2) for h in dict.fromkeys(holders)]
+    assert crm.dask._placement(dd.from_pandas(log, npartitions=8, sort=False)) is None  # read as it runs
+    bad = log.copy()
+    bad.loc[len(log) - 5, "amount"] = np.nan  # in the last partition
+    messages = []
+    for frame in (dd.from_pandas(bad, npartitions=8, sort=False), dd.from_pandas(bad, npartitions=8, sort=False).persist()):
+        with pytest.raises(crm.InvalidDataError, match="amount") as error:
+            crm.dask.rfm(frame)
+        messages.append(str(error.value))
+    assert messages[0] == messages[1]  # the row named within its partition, whether summarized alone or not
     assert_same(crm.dask.rfm(ddf), crm.rfm(log))
     assert_same(crm.dask.rfm(ddf[ddf.amount != 0]), crm.rfm(log[log.amount != 0]))  # same partitions, filtered
 
@@ -200,10 +224,10 @@ def days_log(log):
     return out
 
 
-@pytest.mark.parametrize("npartitions", [1, 3, 40])
+@pytest.mark.parametrize(("npartitions", "persisted"), partitions([1, 3, 40]))
 @pytest.mark.parametrize(("name", "options"), HISTORY_CALLS, ids=CALL_IDS)
-def test_history_functions_equal_the_in_memory_call(client, days_log, npartitions, name, options):
-    ddf = dd.from_pandas(days_log, npartitions=npartitions, sort=False)
+def test_history_functions_equal_the_in_memory_call(client, days_log, npartitions, persisted, name, options):
+    ddf = partitioned(days_log, npartitions, persisted)
     got = getattr(crm.dask, name)(ddf, split_every=3, **options)
     assert_equal_frames(got, getattr(crm, name)(days_log, **options))
 
@@ -356,10 +380,10 @@ def assert_same_baskets(got: pd.DataFrame, expected: pd.DataFrame) -> None:
     assert_equal_frames(got, expected)
 
 
-@pytest.mark.parametrize("npartitions", [1, 3, 40])
+@pytest.mark.parametrize(("npartitions", "persisted"), partitions([1, 3, 40]))
 @pytest.mark.parametrize(("name", "options"), BASKET_CALLS, ids=BASKET_IDS)
-def test_basket_functions_equal_the_in_memory_call(client, log, basket_rules, npartitions, name, options):
-    ddf = dd.from_pandas(log, npartitions=npartitions, sort=False)
+def test_basket_functions_equal_the_in_memory_call(client, log, basket_rules, npartitions, persisted, name, options):
+    ddf = partitioned(log, npartitions, persisted)
     got = basket_call(crm.dask, name, ddf, dict(options, split_every=3), basket_rules)
     assert_same_baskets(got, basket_call(crm, name, log, options, basket_rules))
 

@@ -20,7 +20,7 @@ import crm.dask
 from crm import _core
 from crm._frames import _Capsule
 from crm._partial import from_ipc, to_ipc
-from test_dask import assert_equal_frames, client  # noqa: F401  (the module's cluster)
+from test_dask import assert_equal_frames, client, partitioned, partitions  # noqa: F401  (the module's cluster)
 
 N = 1_200
 
@@ -84,11 +84,11 @@ def options_of(options: dict, profiles: pd.DataFrame) -> dict:
     return options
 
 
-@pytest.mark.parametrize("npartitions", [1, 3, 16])
+@pytest.mark.parametrize(("npartitions", "persisted"), partitions([1, 3, 16]))
 @pytest.mark.parametrize(("name", "options"), CALLS, ids=CALL_IDS)
-def test_service_functions_equal_the_in_memory_call(client, logs, profiles, npartitions, name, options):
+def test_service_functions_equal_the_in_memory_call(client, logs, profiles, npartitions, persisted, name, options):
     log, options = logs[name], options_of(options, profiles)
-    ddf = dd.from_pandas(log, npartitions=npartitions, sort=False)
+    ddf = partitioned(log, npartitions, persisted)
     got = getattr(crm.dask, name)(ddf, split_every=3, **options)
     assert len(got) > 0
     assert_equal_frames(got, getattr(crm, name)(log, **options))

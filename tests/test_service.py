@@ -6,6 +6,7 @@ bad input; every frame kind; the service datasets.
 from __future__ import annotations
 
 import math
+import pickle
 
 import numpy as np
 import pandas as pd
@@ -503,6 +504,21 @@ def service_outputs(tickets, contacts, scores):
 def shuffled_in_chunks(table: pa.Table, order, cut: int) -> pa.Table:
     table = table.take(pa.array(order))
     return pa.Table.from_batches(table.slice(0, cut).to_batches() + table.slice(cut).to_batches())
+
+
+def test_categorical_columns_in_several_chunks_keep_one_dictionary(ticket_log):
+    # Each chunk carries an equal copy of the frame's dictionary (as partitions that crossed
+    # processes do); Arrow's concatenation would repeat its values.
+    whole = pa.Table.from_pandas(ticket_log, preserve_index=False)
+    cut = len(ticket_log) // 2
+    chunked = pa.concat_tables([pa.Table.from_pandas(pickle.loads(pickle.dumps(part)), preserve_index=False)
+                                for part in (ticket_log.iloc[:cut], ticket_log.iloc[cut:])])
+    assert crm.tickets(chunked).equals(crm.tickets(whole))
+    got = crm.tickets(chunked, output="open")  # the open tickets' own rows, categorical columns kept
+    assert got.equals(crm.tickets(whole, output="open"))
+    dictionary = got.column("product").combine_chunks().dictionary.to_pylist()
+    assert len(dictionary) == len(set(dictionary))
+    got.to_pandas()  # pandas refuses repeated categories
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

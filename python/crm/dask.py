@@ -61,9 +61,10 @@ goes back to the system, for the worker's next task.
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 try:
@@ -80,7 +81,7 @@ from ._retention import OnInvalid, PeriodCode, _names, activity_weights
 from ._service import _columns_of
 from ._rfm import Scheme
 from ._value import DEFAULT_LOYALTY_TIERS, DEFAULT_VALUE_TIERS, PERFORMANCE_VALUES, _pairs, cost_parts, loyalty_tiers
-from .errors import InvalidArgumentError
+from .errors import CrmError, InvalidArgumentError
 
 __all__ = [
     "rfm",
@@ -132,14 +133,27 @@ def _one_thread_per_task() -> None:
     _core.keep_freed_memory_for(WORKER_KEEPS_FREED_MEMORY_MS)
 
 
-def _partition_state(frame: Any, kind: StateKind, customer: str, date: str, amount: str, on_invalid: str,
-                     order: str | None = None, by: tuple[str, ...] = (), extra: tuple[str, ...] = (),
-                     purchase_sums: tuple[str, ...] = ()) -> Partial:
+def _summarized(frames: list[Any], columns: list[str], summarize: Callable[[pa.Table], tuple[pa.Table, int]],
+                merge: str) -> Partial:
+    """The state of the rows of ``frames`` (partitions on this worker), from one pass of
+    ``summarize`` over them all: one pass over several partitions costs less than a pass and
+    a merge each. A row an error names is numbered within its partition, as if each were
+    summarized alone."""
     _one_thread_per_task()
-    if len(frame) == 0:
+    tables = [to_arrow(frame, columns) for frame in frames if len(frame)]
+    if not tables:
         return None, 0
-    state, dropped = partial_state(frame, customer=customer, date=date, amount=amount, order=order, by=by,
-                                   extra=extra, purchase_sums=purchase_sums, on_invalid=on_invalid, kind=kind)
+    try:
+        rows = pa.concat_tables(tables, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # object columns typed apart: merged instead
+        return _merge([_summarized([table], columns, summarize, merge) for table in tables], merge)
+    try:
+        state, dropped = summarize(rows)
+    except CrmError:
+        if len(tables) > 1:
+            for table in tables:
+                summarize(table)  # raises again, naming the row within its partition
+        raise
     return to_ipc(state), dropped
 
 
@@ -172,25 +186,47 @@ def _merge_tree(groups: list[list[Any]], merge: str, split_every: int, until: in
     return merged([state for group in groups for state in group], until)
 
 
-def _partitions(ddf: Any, columns: list[str]) -> list[list[Any]]:
-    """The partitions of ``ddf[columns]`` as delayed frames, in groups held by one worker
-    each when ``ddf`` is persisted on a ``dask.distributed`` cluster; else (the graph reads
-    the data as it runs, and places it then) one group, in partition order."""
+def _states(ddf: Any, columns: list[str], summarize: Callable[[pa.Table], tuple[pa.Table, int]], merge: str,
+            split_every: int, until: int = 1) -> list[Any]:
+    """Delayed (state bytes, dropped) of ``ddf[columns]``: ``summarize``d by tasks of one or
+    more partitions, merged by ``_core.<merge>`` ``split_every`` at a time until at most
+    ``until`` are left (none without partitions)."""
+    if split_every < 2:
+        raise InvalidArgumentError(f"split_every must be at least 2, got {split_every}")
+    task = dask.delayed(_summarized, pure=True)
+    groups = [[task(frames, columns, summarize, merge) for frames in tasks]
+              for tasks in _partitions(ddf, columns, split_every)]
+    return _merge_tree(groups, merge, split_every, until)
+
+
+def _partitions(ddf: Any, columns: list[str], split_every: int) -> list[list[list[Any]]]:
+    """The partitions of ``ddf[columns]`` as delayed frames, in the tasks that summarize
+    them, grouped by the worker that holds them. For a frame persisted on a
+    ``dask.distributed`` cluster a group is a worker's partitions, in as many tasks as it
+    has threads (more when a task would take over ``split_every`` partitions). Otherwise
+    (the graph reads the data as it runs, and places it then) one group of a task per
+    partition."""
     parts = ddf[columns].to_delayed()
-    holders = _holders(ddf)
-    if holders is None:
-        return [parts]
-    groups: dict[str, list[Any]] = {}
+    placement = _placement(ddf)
+    if placement is None:
+        return [[[part] for part in parts]]
+    holders, threads = placement
+    held: dict[str, list[Any]] = {}
     for part, holder in zip(parts, holders):
-        groups.setdefault(holder, []).append(part)
-    return list(groups.values())
+        held.setdefault(holder, []).append(part)
+    groups = []
+    for holder, parts in held.items():
+        n_tasks = max(threads.get(holder, 1), -(-len(parts) // split_every))
+        size = -(-len(parts) // n_tasks)
+        groups.append([parts[i : i + size] for i in range(0, len(parts), size)])
+    return groups
 
 
-def _holders(ddf: Any) -> list[str] | None:
-    """The worker holding each partition of ``ddf`` when it reads one collection persisted on
-    a ``dask.distributed`` cluster (a future per partition, in partition order). None when
-    not known. Looks at the expression only: building the task graph of a frame of many
-    partitions takes seconds."""
+def _placement(ddf: Any) -> tuple[list[str], dict[str, int]] | None:
+    """The worker holding each partition of ``ddf`` and every worker's threads, when ``ddf``
+    reads one collection persisted on a ``dask.distributed`` cluster (a future per
+    partition, in partition order). None when not known. Looks at the expression only:
+    building the task graph of a frame of many partitions takes seconds."""
     try:
         from dask.dataframe.dask_expr.io import FromGraph
         from distributed import Future, wait
@@ -204,25 +240,22 @@ def _holders(ddf: Any) -> list[str] | None:
     if len(futures) != ddf.npartitions or not all(isinstance(f, Future) for f in futures):
         return None
     wait(futures)  # placed once computed; the computation would wait for them anyway
-    where = futures[0].client.who_has(futures)
-    holders = [min(where.get(f.key, ()), default=None) for f in futures]
-    return None if None in holders else holders
+    client = futures[0].client
+    where = client.who_has(futures)
+    holders: list[str] = [min(where.get(f.key, ()), default="") for f in futures]
+    return None if "" in holders else (holders, client.nthreads())
 
 
 def _state(ddf: Any, kind: StateKind, customer: str, date: str, amount: str, on_invalid: str, split_every: int,
            order: str | None = None, by: tuple[str, ...] = (), extra: tuple[str, ...] = (),
            purchase_sums: tuple[str, ...] = ()) -> Any:
-    """A delayed (state bytes, dropped): one task per partition, merged split_every at a
-    time, so no single task holds more than split_every states."""
-    if split_every < 2:
-        raise InvalidArgumentError(f"split_every must be at least 2, got {split_every}")
+    """A delayed (state bytes, dropped) of every partition, merged."""
     columns = list(dict.fromkeys([customer, date, amount, *([order] if order is not None else []), *by, *extra,
                                   *purchase_sums]))
     _require([str(c) for c in ddf.columns], columns)
-    state = dask.delayed(_partition_state, pure=True)
-    groups = [[state(p, kind, customer, date, amount, on_invalid, order, by, extra, purchase_sums) for p in group]
-              for group in _partitions(ddf, columns)]
-    level = _merge_tree(groups, "merge_partial_states", split_every)
+    summarize = functools.partial(partial_state, customer=customer, date=date, amount=amount, order=order, by=by,
+                                  extra=extra, purchase_sums=purchase_sums, on_invalid=on_invalid, kind=kind)
+    level = _states(ddf, columns, summarize, "merge_partial_states", split_every)
     return level[0] if level else dask.delayed((None, 0))
 
 
@@ -649,13 +682,9 @@ RULE_LISTS = ["antecedent", "consequent"]
 RECOMMENDATION_LISTS = ["antecedent"]
 
 
-def _basket_partition(frame: Any, key: str, item: str, on_invalid: str) -> Partial:
-    _one_thread_per_task()
-    if len(frame) == 0:
-        return None, 0
-    columns = list(dict.fromkeys([key, item]))
-    capsule, dropped = _core.basket_state(to_arrow(frame, columns), key=key, item=item, on_invalid=on_invalid)
-    return to_ipc(pa.table(_Capsule(capsule))), dropped
+def _basket_state(rows: pa.Table, key: str, item: str, on_invalid: OnInvalid) -> tuple[pa.Table, int]:
+    capsule, dropped = _core.basket_state(rows, key=key, item=item, on_invalid=on_invalid)
+    return pa.table(_Capsule(capsule)), dropped
 
 
 def _from_merged_baskets(parts: list[Partial], name: str, derive: dict[str, Any], rules: pa.Buffer | None) -> Partial:
@@ -677,12 +706,9 @@ def _from_baskets(name: str, ddf: Any, *, key: str, item: str, on_invalid: str, 
     partition, merged ``split_every`` at a time until at most ``split_every`` are left, which
     the deriving task merges. ``empty``: the in-memory result of the empty frame (arguments
     checked), returned when there are no rows at all."""
-    if split_every < 2:
-        raise InvalidArgumentError(f"split_every must be at least 2, got {split_every}")
-    state = dask.delayed(_basket_partition, pure=True)
-    groups = [[state(p, key, item, on_invalid) for p in group]
-              for group in _partitions(ddf, list(dict.fromkeys([key, item])))]
-    level = _merge_tree(groups, "merge_basket_states", split_every, until=split_every)
+    summarize = functools.partial(_basket_state, key=key, item=item, on_invalid=on_invalid)
+    level = _states(ddf, list(dict.fromkeys([key, item])), summarize, "merge_basket_states", split_every,
+                    until=split_every)
     data, dropped = dask.compute(dask.delayed(_from_merged_baskets, pure=True)(level, name, derive, rules))[0]
     warn_dropped(f"crm.dask.{name}", dropped, stacklevel=4)
     if data is None:
@@ -781,12 +807,9 @@ def cross_sell(
 # derives the table, by the same code as the in-memory call.
 
 
-def _service_partition(frame: Any, name: str, columns: list[str], options: dict[str, Any]) -> Partial:
-    _one_thread_per_task()
-    if len(frame) == 0:
-        return None, 0
-    capsule, dropped = getattr(_core, f"{name}_partial")(to_arrow(frame, columns), **options)
-    return to_ipc(pa.table(_Capsule(capsule))), dropped
+def _service_state(rows: pa.Table, name: str, options: dict[str, Any]) -> tuple[pa.Table, int]:
+    capsule, dropped = getattr(_core, f"{name}_partial")(rows, **options)
+    return pa.table(_Capsule(capsule)), dropped
 
 
 def _from_service_state(
@@ -803,13 +826,10 @@ def _from_service_state(
     arguments of ``_core.<name>_partial``, ``derive`` those of ``_core.<name>_from_partial``,
     ``in_memory`` the user's (for the in-memory call on the empty frame, which gives the
     result's columns when there are no rows)."""
-    if split_every < 2:
-        raise InvalidArgumentError(f"split_every must be at least 2, got {split_every}")
     columns = list(dict.fromkeys(columns))
     _require([str(c) for c in ddf.columns], columns)
-    partition = dask.delayed(_service_partition, pure=True)
-    groups = [[partition(p, name, columns, state) for p in group] for group in _partitions(ddf, columns)]
-    level = _merge_tree(groups, "merge_service_states", split_every)
+    summarize = functools.partial(_service_state, name=name, options=state)
+    level = _states(ddf, columns, summarize, "merge_service_states", split_every)
     merged = level[0] if level else dask.delayed((None, 0))
     table = _compute(name, dask.delayed(_derived, pure=True)(merged, name, derive))
     if table is None:

@@ -2,7 +2,8 @@
 //! columns read as flat per-row values through the same encoders as `ingest` — keys and
 //! groups as codes, times as days or instants — with the same checks and messages.
 
-use arrow_array::{cast::AsArray, types::Float64Type, Array, ArrayRef, RecordBatch};
+use arrow_array::types::{Float64Type, Int32Type};
+use arrow_array::{cast::AsArray, Array, ArrayRef, DictionaryArray, Int32Array, RecordBatch};
 use arrow_schema::{DataType, SchemaRef};
 
 use super::{
@@ -191,15 +192,57 @@ impl Columns {
     /// Rows `rows` of a column, in its own type.
     pub fn take(&self, name: &str, rows: &[u32]) -> Result<ArrayRef> {
         let chunks = self.chunks(name);
-        let whole = match chunks {
-            [] => arrow_array::new_empty_array(self.data_type(name)),
-            [one] => one.clone(),
-            many => {
-                let refs: Vec<&dyn Array> = many.iter().map(|c| c.as_ref()).collect();
-                arrow_select::concat::concat(&refs)?
-            }
-        };
+        let whole = concat_chunks(chunks, self.data_type(name), name)?;
         let index = arrow_array::UInt32Array::from(rows.to_vec());
         Ok(arrow_select::take::take(whole.as_ref(), &index, None)?)
     }
 }
+
+/// The chunks of column `name` as one array of type `dtype`.
+pub fn concat_chunks(chunks: &[ArrayRef], dtype: &DataType, name: &str) -> Result<ArrayRef> {
+    Ok(match chunks {
+        [] => arrow_array::new_empty_array(dtype),
+        [one] => one.clone(),
+        many if matches!(dtype, DataType::Dictionary(_, _)) => concat_dictionaries(many, dtype, name)?,
+        many => {
+            let refs: Vec<&dyn Array> = many.iter().map(|c| c.as_ref()).collect();
+            arrow_select::concat::concat(&refs)?
+        }
+    })
+}
+
+/// Dictionary (categorical) chunks as one column with one dictionary: the chunks' own when
+/// they share it (as the partitions of one frame do), else the sorted union of their values.
+/// Arrow's concatenation would repeat the values of each chunk's dictionary.
+fn concat_dictionaries(chunks: &[ArrayRef], dtype: &DataType, name: &str) -> Result<ArrayRef> {
+    let dictionaries: Vec<_> = chunks.iter().map(|c| c.as_any_dictionary()).collect();
+    let first = dictionaries[0].values();
+    let shared = dictionaries
+        .iter()
+        .all(|d| d.values().as_ref() == first.as_ref());
+    // Per chunk, the merged code of each of its dictionary's values.
+    let (values, codes): (ArrayRef, Vec<Vec<i32>>) = if shared {
+        let identity = (0..first.len() as i32).collect::<Vec<_>>();
+        (first.clone(), vec![identity; chunks.len()])
+    } else {
+        let all: Vec<ArrayRef> = dictionaries.iter().map(|d| d.values().clone()).collect();
+        let (codes, uniques) = keys::encode(&all, name)?;
+        let codes = codes
+            .into_iter()
+            .map(|c| c.into_iter().map(|k| k as i32).collect())
+            .collect();
+        (uniques, codes)
+    };
+    let mut keys = Vec::with_capacity(chunks.iter().map(|c| c.len()).sum());
+    for ((chunk, dictionary), codes) in chunks.iter().zip(&dictionaries).zip(&codes) {
+        if dictionary.values().is_empty() {
+            keys.extend(std::iter::repeat_n(None, chunk.len()));
+            continue;
+        }
+        let normalized = dictionary.normalized_keys();
+        keys.extend((0..chunk.len()).map(|i| chunk.is_valid(i).then(|| codes[normalized[i]])));
+    }
+    let merged = DictionaryArray::<Int32Type>::try_new(Int32Array::from(keys), values)?;
+    Ok(arrow_cast::cast(&merged, dtype)?)
+}
+

@@ -23,9 +23,9 @@ use arrow_array::{Array, ArrayRef, DictionaryArray, Int32Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use rayon::prelude::*;
 
-use super::{check_kind, column, concat, labels_coded_together, marker, not_partial};
+use super::{check_kind, column, labels_coded_together, marker, not_partial};
 use crate::error::{CrmError, Result};
-use crate::ingest::keys;
+use crate::ingest::named::concat_chunks;
 use crate::ingest::Groups;
 use crate::periods::Period;
 
@@ -224,50 +224,9 @@ fn concat_parts(parts: &[&Labels]) -> Result<Labels> {
                     }
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let column = match dtype {
-                DataType::Dictionary(_, _) if chunks.len() > 1 => {
-                    concat_dictionaries(&chunks, dtype, name)?
-                }
-                _ => concat(&chunks, dtype)?,
-            };
-            Ok((name.clone(), column))
+            Ok((name.clone(), concat_chunks(&chunks, dtype, name)?))
         })
         .collect()
-}
-
-/// Dictionary (categorical) chunks as one column with one dictionary: the chunks' own when
-/// they share it (as the partitions of one frame do), else the sorted union of their values.
-/// Arrow's concatenation would repeat the values of each chunk's dictionary.
-fn concat_dictionaries(chunks: &[ArrayRef], dtype: &DataType, name: &str) -> Result<ArrayRef> {
-    let dictionaries: Vec<_> = chunks.iter().map(|c| c.as_any_dictionary()).collect();
-    let first = dictionaries[0].values();
-    let shared = dictionaries
-        .iter()
-        .all(|d| d.values().as_ref() == first.as_ref());
-    // Per chunk, the merged code of each of its dictionary's values.
-    let (values, codes): (ArrayRef, Vec<Vec<i32>>) = if shared {
-        let identity = (0..first.len() as i32).collect::<Vec<_>>();
-        (first.clone(), vec![identity; chunks.len()])
-    } else {
-        let all: Vec<ArrayRef> = dictionaries.iter().map(|d| d.values().clone()).collect();
-        let (codes, uniques) = keys::encode(&all, name)?;
-        let codes = codes
-            .into_iter()
-            .map(|c| c.into_iter().map(|k| k as i32).collect())
-            .collect();
-        (uniques, codes)
-    };
-    let mut keys = Vec::with_capacity(chunks.iter().map(|c| c.len()).sum());
-    for ((chunk, dictionary), codes) in chunks.iter().zip(&dictionaries).zip(&codes) {
-        if dictionary.values().is_empty() {
-            keys.extend(std::iter::repeat_n(None, chunk.len()));
-            continue;
-        }
-        let normalized = dictionary.normalized_keys();
-        keys.extend((0..chunk.len()).map(|i| chunk.is_valid(i).then(|| codes[normalized[i]])));
-    }
-    let merged = DictionaryArray::<Int32Type>::try_new(Int32Array::from(keys), values)?;
-    Ok(arrow_cast::cast(&merged, dtype)?)
 }
 
 /// Values given by codes into `values`, as a dictionary column: a state's entries repeat few
