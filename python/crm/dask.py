@@ -30,9 +30,14 @@ orders); with ``extra`` engagement columns (``activity``), a ``cost`` column
 (``profitability``) or a ``bonus`` column (``loyalty``) their compensated sums per day (so
 ``loyalty``'s window is cut after merging); with ``"quantity"`` among ``performance``'s
 values, the quantity's sums per day over the purchase rows. ``split_every`` (default 8) is
-the number of states merged per task of the merge tree. For a frame persisted on a
-``dask.distributed`` cluster, the states of the partitions one worker holds are merged on
-that worker first, so one state per worker, not one per partition, crosses to another.
+the number of states merged per task of the merge tree.
+
+A task makes the state of one partition, except for a frame persisted on a
+``dask.distributed`` cluster: there the partitions a worker holds are summarized together,
+in as many tasks as the worker has threads (more if a task would take over ``split_every``
+partitions), one pass over their rows each, and the worker's states are merged there, so
+one state per worker, not one per partition, crosses to another. Either way a row an error
+names is numbered within its partition.
 
 The service functions (``tickets``, ``contacts``, ``satisfaction``) merge states of their own:
 per ticket kind, ``by`` values and period the counts and every resolved ticket's time to resolve
