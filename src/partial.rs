@@ -47,13 +47,14 @@ const STATE_COLUMNS: [&str; 6] = [
     "net_lo",
 ];
 
-/// The states of the customers present in part of a log, sorted by key.
-pub struct CustomerStates {
+/// The states of the customers present in part of a log, sorted by key. `S` holds each
+/// customer's state: built, or read from the columns of a state as it arrives.
+pub struct CustomerStates<S = Vec<CustomerState>> {
     /// The key column's name, kept so the final table can use it.
     pub key_name: String,
     /// Keys in their original type (integers, strings, categoricals).
     pub keys: ArrayRef,
-    pub states: Vec<CustomerState>,
+    pub states: S,
     /// Latest day of any row of this part (`None` when it has no rows).
     pub max_day: Option<i32>,
     /// With an order column: each customer's distinct purchase order ids (`orders`).
@@ -143,43 +144,49 @@ impl CustomerStates {
 
     /// Read a partial state back from the batches of one table (as written by `to_batch`).
     pub fn from_batches(schema: &arrow_schema::SchemaRef, batches: &[RecordBatch]) -> Result<Self> {
-        Ok(StateColumns::from_batches(schema, batches)?.into())
+        Ok(CustomerStates::read(schema, batches)?.built())
     }
 }
 
-impl From<StateColumns> for CustomerStates {
-    fn from(columns: StateColumns) -> Self {
-        let states = (0..columns.len()).map(|i| columns.state(i)).collect();
-        CustomerStates {
-            key_name: columns.key_name,
-            keys: columns.keys,
-            states,
-            max_day: columns.max_day,
-            orders: columns.orders,
-        }
+/// Where merging reads each customer's state.
+pub trait States {
+    fn state(&self, i: usize) -> CustomerState;
+}
+
+impl States for Vec<CustomerState> {
+    fn state(&self, i: usize) -> CustomerState {
+        self[i]
     }
 }
 
-/// A partial state as it arrives, in its columns: merging reads each customer's state from
-/// them rather than building every part's states first (8 parts of 500,000 customers: 128 MB
-/// written and faulted in for nothing).
+/// The per-customer columns of a state as it arrives: merging reads each customer's state
+/// from them rather than building every part's states first (8 parts of 500,000 customers:
+/// 128 MB written and faulted in for nothing).
 pub struct StateColumns {
-    key_name: String,
-    keys: ArrayRef,
     rows: ScalarBuffer<u32>,
     purchases: ScalarBuffer<u32>,
     first_purchase: ScalarBuffer<i32>,
     last_purchase: ScalarBuffer<i32>,
     net_hi: ScalarBuffer<f64>,
     net_lo: ScalarBuffer<f64>,
-    max_day: Option<i32>,
-    orders: Option<ArrayRef>,
 }
 
-impl StateColumns {
-    /// The columns of a partial state's batches (as written by `CustomerStates::to_batch`),
-    /// not copied when the state is one batch.
-    pub fn from_batches(schema: &arrow_schema::SchemaRef, batches: &[RecordBatch]) -> Result<Self> {
+impl States for StateColumns {
+    fn state(&self, i: usize) -> CustomerState {
+        CustomerState {
+            rows: self.rows[i],
+            purchases: self.purchases[i],
+            first_purchase: self.first_purchase[i],
+            last_purchase: self.last_purchase[i],
+            net: Sum::from_parts(self.net_hi[i], self.net_lo[i]),
+        }
+    }
+}
+
+impl CustomerStates<StateColumns> {
+    /// A partial state from the batches of one table (as written by `to_batch`), its
+    /// columns not copied when it is one batch.
+    pub fn read(schema: &arrow_schema::SchemaRef, batches: &[RecordBatch]) -> Result<Self> {
         let with_orders = schema.fields().len() == STATE_COLUMNS.len() + 2;
         let mut expected = STATE_COLUMNS.to_vec();
         if with_orders {
@@ -195,81 +202,33 @@ impl StateColumns {
         } else {
             None
         };
-        Ok(StateColumns {
+        Ok(CustomerStates {
             key_name: schema.field(0).name().clone(),
             keys: key_column(schema, batches)?,
-            rows: buffer::<UInt32Type>(batches, 1)?,
-            purchases: buffer::<UInt32Type>(batches, 2)?,
-            first_purchase: buffer::<Int32Type>(batches, 3)?,
-            last_purchase: buffer::<Int32Type>(batches, 4)?,
-            net_hi: buffer::<Float64Type>(batches, 5)?,
-            net_lo: buffer::<Float64Type>(batches, 6)?,
+            states: StateColumns {
+                rows: buffer::<UInt32Type>(batches, 1)?,
+                purchases: buffer::<UInt32Type>(batches, 2)?,
+                first_purchase: buffer::<Int32Type>(batches, 3)?,
+                last_purchase: buffer::<Int32Type>(batches, 4)?,
+                net_hi: buffer::<Float64Type>(batches, 5)?,
+                net_lo: buffer::<Float64Type>(batches, 6)?,
+            },
             max_day,
             orders,
         })
     }
-
-    fn len(&self) -> usize {
-        self.keys.len()
-    }
-
-    fn state(&self, i: usize) -> CustomerState {
-        CustomerState {
-            rows: self.rows[i],
-            purchases: self.purchases[i],
-            first_purchase: self.first_purchase[i],
-            last_purchase: self.last_purchase[i],
-            net: Sum::from_parts(self.net_hi[i], self.net_lo[i]),
-        }
-    }
 }
 
-/// What merging needs of a part: the running state of a fold, or a state as it arrives.
-pub trait MergePart: Into<CustomerStates> {
-    fn key_name(&self) -> &str;
-    fn keys(&self) -> &ArrayRef;
-    fn max_day(&self) -> Option<i32>;
-    fn orders(&self) -> Option<&ArrayRef>;
-    /// Fold each customer's state into `into`, at its code.
-    fn merge_into(&self, into: &mut [CustomerState], codes: &[u32]);
-}
-
-impl MergePart for CustomerStates {
-    fn key_name(&self) -> &str {
-        &self.key_name
-    }
-    fn keys(&self) -> &ArrayRef {
-        &self.keys
-    }
-    fn max_day(&self) -> Option<i32> {
-        self.max_day
-    }
-    fn orders(&self) -> Option<&ArrayRef> {
-        self.orders.as_ref()
-    }
-    fn merge_into(&self, into: &mut [CustomerState], codes: &[u32]) {
-        for (state, &code) in self.states.iter().zip(codes) {
-            into[code as usize].merge(state);
-        }
-    }
-}
-
-impl MergePart for StateColumns {
-    fn key_name(&self) -> &str {
-        &self.key_name
-    }
-    fn keys(&self) -> &ArrayRef {
-        &self.keys
-    }
-    fn max_day(&self) -> Option<i32> {
-        self.max_day
-    }
-    fn orders(&self) -> Option<&ArrayRef> {
-        self.orders.as_ref()
-    }
-    fn merge_into(&self, into: &mut [CustomerState], codes: &[u32]) {
-        for (i, &code) in codes.iter().enumerate() {
-            into[code as usize].merge(&self.state(i));
+impl<S: States> CustomerStates<S> {
+    /// With every customer's state built.
+    fn built(self) -> CustomerStates {
+        let states = (0..self.keys.len()).map(|i| self.states.state(i)).collect();
+        CustomerStates {
+            key_name: self.key_name,
+            keys: self.keys,
+            states,
+            max_day: self.max_day,
+            orders: self.orders,
         }
     }
 }
@@ -408,29 +367,32 @@ fn labels_coded_together(parts: &[&[(String, ArrayRef)]]) -> Result<Option<Group
 
 /// The state of the union of the parts' rows. States of the same customer are merged in
 /// the order of `parts`, so merging the same parts in the same order gives the same bits.
-pub fn merge<P: MergePart>(parts: Vec<P>) -> Result<CustomerStates> {
+pub fn merge<S: States>(parts: Vec<CustomerStates<S>>) -> Result<CustomerStates> {
     // Parts without rows (empty partitions) carry no keys and maybe no usable key type.
     let key_name = parts
         .first()
-        .map(|p| p.key_name().to_string())
+        .map(|p| p.key_name.clone())
         .unwrap_or_default();
-    let with_orders = parts.iter().any(|p| p.orders().is_some());
-    if parts.iter().any(|p| p.orders().is_some() != with_orders) {
+    let with_orders = parts.iter().any(|p| p.orders.is_some());
+    if parts.iter().any(|p| p.orders.is_some() != with_orders) {
         return Err(CrmError::InvalidArgument(
             "partial states made with and without an order column cannot be merged".to_string(),
         ));
     }
-    let mut parts: Vec<P> = parts.into_iter().filter(|p| !p.keys().is_empty()).collect();
+    let mut parts: Vec<_> = parts.into_iter().filter(|p| !p.keys.is_empty()).collect();
     if parts.len() <= 1 {
-        return Ok(parts.pop().map(P::into).unwrap_or(CustomerStates {
-            key_name,
-            keys: arrow_array::new_empty_array(&DataType::Int64),
-            states: vec![],
-            max_day: None,
-            orders: None,
-        }));
+        return Ok(parts
+            .pop()
+            .map(CustomerStates::built)
+            .unwrap_or(CustomerStates {
+                key_name,
+                keys: arrow_array::new_empty_array(&DataType::Int64),
+                states: vec![],
+                max_day: None,
+                orders: None,
+            }));
     }
-    let key_chunks: Vec<[ArrayRef; 1]> = parts.iter().map(|p| [p.keys().clone()]).collect();
+    let key_chunks: Vec<[ArrayRef; 1]> = parts.iter().map(|p| [p.keys.clone()]).collect();
     let columns: Vec<(&[ArrayRef], &str)> = key_chunks
         .iter()
         .map(|k| (&k[..], key_name.as_str()))
@@ -439,14 +401,16 @@ pub fn merge<P: MergePart>(parts: Vec<P>) -> Result<CustomerStates> {
     let (index, codes) = shared_customers(&columns, SpanPerRow::Double)?;
     let mut states = vec![CustomerState::EMPTY; index.n_codes];
     for (part, codes) in parts.iter().zip(&codes) {
-        part.merge_into(&mut states, codes);
+        for (i, &code) in codes.iter().enumerate() {
+            states[code as usize].merge(&part.states.state(i));
+        }
     }
-    let max_day = parts.iter().filter_map(|p| p.max_day()).max();
+    let max_day = parts.iter().filter_map(|p| p.max_day).max();
     let present: Vec<u32> = (0..states.len() as u32)
         .filter(|&c| states[c as usize].rows > 0)
         .collect();
     let orders = if with_orders {
-        let lists: Vec<&ArrayRef> = parts.iter().filter_map(|p| p.orders()).collect();
+        let lists: Vec<&ArrayRef> = parts.iter().filter_map(|p| p.orders.as_ref()).collect();
         Some(orders::merge(&lists, &codes, &present)?)
     } else {
         None

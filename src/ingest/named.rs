@@ -203,7 +203,9 @@ pub fn concat_chunks(chunks: &[ArrayRef], dtype: &DataType, name: &str) -> Resul
     Ok(match chunks {
         [] => arrow_array::new_empty_array(dtype),
         [one] => one.clone(),
-        many if matches!(dtype, DataType::Dictionary(_, _)) => concat_dictionaries(many, dtype, name)?,
+        many if matches!(dtype, DataType::Dictionary(_, _)) => {
+            concat_dictionaries(many, dtype, name)?
+        }
         many => {
             let refs: Vec<&dyn Array> = many.iter().map(|c| c.as_ref()).collect();
             arrow_select::concat::concat(&refs)?
@@ -245,4 +247,3 @@ fn concat_dictionaries(chunks: &[ArrayRef], dtype: &DataType, name: &str) -> Res
     let merged = DictionaryArray::<Int32Type>::try_new(Int32Array::from(keys), values)?;
     Ok(arrow_cast::cast(&merged, dtype)?)
 }
-

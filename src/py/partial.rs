@@ -14,7 +14,7 @@ use arrow_schema::SchemaRef;
 
 use crate::error::Result;
 use crate::ingest::{ingest, OnInvalid, Spec};
-use crate::partial::{self, CustomerDays, CustomerStates, StateColumns};
+use crate::partial::{self, CustomerDays, CustomerStates};
 use crate::summary::summarize;
 
 /// The state of a log read slice by slice: each slice is summarized and merged into the
@@ -207,7 +207,7 @@ pub fn merge_partial_states<'py>(
         }
         let parts = tables
             .iter()
-            .map(|(schema, batches)| StateColumns::from_batches(schema, batches))
+            .map(|(schema, batches)| CustomerStates::read(schema, batches))
             .collect::<Result<Vec<_>>>()?;
         partial::merge(parts)?.to_batch()
     })?;
