@@ -9,7 +9,7 @@ import pytest
 
 OPTIONS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
-MODULES = ["crm", "crm._rfm", "crm._retention", "crm._clv", "crm._models", "crm._value", "crm._baskets", "crm._service", "crm._cluster", "crm.plot", "crm._report", "crm.datasets"]
+MODULES = ["crm", "crm._rfm", "crm._retention", "crm._clv", "crm._models", "crm._value", "crm._baskets", "crm._service", "crm._cluster", "crm.plot", "crm._report", "crm.datasets", "crm.dask"]
 
 
 @pytest.mark.parametrize("name", MODULES)

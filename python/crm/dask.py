@@ -349,6 +349,19 @@ def rfm(
     with the number of orders. Score thresholds are global: they are computed exactly, once,
     from the merged state of all customers. ``split_every``: states merged per task of the
     merge tree.
+
+    >>> import crm, crm.dask, dask.dataframe as dd
+    >>> log = crm.datasets.synthetic(300, seed=1)
+    >>> ddf = dd.from_pandas(log, npartitions=3)
+    >>> table = crm.dask.rfm(ddf, as_of="2024-12-31")
+    >>> table[["customer_id", "recency", "frequency", "rfm_code", "segment"]].head(3)
+       customer_id  recency  frequency rfm_code          segment
+    0            1      285          3      335  Loyal Customers
+    1            2      348          2      321   About To Sleep
+    2            3      445          5      244  Can't Lose Them
+    >>> in_memory = crm.rfm(log, as_of="2024-12-31")
+    >>> table.drop(columns="monetary").equals(in_memory.drop(columns="monetary"))
+    True
     """
     state = _merged_state("rfm", ddf, "customer_states", customer, date, amount, on_invalid, split_every, order)
     if state is None:  # no rows at all: the in-memory result of the empty frame, for its schema
@@ -376,7 +389,16 @@ def summary(
     purchase days), ``recency`` and ``T`` (in ``time_unit``: ``"D"`` days, ``"W"`` weeks of 7
     days, ``"M"`` months of 365.25/12 days) and ``monetary_value`` (mean amount of the repeat
     purchase days, in the amount's currency), as a pandas DataFrame equal to the in-memory
-    result. ``observation_end`` defaults to the last day of any row of any partition."""
+    result. ``observation_end`` defaults to the last day of any row of any partition.
+
+    >>> import crm, crm.dask, dask.dataframe as dd
+    >>> ddf = dd.from_pandas(crm.datasets.synthetic(300, seed=1), npartitions=3)
+    >>> crm.dask.summary(ddf, time_unit="D").head(3)
+       customer_id  frequency  recency      T  monetary_value
+    0            1          0      0.0  285.0            0.00
+    1            2          0      0.0  348.0            0.00
+    2            3          1    248.0  693.0          540.05
+    """
     return _from_history(
         "summary", ddf, customer=customer, date=date, amount=amount, on_invalid=on_invalid,
         split_every=split_every,
@@ -430,7 +452,16 @@ def repurchase(
     (a column name or a list of them), as a pandas DataFrame equal to the in-memory result.
     A purchase is a row with a positive amount, or a distinct order when ``order`` is given
     (an order counts once, on the earliest day of its purchase rows, wherever its lines
-    are)."""
+    are).
+
+    >>> import crm, crm.dask, dask.dataframe as dd
+    >>> ddf = dd.from_pandas(crm.datasets.synthetic(300, seed=1), npartitions=3)
+    >>> crm.dask.repurchase(ddf, period="Q")[["period", "customers", "order_rate"]].head(3)
+          period  customers  order_rate
+    0 2023-01-01         48    0.692308
+    1 2023-04-01         68    0.692308
+    2 2023-07-01         84    0.747748
+    """
     groups = tuple(_names(by))
     return _from_history(
         "repurchase", ddf, customer=customer, date=date, amount=amount, on_invalid=on_invalid,
@@ -454,7 +485,16 @@ def cohorts(
     """:func:`crm.cohorts` of a ``dask.dataframe``: per cohort (first purchase ``period``)
     and period number, ``retention`` (a share), ``active_customers`` (a count), ``revenue``
     or ``cumulative_revenue_per_customer`` (in the amount's currency), as a pandas DataFrame
-    equal to the in-memory result."""
+    equal to the in-memory result.
+
+    >>> import crm, crm.dask, dask.dataframe as dd
+    >>> ddf = dd.from_pandas(crm.datasets.synthetic(300, seed=1), npartitions=3)
+    >>> crm.dask.cohorts(ddf, metric="active_customers", format="wide").iloc[:3, :4]
+          cohort  cohort_size   0    1
+    0 2023-01-01           13  13  2.0
+    1 2023-02-01           16  16  4.0
+    2 2023-03-01           19  19  4.0
+    """
     options = dict(period=period, metric=metric, format=format)
     return _from_history(
         "cohorts", ddf, customer=customer, date=date, amount=amount, on_invalid=on_invalid,
