@@ -85,8 +85,35 @@ def test_persisted_partitions_are_summarized_together_on_the_worker_holding_them
             crm.dask.rfm(frame)
         messages.append(str(error.value))
     assert messages[0] == messages[1]  # the row named within its partition, whether summarized alone or not
+    with pytest.warns(UserWarning, match="dropped 1 row"):
+        got = crm.dask.rfm(dd.from_pandas(bad, npartitions=8, sort=False).persist(), on_invalid="drop")
+    with pytest.warns(UserWarning, match="dropped 1 row"):
+        assert_same(got, crm.rfm(bad, on_invalid="drop"))
     assert_same(crm.dask.rfm(ddf), crm.rfm(log))
     assert_same(crm.dask.rfm(ddf[ddf.amount != 0]), crm.rfm(log[log.amount != 0]))  # same partitions, filtered
+
+
+def test_partitions_typed_apart_are_summarized_apart_and_merged(log):
+    # A categorical key in one partition, plain strings in the other: no one Arrow table
+    # holds both, so the task merges their states (as it would have merged two tasks').
+    import functools
+
+    import pyarrow as pa
+
+    from crm._partial import from_ipc, partial_state
+
+    strings = log.assign(customer_id="c" + log.customer_id.astype(str))
+    half = len(strings) // 2
+    parts = [strings.iloc[:half].astype({"customer_id": "category"}), strings.iloc[half:]]
+    columns = ["customer_id", "order_date", "amount"]
+    summarize = functools.partial(partial_state, kind="customer_states")
+    data, dropped = crm.dask._summarized(parts, columns, summarize, "merge_partial_states")
+    got = pa.table(crm._frames._Capsule(crm._core.rfm_from_partial(from_ipc(data), bins=5, monetary="sum")))
+    expected = crm.rfm(pa.Table.from_pandas(strings[columns], preserve_index=False), segments=None)
+    assert dropped == 0 and pa.types.is_dictionary(got.schema.field("customer_id").type)  # the first part's type
+    got = got.set_column(0, "customer_id", got.column("customer_id").cast(pa.large_string()))
+    scores = ["customer_id", "recency", "frequency", "r_score", "f_score"]
+    assert got.select(scores).equals(expected.select(scores))
 
 
 def test_workers_give_crm_one_thread_per_task(client, log):
