@@ -76,6 +76,7 @@ try:
     import dask
 except ImportError as exc:  # the optional extra
     raise ImportError("crm.dask needs Dask: pip install 'crm-analytics[dask]'") from exc
+import numpy as np
 import pyarrow as pa
 
 from . import _core
@@ -113,9 +114,9 @@ __all__ = [
 TimeUnit = Literal["D", "W", "M"]
 StateKind = Literal["customer_states", "customer_days"]
 
-# A partition's state as it travels: Arrow IPC bytes (None for an empty partition) and the
-# rows dropped by on_invalid="drop".
-Partial = tuple[pa.Buffer | None, int]
+# A partition's state as it travels: its Arrow IPC bytes in a uint8 array (None for an empty
+# partition) and the rows dropped by on_invalid="drop".
+Partial = tuple[np.ndarray | None, int]
 
 
 # How long a worker keeps the memory crm freed: longer than the gap between two tasks.
@@ -732,7 +733,7 @@ def _basket_state(rows: pa.Table, key: str, item: str, on_invalid: OnInvalid) ->
     return pa.table(_Capsule(capsule)), dropped
 
 
-def _from_merged_baskets(parts: list[Partial], name: str, derive: dict[str, Any], rules: pa.Buffer | None) -> Partial:
+def _from_merged_baskets(parts: list[Partial], name: str, derive: dict[str, Any], rules: np.ndarray | None) -> Partial:
     """``_core.<name>_from_partial`` of the last states of the tree, which it merges, as IPC
     bytes: only the result leaves the task."""
     _one_thread_per_task()
@@ -746,7 +747,7 @@ def _from_merged_baskets(parts: list[Partial], name: str, derive: dict[str, Any]
 
 
 def _from_baskets(name: str, ddf: Any, *, key: str, item: str, on_invalid: str, split_every: int,
-                  derive: dict[str, Any], empty: Any, lists: list[str], rules: pa.Buffer | None = None) -> Any:
+                  derive: dict[str, Any], empty: Any, lists: list[str], rules: np.ndarray | None = None) -> Any:
     """``crm.<name>`` of the merged baskets of (``key``, ``item``) lines: one state per
     partition, merged ``split_every`` at a time until at most ``split_every`` are left, which
     the deriving task merges. ``empty``: the in-memory result of the empty frame (arguments
