@@ -93,6 +93,22 @@ def test_persisted_partitions_are_summarized_together_on_the_worker_holding_them
     assert_same(crm.dask.rfm(ddf[ddf.amount != 0]), crm.rfm(log[log.amount != 0]))  # same partitions, filtered
 
 
+def test_when_dask_internals_change_partitions_are_summarized_one_per_task(client, log, monkeypatch):
+    from dask.dataframe.dask_expr.io import FromGraph
+
+    ddf = dd.from_pandas(log, npartitions=4, sort=False).persist()
+    assert crm.dask._persisted_futures(ddf) is not None
+    assert crm.dask._persisted_futures(object()) is None
+
+    def renamed(self, name):
+        raise KeyError(name)
+
+    monkeypatch.setattr(FromGraph, "operand", renamed)
+    assert crm.dask._placement(ddf) is None
+    monkeypatch.undo()
+    assert_same(crm.dask.rfm(ddf), crm.rfm(log))
+
+
 def test_partitions_typed_apart_are_summarized_apart_and_merged(log):
     # A categorical key in one partition, plain strings in the other: no one Arrow table
     # holds both, so the task merges their states (as it would have merged two tasks').

@@ -233,23 +233,37 @@ def _placement(ddf: Any) -> tuple[list[str], dict[str, int]] | None:
     reads one collection persisted on a ``dask.distributed`` cluster (a future per
     partition, in partition order). None when not known. Looks at the expression only:
     building the task graph of a frame of many partitions takes seconds."""
-    try:
-        from dask.dataframe.dask_expr.io import FromGraph
-        from distributed import Future, wait
-    except ImportError:
+    futures = _persisted_futures(ddf)
+    if futures is None:
         return None
-    sources = list(ddf.expr.find_operations(FromGraph)) if hasattr(ddf, "expr") else []
-    if len(sources) != 1:
-        return None
-    layer, keys = sources[0].operand("layer"), sources[0].operand("keys")
-    futures = [layer.get(key) for key in keys]
-    if len(futures) != ddf.npartitions or not all(isinstance(f, Future) for f in futures):
-        return None
+    from distributed import wait
+
     wait(futures)  # placed once computed; the computation would wait for them anyway
     client = futures[0].client
     where = client.who_has(futures)
     holders: list[str] = [min(where.get(f.key, ()), default="") for f in futures]
     return None if "" in holders else (holders, client.nthreads())
+
+
+def _persisted_futures(ddf: Any) -> list[Any] | None:
+    """The futures of the one persisted collection ``ddf`` reads, in partition order, read
+    from the expression (Dask's own ``FromGraph``, as ``persist`` makes it). None for other
+    frames, and should those internals change: the partitions are then summarized one per
+    task, as for data the graph reads."""
+    try:
+        from dask.dataframe.dask_expr.io import FromGraph
+        from distributed import Future
+
+        sources = list(ddf.expr.find_operations(FromGraph))
+        if len(sources) != 1:
+            return None
+        layer, keys = sources[0].operand("layer"), sources[0].operand("keys")
+        futures = [layer.get(key) for key in keys]
+    except (ImportError, AttributeError, KeyError, TypeError, ValueError):
+        return None
+    if len(futures) != ddf.npartitions or not all(isinstance(f, Future) for f in futures):
+        return None
+    return futures
 
 
 def _state(ddf: Any, kind: StateKind, customer: str, date: str, amount: str, on_invalid: str, split_every: int,
