@@ -18,11 +18,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-import statistics
-import time
 
-import numpy as np
-import pandas as pd
+from dask_pairs import same, timed_pairs
 
 import crm
 
@@ -37,13 +34,6 @@ CALLS = [
     ("profitability", {}),
     ("loyalty", {}),
 ]
-
-
-def same(got: pd.DataFrame, expected: pd.DataFrame) -> None:
-    floats = [c for c in expected.columns if expected[c].dtype.kind == "f"]
-    pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-9, atol=1e-9)
-    exact = [c for c in expected.columns if c not in floats]
-    pd.testing.assert_frame_equal(got[exact], expected[exact], check_exact=True)
 
 
 def main() -> None:
@@ -70,20 +60,11 @@ def main() -> None:
             on_dask = lambda name=name, options=options: getattr(crm.dask, name)(ddf, **options)  # noqa: E731
             same(on_dask(), memory())
             calls.append((name, memory, on_dask))
-        timings: dict[str, list[list[float]]] = {name: [[], []] for name, *_ in calls}
-        for _ in range(args.runs):
-            for name, memory, on_dask in calls:
-                for i, call in enumerate((memory, on_dask)):
-                    start = time.perf_counter()
-                    call()
-                    timings[name][i].append(time.perf_counter() - start)
+        medians = timed_pairs(calls, args.runs)
     print(f"| call | rows | customers | in memory s | crm.dask s (2 workers, {args.partitions} partitions) | ratio |")
     print("|---|---|---|---|---|---|")
-    for name, *_ in calls:
-        memory, on_dask = (statistics.median(t) for t in timings[name])
-        ratios = np.array(timings[name][1]) / np.array(timings[name][0])
-        print(f"| {name} | {len(log):,} | {int(args.customers):,} | {memory:.3f} | {on_dask:.3f} | "
-              f"{statistics.median(ratios):.2f}x |")
+    for name, (memory, on_dask, ratio) in medians.items():
+        print(f"| {name} | {len(log):,} | {int(args.customers):,} | {memory:.3f} | {on_dask:.3f} | {ratio:.2f}x |")
 
 
 if __name__ == "__main__":

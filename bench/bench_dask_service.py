@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import statistics
-import time
 
-import numpy as np
 import pandas as pd
+from dask_pairs import same, timed_pairs
 
 import crm
 
@@ -48,13 +46,6 @@ def logs(rows: float) -> dict[str, pd.DataFrame]:
     return out
 
 
-def same(got: pd.DataFrame, expected: pd.DataFrame) -> None:
-    floats = [c for c in expected.columns if expected[c].dtype.kind == "f"]
-    pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-9, atol=1e-9)
-    exact = [c for c in expected.columns if c not in floats]
-    pd.testing.assert_frame_equal(got[exact], expected[exact], check_exact=True)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=float, default=2e6, help="rows of each log (approximately)")
@@ -73,7 +64,7 @@ def main() -> None:
                       silence_logs=logging.ERROR) as cluster, Client(cluster):
         ddfs = {name: dd.from_pandas(log, npartitions=args.partitions, sort=False).persist()
                 for name, log in frames.items()}
-        calls = []
+        calls, rows = [], {}
         for name, options in CALLS:
             if options.get("output") == "profile":
                 options = dict(options, customers=profiles)
@@ -82,20 +73,13 @@ def main() -> None:
             memory = lambda name=name, options=options: getattr(crm, name)(frames[name], **options)  # noqa: E731
             on_dask = lambda name=name, options=options: getattr(crm.dask, name)(ddfs[name], **options)  # noqa: E731
             same(on_dask(), memory())
-            calls.append((label, len(frames[name]), memory, on_dask))
-        timings: dict[str, list[list[float]]] = {label: [[], []] for label, *_ in calls}
-        for _ in range(args.runs):
-            for label, _, memory, on_dask in calls:
-                for i, call in enumerate((memory, on_dask)):
-                    start = time.perf_counter()
-                    call()
-                    timings[label][i].append(time.perf_counter() - start)
+            calls.append((label, memory, on_dask))
+            rows[label] = len(frames[name])
+        medians = timed_pairs(calls, args.runs)
     print(f"| call | rows | in memory s | crm.dask s (2 workers, {args.partitions} partitions) | ratio |")
     print("|---|---|---|---|---|")
-    for label, rows, *_ in calls:
-        memory, on_dask = (statistics.median(t) for t in timings[label])
-        ratios = np.array(timings[label][1]) / np.array(timings[label][0])
-        print(f"| {label} | {rows:,} | {memory:.3f} | {on_dask:.3f} | {statistics.median(ratios):.2f}x |")
+    for label, (memory, on_dask, ratio) in medians.items():
+        print(f"| {label} | {rows[label]:,} | {memory:.3f} | {on_dask:.3f} | {ratio:.2f}x |")
 
 
 if __name__ == "__main__":
