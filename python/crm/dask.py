@@ -221,10 +221,10 @@ def _partitions(ddf: Any, columns: list[str], split_every: int) -> list[list[lis
     for part, holder in zip(parts, holders):
         held.setdefault(holder, []).append(part)
     groups = []
-    for holder, parts in held.items():
-        n_tasks = max(threads.get(holder, 1), -(-len(parts) // split_every))
-        size = -(-len(parts) // n_tasks)
-        groups.append([parts[i : i + size] for i in range(0, len(parts), size)])
+    for holder, own in held.items():
+        n_tasks = max(threads.get(holder, 1), -(-len(own) // split_every))
+        size = -(-len(own) // n_tasks)
+        groups.append([own[i : i + size] for i in range(0, len(own), size)])
     return groups
 
 
